@@ -1,0 +1,32 @@
+"""neurodyn: differentiable neural dynamics in JAX.
+
+Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax through one
+`simulate` path; populations are one vector ODE with a neuron axis.
+"""
+
+from . import inputs
+from .neurons import (
+    AbstractNeuron,
+    AbstractSpikingNeuron,
+    AdEx,
+    HodgkinHuxley,
+    Izhikevich,
+    LIF,
+)
+from .simulate import NumericalBlowUpError, SimState, SimulationResult, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractNeuron",
+    "AbstractSpikingNeuron",
+    "AdEx",
+    "HodgkinHuxley",
+    "Izhikevich",
+    "LIF",
+    "NumericalBlowUpError",
+    "SimState",
+    "SimulationResult",
+    "inputs",
+    "simulate",
+]

@@ -1,0 +1,216 @@
+"""Exact spike times: Diffrax event location on the solver's dense output.
+
+The population is integrated as one vector ODE in segments. A segment runs from the current
+time to the next refractory end (or t1) and stops early at the first threshold event of any
+neuron, whose time is found by root-finding (optimistix Newton) on the dense interpolant:
+
+    g_i(y) = v_i − θ_i            for an armed neuron (next upward crossing is a spike)
+    g_i(y) = −(v_i − θ_i + h)     for a disarmed one (it re-arms when v_i < θ_i − h)
+    g_i(y) = −∞                   while refractory (its clamped variables do not move)
+
+and the event function is max_i g_i, crossing zero upwards. Integrate-and-fire models reset
+at the spike and stay armed; crossing detectors (Hodgkin–Huxley) disarm until the potential
+falls `hysteresis` below threshold, so each action potential is counted once. Refractory
+ends are segment boundaries, so the clamp never switches inside a solver step.
+
+The loop over segments is `equinox.internal.while_loop(kind="checkpointed")`: reverse-mode
+differentiable, with memory bounded by `max_spikes`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import diffrax
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import optimistix as optx
+
+from .simulate import SimState, SimulationResult, _all_finite
+
+_NEVER = -1e30  # event function value of a refractory neuron
+
+
+class _ExactConfig(eqx.Module):
+    t1: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    n_steps: int = eqx.field(static=True)
+    record: tuple[str, ...] = eqx.field(static=True)
+    record_every: int = eqx.field(static=True)
+    max_spikes: int = eqx.field(static=True)
+    max_segments: int = eqx.field(static=True)
+    hysteresis: float = eqx.field(static=True)
+    rtol: float = eqx.field(static=True)
+
+
+def run_exact(model, inp, state: SimState, rec_idx, *, solver, t1, dt, n_steps, record,
+              record_every, max_spikes, hysteresis: float = 1.0) -> SimulationResult:
+    """Exact-mode simulation; see `neurodyn.simulate` for the arguments."""
+    rtol = 1e-10 if state.t.dtype == jnp.float64 else 1e-6
+    cfg = _ExactConfig(
+        t1=t1, dt=dt, n_steps=n_steps, record=record, record_every=record_every,
+        max_spikes=max_spikes, max_segments=3 * max_spikes + 16,
+        hysteresis=hysteresis, rtol=rtol,
+    )
+    return _run_exact(model, inp, state, rec_idx, solver, cfg)
+
+
+def _event_values(model, y, armed, refractory, hysteresis):
+    d = model.threshold_distance(y)
+    return jnp.where(refractory, _NEVER, jnp.where(armed, d, -(d + hysteresis)))
+
+
+def _vector_field(tau, y, args):
+    model, inp, refractory, _, t_offset = args
+    t = t_offset + tau
+    dy = model.vector_field(t, y, inp(t))
+    return {k: jnp.where(refractory, 0.0, v) if k in model.clamped else v for k, v in dy.items()}
+
+
+@eqx.filter_jit
+def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) -> SimulationResult:
+    n = state.refractory_until.shape[0]
+    dtype = state.t.dtype
+    t_start = state.t
+    t_final = jnp.asarray(cfg.t1, dtype)
+    n_records = -(-cfg.n_steps // cfg.record_every) if cfg.record else 0
+    grid = t_start + jnp.arange(n_records, dtype=dtype) * (cfg.record_every * cfg.dt)
+    term = diffrax.ODETerm(_vector_field)
+    hyst = cfg.hysteresis
+
+    def cond_fn(t, y, args, **kwargs):
+        model_, _, refractory, armed, _ = args
+        return jnp.max(_event_values(model_, y, armed, refractory, hyst))
+
+    event = diffrax.Event(
+        cond_fn, root_finder=optx.Newton(rtol=cfg.rtol, atol=cfg.rtol), direction=True
+    )
+    max_steps = cfg.n_steps + 8
+
+    def store(c, t, fired):
+        """Append the neurons in `fired` with time t to the spike buffer."""
+        pos = c["n_stored"] + jnp.cumsum(fired) - 1
+        pos = jnp.where(fired & (pos < cfg.max_spikes), pos, cfg.max_spikes)  # out of range: dropped
+        k = jnp.sum(fired, dtype=jnp.int32)
+        kept = jnp.minimum(k, cfg.max_spikes - c["n_stored"])
+        return dict(
+            c,
+            spike_t=c["spike_t"].at[pos].set(t, mode="drop"),
+            spike_i=c["spike_i"].at[pos].set(jnp.arange(n, dtype=jnp.int32), mode="drop"),
+            n_stored=c["n_stored"] + kept,
+            n_spikes=c["n_spikes"] + k,
+            dropped=c["dropped"] + (k - kept),
+            counts=c["counts"] + fired.astype(jnp.int32),
+        )
+
+    def fire(c, t, fired):
+        """Spikes at time t: store, reset, start refractory periods, disarm detectors."""
+        c = store(c, t, fired)
+        y = model.reset(c["y"], fired) if model.resets else c["y"]
+        return dict(
+            c,
+            y=y,
+            refr=jnp.where(fired, t + model.refractory_period, c["refr"]),
+            armed=c["armed"] if model.resets else c["armed"] & ~fired,
+        )
+
+    def segment(c):
+        t = c["t"]
+        refractory = c["refr"] > t
+        if model.resets:  # neurons at or above threshold when the segment starts fire now
+            now = ~refractory & (model.threshold_distance(c["y"]) >= 0)
+            c = fire(c, t, now)
+            refractory = c["refr"] > t
+        t_b = jnp.minimum(t_final, jnp.min(jnp.where(refractory, c["refr"], jnp.inf)))
+        # Each segment runs in local time tau = t' - t, so that float32 keeps full
+        # precision for the root find however late the segment starts.
+        args = (model, inp, refractory, c["armed"], t)
+        subs = [diffrax.SubSaveAt(t1=True)]
+        if cfg.record:
+            subs.append(diffrax.SubSaveAt(ts=jnp.clip(grid - t, 0.0, t_b - t)))
+        sol = diffrax.diffeqsolve(
+            term, solver, 0.0, t_b - t, cfg.dt, c["y"], args,
+            saveat=diffrax.SaveAt(subs=subs),
+            stepsize_controller=diffrax.ConstantStepSize(),
+            event=event, max_steps=max_steps, throw=False,
+        )
+        t_stop = t + sol.ts[0][-1]
+        y = jax.tree.map(lambda a: a[-1], sol.ys[0])
+        c = dict(c, t=t_stop, y=y)
+        if cfg.record:
+            in_segment = (grid >= t) & (grid <= t_stop)
+            c["traces"] = {
+                k: jnp.where(in_segment[:, None], sol.ys[1][k][:, rec_idx], c["traces"][k])
+                for k in cfg.record
+            }
+        triggered = jnp.asarray(sol.event_mask) & (t_stop < t_b)
+        values = _event_values(model, y, c["armed"], refractory, hyst)
+        winner = (jnp.arange(n) == jnp.argmax(values)) & triggered
+        spike = winner & c["armed"]
+        c = fire(c, t_stop, spike)
+        c["armed"] = c["armed"] | (winner & ~spike)
+        c["segments"] = c["segments"] + 1
+        # An event whose root find stopped at float precision is still a located event.
+        solved = (
+            (sol.result == diffrax.RESULTS.successful)
+            | (sol.result == diffrax.RESULTS.event_occurred)
+            | jnp.asarray(sol.event_mask)
+        )
+        ok = _all_finite(y) & solved
+        first = jnp.isnan(c["blowup_t"]) & ~jnp.all(ok)
+        c["blowup_t"] = jnp.where(first, t_stop, c["blowup_t"])
+        c["blowup_i"] = jnp.where(first, jnp.argmin(ok).astype(jnp.int32), c["blowup_i"])
+        # a failed solve would not advance; stop rather than spin
+        c["t"] = jnp.where(jnp.all(ok), c["t"], t_final)
+        return c
+
+    def not_done(c):
+        return c["t"] < t_final
+
+    def body(c):
+        new = segment(c)
+        done = ~not_done(c)  # under vmap, finished members still run the body
+        return jax.tree.map(lambda old, upd: jnp.where(done, old, upd), c, new)
+
+    d0 = model.threshold_distance(state.y)
+    carry = dict(
+        t=t_start,
+        y=state.y,
+        refr=state.refractory_until,
+        armed=jnp.ones((n,), bool) if model.resets else d0 < 0,
+        traces={k: jnp.zeros((n_records, rec_idx.shape[0]), dtype) for k in cfg.record},
+        spike_t=jnp.full((cfg.max_spikes,), jnp.inf, dtype),
+        spike_i=jnp.full((cfg.max_spikes,), -1, jnp.int32),
+        n_stored=jnp.zeros((), jnp.int32),
+        n_spikes=jnp.zeros((), jnp.int32),
+        dropped=jnp.zeros((), jnp.int32),
+        counts=jnp.zeros((n,), jnp.int32),
+        segments=jnp.zeros((), jnp.int32),
+        blowup_t=jnp.asarray(jnp.nan, dtype),
+        blowup_i=jnp.asarray(-1, jnp.int32),
+    )
+    carry = eqxi.while_loop(
+        not_done, body, carry, max_steps=cfg.max_segments, kind="checkpointed",
+        checkpoints=max(1, int(math.sqrt(cfg.max_segments))),
+    )
+    # Running out of segments before t1 would silently truncate the run: refuse instead.
+    carry = dict(carry, t=eqx.error_if(
+        carry["t"], carry["t"] < t_final,
+        "exact mode ran out of event segments before t1: raise max_spikes",
+    ))
+    return SimulationResult(
+        times=grid,
+        traces=carry["traces"],
+        recorded_neurons=rec_idx,
+        spike_times=carry["spike_t"],
+        spike_neurons=carry["spike_i"],
+        n_spikes=carry["n_spikes"],
+        n_spikes_stored=carry["n_stored"],
+        spike_counts=carry["counts"],
+        spikes_dropped=carry["dropped"],
+        final_state=SimState(t=carry["t"], y=carry["y"], refractory_until=carry["refr"]),
+        blowup_time=carry["blowup_t"],
+        blowup_neuron=carry["blowup_i"],
+    )

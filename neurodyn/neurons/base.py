@@ -1,0 +1,138 @@
+"""Abstract bases for neuron models.
+
+A neuron model is a vector field over a state pytree (a dict of arrays with a neuron axis)
+plus, for spiking models, a spike condition, a reset and a refractory period. Models know
+nothing about time stepping: `neurodyn.simulate` integrates every model the same way.
+
+Parameters are fields that may be Python floats (homogeneous population) or arrays with a
+neuron axis (heterogeneous population); the code path is the same for both.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float
+
+State = dict[str, Float[Array, " neurons"]]
+
+
+def _concrete(value) -> np.ndarray | None:
+    """The value as a NumPy array, or None if it is a tracer (inside jit/vmap/grad)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(value)
+    except Exception:  # pragma: no cover - exotic array types
+        return None
+
+
+def check_parameter(
+    owner: str,
+    name: str,
+    value,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    lower_open: bool = False,
+) -> None:
+    """Raise ValueError if a concrete parameter is NaN or outside [lower, upper].
+
+    Tracers (values inside jit/vmap/grad) are not checked here: they are checked where
+    they are used, or are the caller's responsibility.
+    """
+    arr = _concrete(value)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{owner}.{name} must be a number or numeric array, got {value!r}")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{owner}.{name} contains NaN; it must be a finite number")
+    if lower is not None:
+        bad = arr <= lower if lower_open else arr < lower
+        if np.any(bad):
+            rel = ">" if lower_open else ">="
+            raise ValueError(
+                f"{owner}.{name} must be {rel} {lower}, got {_show(arr[bad])}"
+            )
+    if upper is not None and np.any(arr > upper):
+        raise ValueError(f"{owner}.{name} must be <= {upper}, got {_show(arr[arr > upper])}")
+    if arr.ndim > 1:
+        raise ValueError(
+            f"{owner}.{name} must be a scalar or a 1-D array with one value per neuron, "
+            f"got shape {arr.shape}"
+        )
+
+
+def _show(bad: np.ndarray) -> str:
+    flat = np.ravel(bad)
+    return str(flat[0]) if flat.size == 1 else f"{flat[:3].tolist()} ({flat.size} values)"
+
+
+class AbstractNeuron(eqx.Module):
+    """A population of neurons: one vector ODE whose state arrays have a neuron axis.
+
+    Subclasses implement `vector_field` and `initial_state`. `state_names` lists the
+    state variables in a fixed order (used for recording and error messages).
+    """
+
+    state_names: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def vector_field(
+        self, t: Float[ArrayLike, ""], state: State, input_current: Float[Array, " neurons"]
+    ) -> State:
+        """d(state)/dt at time t (ms) for the given input."""
+
+    @abc.abstractmethod
+    def initial_state(self, n_neurons: int) -> State:
+        """The default initial state for n_neurons neurons (the resting state)."""
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the array-valued parameters (for population-size checks)."""
+        shapes = {}
+        for name, value in self.__dict__.items():
+            if eqx.is_array_like(value) and not isinstance(value, bool):
+                shape = jnp.shape(value)
+                if shape:
+                    shapes[name] = shape
+        return shapes
+
+
+class AbstractSpikingNeuron(AbstractNeuron):
+    """A neuron that emits spikes when `spike_variable` reaches `threshold`.
+
+    Two kinds of spike detection:
+    - integrate-and-fire models (`resets = True`): a spike when v >= threshold; the state is
+      then `reset` and the variables in `clamped` are held for `refractory_period` ms.
+    - conductance models such as Hodgkin–Huxley (`resets = False`): a spike is an upward
+      crossing of `threshold` (a detector, not a mechanism), counted once per action
+      potential; `reset` is the identity.
+    """
+
+    threshold: eqx.AbstractVar[Float[ArrayLike, "*neurons"]]
+    refractory_period: eqx.AbstractVar[Float[ArrayLike, "*neurons"]]
+
+    spike_variable: ClassVar[str] = "v"
+    resets: ClassVar[bool] = True
+    clamped: ClassVar[tuple[str, ...]] = ("v",)
+
+    def reset(self, state: State, spiked: Bool[Array, " neurons"]) -> State:
+        """The state after the neurons in `spiked` fire (identity by default)."""
+        return state
+
+    def threshold_distance(self, state: State) -> Float[Array, " neurons"]:
+        """spike_variable − threshold: crosses zero upwards at a spike (for root finding)."""
+        return state[self.spike_variable] - self.threshold
+
+    def spiked(self, before: State, after: State) -> Bool[Array, " neurons"]:
+        """Which neurons spiked during a step from `before` to `after`."""
+        above = self.threshold_distance(after) >= 0
+        if self.resets:
+            return above
+        return above & (self.threshold_distance(before) < 0)

@@ -1,0 +1,539 @@
+"""The one simulation path: a Diffrax solver stepped inside a compiled loop.
+
+`simulate(model, t1, dt, ...)` integrates any `AbstractNeuron` population as one vector ODE.
+
+Clock-driven mode (default): fixed steps of `dt` with any Diffrax solver (`solver.step`
+inside `lax.scan`); spikes, resets and refractory clamps are applied at step boundaries.
+Exact mode (`mode="exact"`, spiking models): spike times are located by Diffrax event
+root-finding on the solver's dense output (see `neurodyn.events`).
+
+The loop is organised in blocks of `spike_block` steps. Inside a block only elementwise work
+is done (the step, threshold, reset, clamp); at the end of a block the spikes of the block
+are compacted into a bounded buffer, NaN/inf blow-up is checked and, every
+`record_every` steps, the requested traces are written. Memory is therefore
+O(neurons + max_spikes + records), independent of the number of steps.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from .inputs import AbstractInput, as_input
+from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State
+
+
+class NumericalBlowUpError(FloatingPointError):
+    """The state became NaN or infinite during a simulation."""
+
+
+class SimState(eqx.Module):
+    """Everything needed to continue a simulation: time, model state, refractory ends."""
+
+    t: Float[Array, ""]
+    y: State
+    refractory_until: Float[Array, " neurons"]  # ms; -inf when not refractory
+
+
+class SimulationResult(eqx.Module):
+    """What `simulate` returns.
+
+    Attributes:
+        times: record times in ms, shape (records,).
+        traces: recorded variables, each of shape (records, recorded neurons).
+        recorded_neurons: indices of the recorded neurons.
+        spike_times, spike_neurons: spike buffer of length `max_spikes`; entries past
+            `n_spikes_stored` are padding (inf and -1). Use `spikes()` for the trimmed,
+            time-sorted lists.
+        n_spikes: total number of spikes emitted (stored or not).
+        n_spikes_stored: number of spikes in the buffer.
+        spike_counts: spikes per neuron, always exact.
+        spikes_dropped: spikes emitted but not stored (buffer full, or more than one spike
+            of a neuron inside one spike block); 0 unless a warning was given.
+        final_state: the state at t1, to continue a run with `initial_state=`.
+        blowup_time, blowup_neuron: first time (ms) and neuron index with a NaN/inf state
+            (NaN and -1 when the run stayed finite).
+    """
+
+    times: Float[Array, " records"]
+    traces: dict[str, Float[Array, "records recorded"]]
+    recorded_neurons: Int[Array, " recorded"]
+    spike_times: Float[Array, " max_spikes"]
+    spike_neurons: Int[Array, " max_spikes"]
+    n_spikes: Int[Array, ""]
+    n_spikes_stored: Int[Array, ""]
+    spike_counts: Int[Array, " neurons"]
+    spikes_dropped: Int[Array, ""]
+    final_state: SimState
+    blowup_time: Float[Array, ""]
+    blowup_neuron: Int[Array, ""]
+
+    def spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(spike_times, spike_neurons) as NumPy arrays, trimmed and sorted by time."""
+        k = int(self.n_spikes_stored)
+        times = np.asarray(self.spike_times[:k])
+        neurons = np.asarray(self.spike_neurons[:k])
+        order = np.lexsort((neurons, times))
+        return times[order], neurons[order]
+
+    def spike_trains(self) -> list[np.ndarray]:
+        """One sorted array of spike times (ms) per neuron."""
+        times, neurons = self.spikes()
+        n = self.spike_counts.shape[-1]
+        return [times[neurons == i] for i in range(n)]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate_time(t0: float, t1: float, dt: float) -> int:
+    for name, value in (("t0", t0), ("t1", t1), ("dt", dt)):
+        if not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{name} must be a Python number (ms), got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if dt <= 0:
+        raise ValueError(f"dt must be > 0 ms, got dt={dt}")
+    if t1 <= t0:
+        raise ValueError(f"t1 must be > t0, got t0={t0}, t1={t1}")
+    steps = (t1 - t0) / dt
+    n_steps = round(steps)
+    if abs(steps - n_steps) > 1e-6 * max(1.0, steps):
+        raise ValueError(
+            f"t1 - t0 = {t1 - t0} ms is not a whole number of steps of dt = {dt} ms "
+            f"({steps:.6g} steps); choose t1 or dt so that it is"
+        )
+    return n_steps
+
+
+def _population_size(model, inp: AbstractInput, initial_state, n_neurons) -> int:
+    """Infer the population size and check every neuron-axis shape against it."""
+    sources: list[tuple[str, tuple[int, ...]]] = []
+    if n_neurons is not None:
+        if int(n_neurons) < 1:
+            raise ValueError(f"n_neurons must be >= 1, got {n_neurons}")
+        sources.append(("n_neurons", (int(n_neurons),)))
+    cls = type(model).__name__
+    sources += [(f"{cls}.{k}", s) for k, s in model.parameter_shapes().items()]
+    sources.append(("input", tuple(inp.shape)))
+    if initial_state is not None:
+        y = initial_state.y if isinstance(initial_state, SimState) else initial_state
+        sources += [(f"initial_state[{k!r}]", jnp.shape(v)) for k, v in y.items()]
+    n = None
+    origin = None
+    for name, shape in sources:
+        if len(shape) > 1:
+            raise ValueError(f"{name} must be a scalar or 1-D (one value per neuron), got shape {shape}")
+        if len(shape) == 1:
+            if n is None:
+                n, origin = shape[0], name
+            elif shape[0] != n:
+                raise ValueError(
+                    f"{name} has {shape[0]} values but the population has {n} neurons "
+                    f"(from {origin}); give one value per neuron or a scalar"
+                )
+    return 1 if n is None else n
+
+
+def _check_record(model, record: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(record, str):
+        record = (record,)
+    record = tuple(record)
+    names = model.state_names
+    for name in record:
+        if name not in names:
+            raise ValueError(
+                f"record: unknown variable {name!r}; {type(model).__name__} has state "
+                f"variables {names}"
+            )
+    return record
+
+
+def _check_record_neurons(record_neurons, n: int) -> np.ndarray:
+    if record_neurons is None:
+        return np.arange(n)
+    if isinstance(record_neurons, slice):
+        return np.arange(n)[record_neurons]
+    idx = np.asarray(record_neurons)
+    if idx.ndim == 0:
+        idx = idx[None]
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"record_neurons must be a 1-D array of integer indices, got {record_neurons!r}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"record_neurons must lie in [0, {n - 1}], got min {idx.min()}, max {idx.max()}")
+    return idx
+
+
+def _resolve_dtype(dtype):
+    dtype = jnp.dtype(dtype if dtype is not None else jnp.float32)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
+        raise ValueError(
+            "dtype=float64 needs 64-bit JAX: call jax.config.update('jax_enable_x64', True) "
+            "at start-up (before creating arrays)"
+        )
+    return dtype
+
+
+def _cast(tree, dtype):
+    def cast(x):
+        if eqx.is_inexact_array(x):
+            return x.astype(dtype)
+        return x
+
+    return jax.tree.map(cast, tree)
+
+
+def _initial_sim_state(model, initial_state, n, t0, dtype) -> SimState:
+    if isinstance(initial_state, SimState):
+        y = initial_state.y
+        refr = initial_state.refractory_until
+        t = initial_state.t
+    else:
+        y = model.initial_state(n) if initial_state is None else dict(initial_state)
+        refr = jnp.full((n,), -jnp.inf)
+        t = t0
+    missing = set(model.state_names) - set(y)
+    extra = set(y) - set(model.state_names)
+    if missing or extra:
+        raise ValueError(
+            f"initial_state must have exactly the variables {model.state_names}; "
+            f"missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
+    y = {k: jnp.broadcast_to(jnp.asarray(y[k], dtype=dtype), (n,)) for k in model.state_names}
+    for k, v in y.items():
+        if not isinstance(v, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(v))):
+            raise ValueError(f"initial_state[{k!r}] contains NaN or inf")
+    return SimState(
+        t=jnp.asarray(t, dtype=dtype),
+        y=y,
+        refractory_until=jnp.broadcast_to(jnp.asarray(refr, dtype=dtype), (n,)),
+    )
+
+
+def _is_static_zero(x) -> bool:
+    return isinstance(x, (int, float)) and x == 0
+
+
+def _default_spike_block(model, dt: float, requested: int | None) -> int:
+    """Steps per spike-compaction block: short enough that a neuron spikes at most once."""
+    if requested is not None:
+        if int(requested) < 1:
+            raise ValueError(f"spike_block must be >= 1, got {requested}")
+        return int(requested)
+    if not isinstance(model, AbstractSpikingNeuron):
+        return 64
+    refr = model.refractory_period
+    min_isi = 1.0  # ms: no neuron model here fires faster than 1 kHz
+    if isinstance(refr, (int, float)) and refr > min_isi:
+        min_isi = float(refr)
+    return int(max(1, min(64, math.floor(min_isi / dt + 1e-9))))
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def simulate(
+    model: AbstractNeuron,
+    t1: float,
+    dt: float,
+    *,
+    t0: float = 0.0,
+    input=0.0,
+    solver: diffrax.AbstractSolver | None = None,
+    mode: str = "clock",
+    record: Sequence[str] = ("v",),
+    record_neurons=None,
+    record_every: int = 1,
+    n_neurons: int | None = None,
+    initial_state: State | SimState | None = None,
+    max_spikes: int | None = None,
+    spike_block: int | None = None,
+    dtype=None,
+    key: jax.Array | None = None,
+    unroll: int = 2,
+    check: bool = True,
+) -> SimulationResult:
+    """Simulate a neuron population from t0 to t1 (ms) with step dt (ms).
+
+    Arguments:
+        model: any `AbstractNeuron`; parameters may be scalars or one value per neuron.
+        t1, dt, t0: time span and step in ms; (t1 - t0)/dt must be a whole number.
+        input: input current: a number, one value per neuron, a function of t (ms), or an
+            `neurodyn.inputs` module (Step, Ramp, TimeSeries, ...).
+        solver: any Diffrax solver (default Euler in clock mode, Tsit5 in exact mode).
+        mode: "clock" (threshold/reset at step boundaries) or "exact" (event-located spike
+            times; spiking models only).
+        record: state variables to record; () records none.
+        record_neurons: indices (or a slice) of the neurons to record; default all.
+        record_every: record every k-th step (the state at t0 + j·k·dt).
+        n_neurons: population size, if not implied by the parameters or the input.
+        initial_state: a state dict, or the `final_state` of an earlier result to continue
+            it (then t0 is taken from it); default the model's resting state.
+        max_spikes: capacity of the spike buffer; overflow is counted and warned about.
+        spike_block: steps per spike-compaction block (clock mode; see module docstring).
+        dtype: float32 (default) or float64 (needs jax_enable_x64).
+        key: PRNG key for stochastic inputs (passed to inputs that take one).
+        unroll: `lax.scan` unroll of the step loop (2 avoids a per-step carry copy on CPU).
+        check: raise `NumericalBlowUpError` (with time and neuron) if the state turns NaN,
+            and warn about dropped spikes; only when called outside jit/vmap.
+
+    Returns:
+        A `SimulationResult`.
+    """
+    if not isinstance(model, AbstractNeuron):
+        raise TypeError(f"model must be an AbstractNeuron, got {type(model).__name__}")
+    if mode not in ("clock", "exact"):
+        raise ValueError(f"mode must be 'clock' or 'exact', got {mode!r}")
+    if mode == "exact" and not isinstance(model, AbstractSpikingNeuron):
+        raise ValueError(f"mode='exact' needs a spiking model; {type(model).__name__} does not spike")
+    if isinstance(initial_state, SimState) and not isinstance(initial_state.t, jax.core.Tracer):
+        t0 = float(initial_state.t)
+        if t1 <= t0:
+            raise ValueError(f"t1 must be > the initial state's time {t0}, got t1={t1}")
+    n_steps = _validate_time(t0, t1, dt)
+    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
+        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    record = _check_record(model, record)
+    dtype = _resolve_dtype(dtype)
+    inp = as_input(input)
+    if key is not None and hasattr(inp, "with_key"):
+        inp = inp.with_key(key)
+    n = _population_size(model, inp, initial_state, n_neurons)
+    rec_idx = _check_record_neurons(record_neurons, n)
+    if max_spikes is None:
+        duration_s = (t1 - t0) / 1000.0
+        max_spikes = int(min(n * math.ceil(duration_s * 500) + 64, 50_000_000))
+    if max_spikes < 1:
+        raise ValueError(f"max_spikes must be >= 1, got {max_spikes}")
+
+    model, inp = _cast(model, dtype), _cast(inp, dtype)
+    state = _initial_sim_state(model, initial_state, n, t0, dtype)
+
+    if mode == "exact":
+        from .events import run_exact
+
+        result = run_exact(
+            model, inp, state, jnp.asarray(rec_idx),
+            solver=solver or diffrax.Tsit5(),
+            t1=float(t1), dt=float(dt), n_steps=n_steps, record=record,
+            record_every=int(record_every), max_spikes=int(max_spikes),
+        )
+    else:
+        block = _default_spike_block(model, dt, spike_block)
+        block = math.gcd(block, int(record_every))
+        config = _ClockConfig(
+            n_steps=n_steps, dt=float(dt), block=block,
+            blocks_per_record=int(record_every) // block, record=record,
+            max_spikes=int(max_spikes), unroll=int(unroll),
+        )
+        result = _run_clock(model, inp, state, jnp.asarray(rec_idx), solver or diffrax.Euler(), config)
+    if check:
+        check_result(result)
+    return result
+
+
+def check_result(result: SimulationResult) -> None:
+    """Raise on NaN blow-up and warn about dropped spikes (host side; no-op under tracing)."""
+    if isinstance(result.blowup_time, jax.core.Tracer) or jnp.ndim(result.blowup_time) > 0:
+        return
+    if not bool(jnp.isnan(result.blowup_time)):
+        raise NumericalBlowUpError(
+            f"the simulation blew up: neuron {int(result.blowup_neuron)} had a NaN or "
+            f"infinite state at t = {float(result.blowup_time):.4g} ms (first detection); "
+            f"reduce dt, use a more stable solver, or check the parameters and input"
+        )
+    if int(result.spikes_dropped) > 0:
+        warnings.warn(
+            f"{int(result.spikes_dropped)} of {int(result.n_spikes)} spikes were not stored "
+            f"(spike buffer of {result.spike_times.shape[-1]} full, or several spikes of one "
+            f"neuron within one spike block); spike_counts is still exact. Raise max_spikes "
+            f"or lower spike_block.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- clock mode
+
+
+class _ClockConfig(eqx.Module):
+    n_steps: int = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    block: int = eqx.field(static=True)
+    blocks_per_record: int = eqx.field(static=True)
+    record: tuple[str, ...] = eqx.field(static=True)
+    max_spikes: int = eqx.field(static=True)
+    unroll: int = eqx.field(static=True)
+
+
+def _vector_field(t, y, args):
+    model, inp = args
+    return model.vector_field(t, y, inp(t))
+
+
+def _all_finite(y: State) -> Bool[Array, " neurons"]:
+    ok = None
+    for v in y.values():
+        f = jnp.isfinite(v)
+        ok = f if ok is None else ok & f
+    return ok
+
+
+@eqx.filter_jit
+def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) -> SimulationResult:
+    n = state.refractory_until.shape[0]
+    dtype = state.t.dtype
+    dt = cfg.dt
+    term = diffrax.ODETerm(_vector_field)
+    args = (model, inp)
+    spiking = isinstance(model, AbstractSpikingNeuron)
+    use_refractory = spiking and (model.resets or not _is_static_zero(model.refractory_period))
+    clamped = model.clamped if spiking else ()
+    solver_state = solver.init(term, state.t, state.t + dt, state.y, args)
+    t_start = state.t
+
+    def step(carry, i):
+        y, refr, solver_state, blk_t, blk_n, base_step = carry
+        t = t_start + (base_step + i).astype(dtype) * dt
+        t_next = t + dt
+        y_next, _, _, solver_state, _ = solver.step(
+            term, t, t_next, y, args, solver_state, made_jump=False
+        )
+        if not spiking:
+            return (y_next, refr, solver_state, blk_t, blk_n, base_step), None
+        if use_refractory:
+            refractory = t < refr - 0.5 * dt
+            y_next = {
+                k: jnp.where(refractory, y[k], v) if k in clamped else v for k, v in y_next.items()
+            }
+            spiked = model.spiked(y, y_next) & ~refractory
+        else:
+            spiked = model.spiked(y, y_next)
+        if model.resets:
+            t_spike = jnp.broadcast_to(t_next, (n,))
+            y_next = model.reset(y_next, spiked)
+        else:  # linear interpolation of the threshold crossing inside the step
+            d0, d1 = model.threshold_distance(y), model.threshold_distance(y_next)
+            frac = jnp.clip(d0 / jnp.where(spiked, d0 - d1, 1.0), 0.0, 1.0)
+            t_spike = t + frac * dt
+        if use_refractory:
+            refr = jnp.where(spiked, t_spike + model.refractory_period, refr)
+        blk_t = jnp.where(spiked, t_spike, blk_t)
+        blk_n = blk_n + spiked.astype(jnp.int32)
+        return (y_next, refr, solver_state, blk_t, blk_n, base_step), None
+
+    def run_steps(carry, n_steps_block):
+        inner = (
+            carry["y"], carry["refr"], carry["solver_state"],
+            jnp.full((n,), jnp.inf, dtype), jnp.zeros((n,), jnp.int32), carry["step"],
+        )
+        inner, _ = jax.lax.scan(step, inner, jnp.arange(n_steps_block), unroll=cfg.unroll)
+        y, refr, solver_state, blk_t, blk_n, _ = inner
+        carry = dict(carry, y=y, refr=refr, solver_state=solver_state)
+        carry["step"] = carry["step"] + n_steps_block
+        carry["t"] = t_start + carry["step"].astype(dtype) * dt
+        return carry, blk_t, blk_n
+
+    def store_spikes(carry, blk_t, blk_n):
+        fired = blk_n > 0
+        k_block = jnp.sum(fired, dtype=jnp.int32)
+        total_block = jnp.sum(blk_n)
+        (idx,) = jnp.nonzero(fired, size=n, fill_value=n - 1)
+        stored = carry["n_stored"]
+        room = cfg.max_spikes - stored
+        n_keep = jnp.minimum(k_block, room)
+        pos = jnp.minimum(stored, cfg.max_spikes)
+        keep = jnp.arange(n) < n_keep
+        # The buffer has n spare entries, so a whole block always fits; entries past
+        # n_stored are overwritten by the next block or masked at the end.
+        times = jax.lax.dynamic_update_slice(carry["spike_t"], jnp.where(keep, blk_t[idx], jnp.inf), (pos,))
+        neurons = jax.lax.dynamic_update_slice(carry["spike_i"], jnp.where(keep, idx, -1).astype(jnp.int32), (pos,))
+        return dict(
+            carry,
+            spike_t=times,
+            spike_i=neurons,
+            n_stored=stored + n_keep,
+            n_spikes=carry["n_spikes"] + total_block,
+            dropped=carry["dropped"] + (total_block - n_keep),
+            counts=carry["counts"] + blk_n,
+        )
+
+    def check_finite(carry):
+        ok = _all_finite(carry["y"])
+        first = jnp.isnan(carry["blowup_t"]) & ~jnp.all(ok)
+        return dict(
+            carry,
+            blowup_t=jnp.where(first, carry["t"], carry["blowup_t"]),
+            blowup_i=jnp.where(first, jnp.argmin(ok).astype(jnp.int32), carry["blowup_i"]),
+        )
+
+    def write_record(carry, b):
+        def write(c):
+            j = b // cfg.blocks_per_record
+            traces = {
+                k: jax.lax.dynamic_update_index_in_dim(c["traces"][k], c["y"][k][rec_idx], j, 0)
+                for k in cfg.record
+            }
+            times = c["times"].at[j].set(c["t"])
+            return dict(c, traces=traces, times=times)
+
+        if not cfg.record:
+            return carry
+        return jax.lax.cond(b % cfg.blocks_per_record == 0, write, lambda c: c, carry)
+
+    def block(carry, b, n_steps_block):
+        carry = write_record(carry, b)
+        carry, blk_t, blk_n = run_steps(carry, n_steps_block)
+        if spiking:
+            carry = store_spikes(carry, blk_t, blk_n)
+        return check_finite(carry)
+
+    n_full, tail = divmod(cfg.n_steps, cfg.block)
+    n_records = -(-cfg.n_steps // (cfg.block * cfg.blocks_per_record))
+    n_rec = rec_idx.shape[0]
+    carry = dict(
+        y=state.y,
+        refr=state.refractory_until,
+        solver_state=solver_state,
+        t=state.t,
+        step=jnp.zeros((), jnp.int32),
+        traces={k: jnp.zeros((n_records, n_rec), dtype) for k in cfg.record},
+        times=jnp.zeros((n_records,), dtype),
+        spike_t=jnp.full((cfg.max_spikes + n,), jnp.inf, dtype),
+        spike_i=jnp.full((cfg.max_spikes + n,), -1, jnp.int32),
+        n_stored=jnp.zeros((), jnp.int32),
+        n_spikes=jnp.zeros((), jnp.int32),
+        dropped=jnp.zeros((), jnp.int32),
+        counts=jnp.zeros((n,), jnp.int32),
+        blowup_t=jnp.asarray(jnp.nan, dtype),
+        blowup_i=jnp.asarray(-1, jnp.int32),
+    )
+    carry, _ = jax.lax.scan(lambda c, b: (block(c, b, cfg.block), None), carry, jnp.arange(n_full))
+    if tail:
+        carry = block(carry, jnp.asarray(n_full), tail)
+
+    valid = jnp.arange(cfg.max_spikes) < carry["n_stored"]
+    return SimulationResult(
+        times=carry["times"],
+        traces=carry["traces"],
+        recorded_neurons=rec_idx,
+        spike_times=jnp.where(valid, carry["spike_t"][: cfg.max_spikes], jnp.inf),
+        spike_neurons=jnp.where(valid, carry["spike_i"][: cfg.max_spikes], -1),
+        n_spikes=carry["n_spikes"],
+        n_spikes_stored=carry["n_stored"],
+        spike_counts=carry["counts"],
+        spikes_dropped=carry["dropped"],
+        final_state=SimState(t=carry["t"], y=carry["y"], refractory_until=carry["refr"]),
+        blowup_time=carry["blowup_t"],
+        blowup_neuron=carry["blowup_i"],
+    )
