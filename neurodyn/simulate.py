@@ -329,11 +329,9 @@ def simulate(
             record_every=int(record_every), max_spikes=int(max_spikes),
         )
     else:
-        block = _default_spike_block(model, dt, spike_block)
-        block = math.gcd(block, int(record_every))
         config = _ClockConfig(
-            n_steps=n_steps, dt=float(dt), block=block,
-            blocks_per_record=int(record_every) // block, record=record,
+            n_steps=n_steps, dt=float(dt), block=_default_spike_block(model, dt, spike_block),
+            record_every=int(record_every), record=record,
             max_spikes=int(max_spikes), unroll=int(unroll),
         )
         result = _run_clock(model, inp, state, jnp.asarray(rec_idx), solver or diffrax.Euler(), config)
@@ -370,14 +368,15 @@ class _ClockConfig(eqx.Module):
     n_steps: int = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     block: int = eqx.field(static=True)
-    blocks_per_record: int = eqx.field(static=True)
+    record_every: int = eqx.field(static=True)
     record: tuple[str, ...] = eqx.field(static=True)
     max_spikes: int = eqx.field(static=True)
     unroll: int = eqx.field(static=True)
 
 
-def _vector_field(t, y, args):
-    model, inp = args
+def _vector_field(tau, y, args):
+    model, inp, t_offset = args
+    t = t_offset + tau
     return model.vector_field(t, y, inp(t))
 
 
@@ -395,22 +394,38 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) 
     dtype = state.t.dtype
     dt = cfg.dt
     term = diffrax.ODETerm(_vector_field)
-    args = (model, inp)
     spiking = isinstance(model, AbstractSpikingNeuron)
     use_refractory = spiking and (model.resets or not _is_static_zero(model.refractory_period))
     clamped = model.clamped if spiking else ()
-    solver_state = solver.init(term, state.t, state.t + dt, state.y, args)
+    # Every step runs in local time 0 -> dt with its start time passed in args: in float32
+    # `(t + dt) - t` differs from dt by up to ulp(t) (0.6 % at t = 1 s, dt = 0.01 ms),
+    # which would bias every step; the local step size is exactly dt.
+    solver_state = solver.init(term, 0.0, dt, state.y, (model, inp, state.t))
     t_start = state.t
 
-    def step(carry, i):
-        y, refr, solver_state, blk_t, blk_n, base_step = carry
+    def write_record(recs, y, t, global_step):
+        def write(recs):
+            traces, times = recs
+            j = global_step // cfg.record_every
+            traces = {
+                k: jax.lax.dynamic_update_index_in_dim(traces[k], y[k][rec_idx], j, 0)
+                for k in cfg.record
+            }
+            return traces, times.at[j].set(t)
+
+        return jax.lax.cond(global_step % cfg.record_every == 0, write, lambda r: r, recs)
+
+    def step(i, carry):
+        y, refr, solver_state, blk_t, blk_n, base_step, recs = carry
         t = t_start + (base_step + i).astype(dtype) * dt
+        if cfg.record:
+            recs = write_record(recs, y, t, base_step + i)
         t_next = t + dt
         y_next, _, _, solver_state, _ = solver.step(
-            term, t, t_next, y, args, solver_state, made_jump=False
+            term, 0.0, dt, y, (model, inp, t), solver_state, made_jump=False
         )
         if not spiking:
-            return (y_next, refr, solver_state, blk_t, blk_n, base_step), None
+            return (y_next, refr, solver_state, blk_t, blk_n, base_step, recs)
         if use_refractory:
             refractory = t < refr - 0.5 * dt
             y_next = {
@@ -430,16 +445,19 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) 
             refr = jnp.where(spiked, t_spike + model.refractory_period, refr)
         blk_t = jnp.where(spiked, t_spike, blk_t)
         blk_n = blk_n + spiked.astype(jnp.int32)
-        return (y_next, refr, solver_state, blk_t, blk_n, base_step), None
+        return (y_next, refr, solver_state, blk_t, blk_n, base_step, recs)
 
     def run_steps(carry, n_steps_block):
         inner = (
             carry["y"], carry["refr"], carry["solver_state"],
             jnp.full((n,), jnp.inf, dtype), jnp.zeros((n,), jnp.int32), carry["step"],
+            (carry["traces"], carry["times"]),
         )
-        inner, _ = jax.lax.scan(step, inner, jnp.arange(n_steps_block), unroll=cfg.unroll)
-        y, refr, solver_state, blk_t, blk_n, _ = inner
-        carry = dict(carry, y=y, refr=refr, solver_state=solver_state)
+        # fori_loop, not scan over an index array: measured 1.5-2.5x faster here on CPU
+        # (no per-step slicing of xs, no carry copies); unroll=2 as for Diffrax steps.
+        inner = jax.lax.fori_loop(0, n_steps_block, step, inner, unroll=min(cfg.unroll, n_steps_block))
+        y, refr, solver_state, blk_t, blk_n, _, (traces, times) = inner
+        carry = dict(carry, y=y, refr=refr, solver_state=solver_state, traces=traces, times=times)
         carry["step"] = carry["step"] + n_steps_block
         carry["t"] = t_start + carry["step"].astype(dtype) * dt
         return carry, blk_t, blk_n
@@ -447,7 +465,7 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) 
     def store_spikes(carry, blk_t, blk_n):
         fired = blk_n > 0
         k_block = jnp.sum(fired, dtype=jnp.int32)
-        total_block = jnp.sum(blk_n)
+        total_block = jnp.sum(blk_n, dtype=jnp.int32)
         (idx,) = jnp.nonzero(fired, size=n, fill_value=n - 1)
         stored = carry["n_stored"]
         room = cfg.max_spikes - stored
@@ -477,29 +495,14 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) 
             blowup_i=jnp.where(first, jnp.argmin(ok).astype(jnp.int32), carry["blowup_i"]),
         )
 
-    def write_record(carry, b):
-        def write(c):
-            j = b // cfg.blocks_per_record
-            traces = {
-                k: jax.lax.dynamic_update_index_in_dim(c["traces"][k], c["y"][k][rec_idx], j, 0)
-                for k in cfg.record
-            }
-            times = c["times"].at[j].set(c["t"])
-            return dict(c, traces=traces, times=times)
-
-        if not cfg.record:
-            return carry
-        return jax.lax.cond(b % cfg.blocks_per_record == 0, write, lambda c: c, carry)
-
-    def block(carry, b, n_steps_block):
-        carry = write_record(carry, b)
+    def block(carry, n_steps_block):
         carry, blk_t, blk_n = run_steps(carry, n_steps_block)
         if spiking:
             carry = store_spikes(carry, blk_t, blk_n)
         return check_finite(carry)
 
     n_full, tail = divmod(cfg.n_steps, cfg.block)
-    n_records = -(-cfg.n_steps // (cfg.block * cfg.blocks_per_record))
+    n_records = -(-cfg.n_steps // cfg.record_every) if cfg.record else 0
     n_rec = rec_idx.shape[0]
     carry = dict(
         y=state.y,
@@ -518,9 +521,9 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, cfg: _ClockConfig) 
         blowup_t=jnp.asarray(jnp.nan, dtype),
         blowup_i=jnp.asarray(-1, jnp.int32),
     )
-    carry, _ = jax.lax.scan(lambda c, b: (block(c, b, cfg.block), None), carry, jnp.arange(n_full))
+    carry, _ = jax.lax.scan(lambda c, _: (block(c, cfg.block), None), carry, None, length=n_full)
     if tail:
-        carry = block(carry, jnp.asarray(n_full), tail)
+        carry = block(carry, tail)
 
     valid = jnp.arange(cfg.max_spikes) < carry["n_stored"]
     return SimulationResult(

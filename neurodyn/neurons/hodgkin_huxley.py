@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
@@ -88,6 +89,7 @@ class HodgkinHuxley(AbstractSpikingNeuron):
         }
         return {"v": dv, **gates}
 
+    @eqx.filter_jit
     def resting_potential(self, n_neurons: int, input_current=0.0) -> Float[Array, " neurons"]:
         """The membrane potential where the steady-state current balances `input_current`.
 
