@@ -30,11 +30,11 @@ def test_positional_encoding_matches_formula():
         for i in range(d // 2):
             assert pe[k, 2 * i] == pytest.approx(np.sin(k / 10000 ** (2 * i / d)), abs=1e-6)
             assert pe[k, 2 * i + 1] == pytest.approx(np.cos(k / 10000 ** (2 * i / d)), abs=1e-6)
-    # and the model adds exactly this to the token embedding
+    # and the model adds exactly this to the √d_model-scaled token embedding (section 3.4)
     model = make()
     tokens = jnp.array([3, 1, 4, 1, 5])
     x = model.embed(tokens)
-    np.testing.assert_allclose(x - model.token_embedding[tokens], sinusoidal_positional_encoding(5, 16), atol=1e-6)
+    np.testing.assert_allclose(x - 4.0 * model.token_embedding[tokens], sinusoidal_positional_encoding(5, 16), atol=1e-6)
 
 
 def test_learned_positions_are_parameters():

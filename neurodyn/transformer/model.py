@@ -3,7 +3,7 @@
 The model of "Attention Is All You Need" (Vaswani et al. 2017) without the encoder, as in
 GPT-2 (Radford et al. 2019) and nanoGPT, with pre-norm residual blocks:
 
-    x_0   = W_E[tokens] + PE                          token embedding + positional encoding
+    x_0   = s · W_E[tokens] + PE                      token embedding + positional encoding
     x'    = x + Dropout(MHA(LN_1(x)))                 causal multi-head self-attention
     x_out = x' + Dropout(MLP(LN_2(x')))               MLP(h) = act(h W_in + b_in) W_out + b_out
     logits = LN_f(x_L) W_U                            W_U = W_Eᵀ when weights are tied
@@ -15,6 +15,11 @@ Hopfield network uses for its update (Ramsauer et al. 2020).
 
 Sinusoidal positional encoding (Vaswani et al. 2017, section 3.5):
     PE(k, 2i) = sin(k / 10000^(2i/d_model)),   PE(k, 2i+1) = cos(k / 10000^(2i/d_model)).
+
+With sinusoidal positions the embedding is scaled by s = √d_model and initialised with std
+1/√d_model (Vaswani et al. 2017, section 3.4; tensor2tensor), so tokens and positions enter
+with comparable size: with GPT-2's std-0.02 embeddings the fixed PE (entries of size ~1)
+would swamp the token identity and training stalls. With learned positions s = 1 (GPT-2).
 
 Modules act on one unbatched sequence `tokens: Int[Array, "seq"]`; a batch is `jax.vmap`.
 Randomness (initialisation, dropout) comes from explicit keys.
@@ -290,7 +295,8 @@ class GPT(eqx.Module):
         ke, kp, ku, kb = jax.random.split(key, 4)
         std = config.init_std
         self.config = config
-        self.token_embedding = std * jax.random.normal(ke, (config.vocab_size, config.d_model))
+        emb_std = std if config.positional == "learned" else config.d_model**-0.5
+        self.token_embedding = emb_std * jax.random.normal(ke, (config.vocab_size, config.d_model))
         self.position_embedding = (
             std * jax.random.normal(kp, (config.context_length, config.d_model))
             if config.positional == "learned"
@@ -331,12 +337,13 @@ class GPT(eqx.Module):
     def embed(
         self, tokens: Int[Array, " seq"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, "seq d_model"]:
-        """x_0 = W_E[tokens] + PE[:seq] (dropout applied when a key is given)."""
+        """x_0 = s · W_E[tokens] + PE[:seq], s = √d_model for sinusoidal PE, else 1
+        (dropout applied when a key is given)."""
         tokens = self._check_tokens(tokens)
         n = tokens.shape[0]
         x = self.token_embedding[tokens]
         if self.position_embedding is None:
-            x = x + sinusoidal_positional_encoding(n, self.config.d_model)
+            x = x * math.sqrt(self.config.d_model) + sinusoidal_positional_encoding(n, self.config.d_model)
         else:
             x = x + self.position_embedding[:n]
         return self.dropout(x, key=key, inference=key is None)
