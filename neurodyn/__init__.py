@@ -4,7 +4,8 @@ Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax 
 `simulate` path; populations are one vector ODE with a neuron axis.
 """
 
-from . import inputs
+from . import hopfield, inputs
+from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
 from .neurons import (
     AbstractNeuron,
     AbstractSpikingNeuron,
@@ -21,12 +22,16 @@ __all__ = [
     "AbstractNeuron",
     "AbstractSpikingNeuron",
     "AdEx",
+    "ClassicalHopfield",
+    "ContinuousHopfield",
     "HodgkinHuxley",
     "Izhikevich",
     "LIF",
+    "ModernHopfield",
     "NumericalBlowUpError",
     "SimState",
     "SimulationResult",
+    "hopfield",
     "inputs",
     "simulate",
 ]

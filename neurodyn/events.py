@@ -2,13 +2,16 @@
 
 The population is integrated as one vector ODE in segments. A segment runs from the current
 time to the next refractory end (or t1) and stops early at the first threshold event of any
-neuron, whose time is found by root-finding (optimistix Newton) on the dense interpolant:
+neuron, whose time is found by root-finding (optimistix bisection) on the dense interpolant:
 
-    g_i(y) = v_i − θ_i            for an armed neuron (next upward crossing is a spike)
+    g_i(y) = v_i − θ_i − ε        for an armed neuron (next upward crossing is a spike)
     g_i(y) = −(v_i − θ_i + h)     for a disarmed one (it re-arms when v_i < θ_i − h)
     g_i(y) = −∞                   while refractory (its clamped variables do not move)
 
-and the event function is max_i g_i, crossing zero upwards. Integrate-and-fire models reset
+and the event function is max_i g_i, crossing zero upwards. The overshoot ε is a few ulps
+of θ (1e-5 mV in float32): a neuron driven exactly at rheobase creeps up to v = θ in
+floating point and would otherwise hold max_i g_i at zero, hiding other neurons' crossings;
+it shifts spike times by ε/(dv/dt), far below the solver's error. Integrate-and-fire models reset
 at the spike and stay armed; crossing detectors (Hodgkin–Huxley) disarm until the potential
 falls `hysteresis` below threshold, so each action potential is counted once. Refractory
 ends are segment boundaries, so the clamp never switches inside a solver step.
@@ -43,23 +46,26 @@ class _ExactConfig(eqx.Module):
     max_segments: int = eqx.field(static=True)
     hysteresis: float = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
+    atol: float = eqx.field(static=True)
 
 
 def run_exact(model, inp, state: SimState, rec_idx, *, solver, t1, dt, n_steps, record,
               record_every, max_spikes, hysteresis: float = 1.0) -> SimulationResult:
     """Exact-mode simulation; see `neurodyn.simulate` for the arguments."""
-    rtol = 1e-10 if state.t.dtype == jnp.float64 else 1e-6
+    # Bisection, not Newton: max_i g_i is flat wherever a neuron that is not crossing holds
+    # the maximum, so Newton's derivative can vanish; bisection needs only the sign change.
+    rtol, atol = (1e-10, 1e-10) if state.t.dtype == jnp.float64 else (1e-6, 1e-5)
     cfg = _ExactConfig(
         t1=t1, dt=dt, n_steps=n_steps, record=record, record_every=record_every,
         max_spikes=max_spikes, max_segments=3 * max_spikes + 16,
-        hysteresis=hysteresis, rtol=rtol,
+        hysteresis=hysteresis, rtol=rtol, atol=atol,
     )
     return _run_exact(model, inp, state, rec_idx, solver, cfg)
 
 
-def _event_values(model, y, armed, refractory, hysteresis):
+def _event_values(model, y, armed, refractory, hysteresis, overshoot):
     d = model.threshold_distance(y)
-    return jnp.where(refractory, _NEVER, jnp.where(armed, d, -(d + hysteresis)))
+    return jnp.where(refractory, _NEVER, jnp.where(armed, d - overshoot, -(d + hysteresis)))
 
 
 def _vector_field(tau, y, args):
@@ -79,13 +85,18 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
     grid = t_start + jnp.arange(n_records, dtype=dtype) * (cfg.record_every * cfg.dt)
     term = diffrax.ODETerm(_vector_field)
     hyst = cfg.hysteresis
+    overshoot = 10 * jnp.finfo(dtype).eps * (1.0 + jnp.abs(jnp.asarray(model.threshold, dtype)))
 
     def cond_fn(t, y, args, **kwargs):
         model_, _, refractory, armed, _ = args
-        return jnp.max(_event_values(model_, y, armed, refractory, hyst))
+        return jnp.max(_event_values(model_, y, armed, refractory, hyst, overshoot))
 
     event = diffrax.Event(
-        cond_fn, root_finder=optx.Newton(rtol=cfg.rtol, atol=cfg.rtol), direction=True
+        cond_fn,
+        # under vmap every member runs the root find, also those whose step has no sign
+        # change; expanding (instead of raising) keeps them harmless, their result is unused
+        root_finder=optx.Bisection(rtol=cfg.rtol, atol=cfg.atol, expand_if_necessary=True),
+        direction=True,
     )
     max_steps = cfg.n_steps + 8
 
@@ -120,7 +131,7 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         t = c["t"]
         refractory = c["refr"] > t
         if model.resets:  # neurons at or above threshold when the segment starts fire now
-            now = ~refractory & (model.threshold_distance(c["y"]) >= 0)
+            now = ~refractory & (model.threshold_distance(c["y"]) - overshoot >= 0)
             c = fire(c, t, now)
             refractory = c["refr"] > t
         t_b = jnp.minimum(t_final, jnp.min(jnp.where(refractory, c["refr"], jnp.inf)))
@@ -146,7 +157,7 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
                 for k in cfg.record
             }
         triggered = jnp.asarray(sol.event_mask) & (t_stop < t_b)
-        values = _event_values(model, y, c["armed"], refractory, hyst)
+        values = _event_values(model, y, c["armed"], refractory, hyst, overshoot)
         winner = (jnp.arange(n) == jnp.argmax(values)) & triggered
         spike = winner & c["armed"]
         c = fire(c, t_stop, spike)

@@ -262,6 +262,7 @@ def simulate(
     key: jax.Array | None = None,
     unroll: int = 2,
     check: bool = True,
+    progress: bool | int = False,
 ) -> SimulationResult:
     """Simulate a neuron population from t0 to t1 (ms) with step dt (ms).
 
@@ -286,6 +287,9 @@ def simulate(
         unroll: `lax.scan` unroll of the step loop (2 avoids a per-step carry copy on CPU).
         check: raise `NumericalBlowUpError` (with time and neuron) if the state turns NaN,
             and warn about dropped spikes; only when called outside jit/vmap.
+        progress: show a progress bar (tqdm): the run is split into chunks (20, or the
+            number given) that continue from each other's final state; results are
+            identical to one call. Ignored under jit/vmap (clock mode only).
 
     Returns:
         A `SimulationResult`.
@@ -328,6 +332,13 @@ def simulate(
             t1=float(t1), dt=float(dt), n_steps=n_steps, record=record,
             record_every=int(record_every), max_spikes=int(max_spikes),
         )
+    elif progress and not isinstance(state.t, jax.core.Tracer):
+        result = _run_chunked(
+            model, inp, state, rec_idx, solver or diffrax.Euler(), n_steps=n_steps, dt=float(dt),
+            chunks=20 if progress is True else int(progress), record=record,
+            record_every=int(record_every), max_spikes=int(max_spikes),
+            block=_default_spike_block(model, dt, spike_block), unroll=int(unroll),
+        )
     else:
         config = _ClockConfig(
             n_steps=n_steps, dt=float(dt), block=_default_spike_block(model, dt, spike_block),
@@ -338,6 +349,53 @@ def simulate(
     if check:
         check_result(result)
     return result
+
+
+def _run_chunked(model, inp, state, rec_idx, solver, *, n_steps, dt, chunks, record,
+                 record_every, max_spikes, block, unroll) -> SimulationResult:
+    """Clock-mode run in chunks with a tqdm bar; merges the chunks' results."""
+    from tqdm.auto import tqdm
+
+    per_chunk = max(record_every, -(-n_steps // max(chunks, 1)))
+    per_chunk = -(-per_chunk // record_every) * record_every  # records stay on one grid
+    parts = []
+    with tqdm(total=n_steps, unit="step", desc=f"simulate {type(model).__name__}") as bar:
+        done = 0
+        while done < n_steps:
+            steps = min(per_chunk, n_steps - done)
+            cfg = _ClockConfig(n_steps=steps, dt=dt, block=block, record_every=record_every,
+                               record=record, max_spikes=max_spikes, unroll=unroll)
+            part = _run_clock(model, inp, state, rec_idx, solver, cfg)
+            state = part.final_state
+            parts.append(part)
+            done += steps
+            bar.update(steps)
+    return _merge(parts, max_spikes)
+
+
+def _merge(parts: list[SimulationResult], max_spikes: int) -> SimulationResult:
+    """One result from consecutive chunks (host side)."""
+    first = parts[0]
+    times = jnp.concatenate([p.spike_times[: int(p.n_spikes_stored)] for p in parts])
+    neurons = jnp.concatenate([p.spike_neurons[: int(p.n_spikes_stored)] for p in parts])
+    stored = min(int(times.shape[0]), max_spikes)
+    pad = max_spikes - stored
+    n_spikes = sum(int(p.n_spikes) for p in parts)
+    blown = [p for p in parts if not bool(jnp.isnan(p.blowup_time))]
+    return SimulationResult(
+        times=jnp.concatenate([p.times for p in parts]),
+        traces={k: jnp.concatenate([p.traces[k] for p in parts]) for k in first.traces},
+        recorded_neurons=first.recorded_neurons,
+        spike_times=jnp.concatenate([times[:stored], jnp.full((pad,), jnp.inf, times.dtype)]),
+        spike_neurons=jnp.concatenate([neurons[:stored], jnp.full((pad,), -1, jnp.int32)]),
+        n_spikes=jnp.asarray(n_spikes, jnp.int32),
+        n_spikes_stored=jnp.asarray(stored, jnp.int32),
+        spike_counts=sum(p.spike_counts for p in parts),
+        spikes_dropped=jnp.asarray(n_spikes - stored, jnp.int32),
+        final_state=parts[-1].final_state,
+        blowup_time=blown[0].blowup_time if blown else first.blowup_time,
+        blowup_neuron=blown[0].blowup_neuron if blown else first.blowup_neuron,
+    )
 
 
 def check_result(result: SimulationResult) -> None:

@@ -37,6 +37,19 @@ def test_exact_mode_matches_analytic_f_i_curve_population():
         assert rate_hz(train) == pytest.approx(expected[i], rel=1e-3), DRIVES[i]
 
 
+def test_exact_mode_unaffected_by_a_neuron_stuck_at_rheobase():
+    """Regression: a neuron driven exactly at rheobase creeps up to v = θ in float32 and
+    held the population's event function flat, which delayed other neurons' spikes."""
+    model = nd.LIF()
+    drives = jnp.array([10.0, 15.0, 20.0, 30.0])
+    result = nd.simulate(model, t1=500.0, dt=0.1, input=drives, mode="exact", record=())
+    trains = result.spike_trains()
+    assert trains[0].size == 0
+    expected = np.asarray(model.analytic_rate(drives))
+    for i in (1, 2, 3):
+        assert rate_hz(trains[i]) == pytest.approx(expected[i], rel=1e-4)
+
+
 def test_exact_mode_f_i_curve_is_one_vmapped_call():
     model = nd.LIF()
     drives = jnp.linspace(11.0, 60.0, 64)

@@ -208,3 +208,14 @@ def test_float64_needs_x64():
         pytest.skip("x64 already enabled")
     with pytest.raises(ValueError, match="jax_enable_x64"):
         nd.simulate(nd.LIF(), t1=1.0, dt=0.1, dtype=jnp.float64)
+
+
+def test_progress_chunks_give_identical_results():
+    model, current = nd.LIF(), jnp.array([15.0, 20.0, 30.0])
+    one = nd.simulate(model, t1=200.0, dt=0.1, input=current, record=("v",), record_every=3)
+    chunked = nd.simulate(model, t1=200.0, dt=0.1, input=current, record=("v",), record_every=3,
+                          progress=7)
+    np.testing.assert_allclose(chunked.times, one.times, atol=1e-4)
+    np.testing.assert_allclose(chunked.traces["v"], one.traces["v"], atol=1e-4)
+    np.testing.assert_allclose(chunked.spikes()[0], one.spikes()[0], atol=1e-4)
+    np.testing.assert_array_equal(chunked.spike_counts, one.spike_counts)
