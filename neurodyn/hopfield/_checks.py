@@ -6,18 +6,9 @@ are the caller's responsibility (shapes are still checked, they are static).
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
-
-def concrete(value) -> np.ndarray | None:
-    """The value as a NumPy array, or None if it is a tracer."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    try:
-        return np.asarray(value)
-    except Exception:  # pragma: no cover - exotic array types
-        return None
+from ..neurons.base import concrete  # noqa: F401  (re-exported for the Hopfield modules)
 
 
 def show(values: np.ndarray) -> str:

@@ -22,7 +22,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 State = dict[str, Float[Array, " neurons"]]
 
 
-def _concrete(value) -> np.ndarray | None:
+def concrete(value) -> np.ndarray | None:
     """The value as a NumPy array, or None if it is a tracer (inside jit/vmap/grad)."""
     if isinstance(value, jax.core.Tracer):
         return None
@@ -46,7 +46,7 @@ def check_parameter(
     Tracers (values inside jit/vmap/grad) are not checked here: they are checked where
     they are used, or are the caller's responsibility.
     """
-    arr = _concrete(value)
+    arr = concrete(value)
     if arr is None:
         return
     if not np.issubdtype(arr.dtype, np.number):

@@ -16,7 +16,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, _concrete, check_parameter
+from .base import AbstractSpikingNeuron, State, check_parameter, concrete
 
 
 class LIF(AbstractSpikingNeuron):
@@ -66,5 +66,5 @@ class LIF(AbstractSpikingNeuron):
 
 
 def _difference(a, b):
-    a, b = _concrete(a), _concrete(b)
+    a, b = concrete(a), concrete(b)
     return None if a is None or b is None else a - b
