@@ -255,6 +255,13 @@ def _check_common(optimizer, steps, tol, gtol):
             raise ValueError(f"{name} must be a number >= 0 or None, got {v!r}")
 
 
+def _optimizer_update(optimizer, grad, opt_state, u, loss, objective):
+    """optimizer.update, passing value/grad/value_fn to optimisers that take them (L-BFGS)."""
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return optimizer.update(grad, opt_state, u, value=loss, grad=grad, value_fn=objective)
+    return optimizer.update(grad, opt_state, u)
+
+
 def fit(
     model,
     loss_fn: Callable[[Any], Float[Array, ""]],
@@ -265,6 +272,7 @@ def fit(
     steps: int = 500,
     tol: float | None = None,
     gtol: float | None = None,
+    rtol: float | None = None,
     progress: bool = True,
     callback: Callable[[int, dict, float], bool | None] | None = None,
 ) -> FitResult:
@@ -279,6 +287,7 @@ def fit(
             `Positive()` scaling where u is in units of the initial value).
         steps: maximum number of optimiser steps.
         tol: stop when the loss is <= tol.   gtol: stop when ‖∇_u L‖ <= gtol.
+        rtol: stop when a step lowers the loss by less than rtol·|L| (stalled).
         progress: tqdm bar with the current loss.
         callback: called as callback(step, params, loss) after every step; return True to stop.
 
@@ -290,6 +299,8 @@ def fit(
         ...           params=("g_na",), transforms={"g_na": Positive()}, steps=200)
     """
     _check_common(optimizer, steps, tol, gtol)
+    if rtol is not None and not (isinstance(rtol, (int, float)) and rtol >= 0):
+        raise ValueError(f"rtol must be a number >= 0 or None, got {rtol!r}")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (model -> scalar), got {loss_fn!r}")
     spec = make_parameters(model, params, transforms)
@@ -303,7 +314,7 @@ def fit(
     @eqx.filter_jit
     def update(u, opt_state):
         loss, grad = jax.value_and_grad(objective)(u)
-        updates, opt_state = optimizer.update(grad, opt_state, u)
+        updates, opt_state = _optimizer_update(optimizer, grad, opt_state, u, loss, objective)
         return optax.apply_updates(u, updates), opt_state, loss, optax.global_norm(grad)
 
     value_and_grad = eqx.filter_jit(jax.value_and_grad(objective))
@@ -329,6 +340,9 @@ def fit(
             history.append(loss_f)
             if (tol is not None and loss_f <= tol) or (gtol is not None and gnorm_f <= gtol):
                 converged = True  # u (not u_new) is the point that met the tolerance
+                break
+            if rtol is not None and len(history) > 1 and history[-2] - loss_f <= rtol * abs(loss_f):
+                converged = True
                 break
             u, opt_state = u_new, opt_state_new
             taken = i + 1
@@ -438,7 +452,7 @@ def fit_multistart(
         def step(carry, _):
             u, opt_state = carry
             loss, grad = jax.value_and_grad(objective)(u)
-            updates, opt_state = optimizer.update(grad, opt_state, u)
+            updates, opt_state = _optimizer_update(optimizer, grad, opt_state, u, loss, objective)
             return (optax.apply_updates(u, updates), opt_state), loss
 
         (u, _), losses = jax.lax.scan(step, (u0, optimizer.init(u0)), None, length=steps)

@@ -1,0 +1,306 @@
+"""Tests for neurodyn.fit: recovery of known parameters, finite-difference gradient checks,
+surrogate spikes, losses against closed forms, and bad input.
+
+Sizes are small so the default suite stays fast on a busy 2-core CPU; the full-size HH
+demonstration (100 ms trace) is marked slow and lives in benchmarks/fit_hh.py too.
+"""
+
+import math
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import neurodyn as nd
+from neurodyn.fit import (
+    Interval,
+    Positive,
+    fi_curve_loss,
+    fit,
+    fit_multistart,
+    make_parameters,
+    perturbed_starts,
+    rates_from_spike_times,
+    simulate_surrogate,
+    solve_trace,
+    spike,
+    trace_mse,
+    van_rossum_distance,
+)
+
+HH_NAMES = ("g_na", "g_k", "g_l")
+HH_TRUE = {"g_na": 120.0, "g_k": 36.0, "g_l": 0.3}
+
+
+def _hh_problem(t1, dt=0.025, noise_mv=1.0, dtype=None):
+    """Current-step protocol (10 µA/cm² from 2 ms to 75 % of the run) and a noisy target."""
+    inp = nd.inputs.Step(10.0, 2.0, 0.75 * t1)
+
+    def run(model):
+        res = nd.simulate(model, t1, dt, input=inp, n_neurons=1, dtype=dtype, check=False)
+        return res.traces["v"][:, 0]
+
+    clean = run(nd.HodgkinHuxley())
+    target = clean + noise_mv * jax.random.normal(jax.random.key(0), clean.shape, clean.dtype)
+    return run, target
+
+
+def _recovery_errors(params):
+    return {n: abs(float(params[n]) / HH_TRUE[n] - 1.0) for n in HH_NAMES}
+
+
+@pytest.mark.parametrize("signs", [(+1, -1, +1), (-1, +1, -1)])
+def test_hh_recovers_conductances_from_noisy_trace(signs):
+    """±50 % start, 20 ms noisy (σ = 1 mV) trace → ḡNa, ḡK, ḡL within 2 % of the truth."""
+    run, target = _hh_problem(20.0)
+    start = nd.HodgkinHuxley(**{n: HH_TRUE[n] * (1 + 0.5 * s) for n, s in zip(HH_NAMES, signs)})
+    res = fit(
+        start, lambda m: trace_mse(run(m), target), params=HH_NAMES,
+        transforms={n: Positive() for n in HH_NAMES}, optimizer=optax.lbfgs(),
+        steps=40, rtol=1e-6, progress=False,
+    )
+    errors = _recovery_errors(res.params)
+    assert max(errors.values()) < 0.02, errors
+    # the residual is the measurement noise: MSE ≈ σ² = 1 mV² (±10 % for 800 samples)
+    assert 0.85 < float(res.loss_history[-1]) < 1.15
+    assert res.loss_history[-1] < res.loss_history[0]
+
+
+@pytest.mark.slow
+def test_hh_recovers_conductances_100ms():
+    run, target = _hh_problem(100.0)
+    start = nd.HodgkinHuxley(g_na=60.0, g_k=54.0, g_l=0.15)
+    res = fit(
+        start, lambda m: trace_mse(run(m), target), params=HH_NAMES,
+        transforms={n: Positive() for n in HH_NAMES}, optimizer=optax.lbfgs(),
+        steps=60, rtol=1e-7, progress=False,
+    )
+    assert max(_recovery_errors(res.params).values()) < 0.02
+
+
+def _central_fd(f, x, rel_step):
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros_like(x)
+    for i in range(x.size):
+        h = rel_step * abs(x[i])
+        e = np.zeros_like(x)
+        e[i] = h
+        out[i] = (float(f(jnp.asarray(x + e))) - float(f(jnp.asarray(x - e)))) / (2 * h)
+    return out
+
+
+def test_hh_trace_gradient_matches_finite_differences():
+    """Reverse-mode gradient through clock-mode `simulate` vs central FD, float64, 1e-4."""
+    with jax.enable_x64(True):
+        run, target = _hh_problem(10.0, dtype=jnp.float64, noise_mv=0.0)
+        target = target + 3.0  # a non-zero residual
+
+        def loss(g):
+            m = nd.HodgkinHuxley(g_na=g[0], g_k=g[1], g_l=g[2])
+            return trace_mse(run(m), target)
+
+        g = jnp.array([100.0, 40.0, 0.35])
+        grad = np.asarray(jax.jit(jax.grad(loss))(g))
+        fd = _central_fd(jax.jit(loss), g, 1e-5)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------- LIF, exact mode
+
+FI_CURRENTS = jnp.array([12.0, 15.0, 20.0, 30.0])  # R·I in mV, all above rheobase (10 mV)
+FI_T1 = 60.0
+
+
+def _lif_fi_rates(model):
+    res = nd.simulate(model, FI_T1, 0.1, input=FI_CURRENTS, mode="exact", max_spikes=48,
+                      record=(), dtype=jnp.float64, check=False)
+    return rates_from_spike_times(res.spike_times, res.spike_neurons, FI_CURRENTS.shape[0])
+
+
+def test_lif_fi_curve_fit_and_exact_spike_time_gradient():
+    """Exact-mode spike times: (1) d loss/d(τm, Vth) matches central FD (float64, 1e-4);
+    (2) fitting τm and Vth to the analytic f–I curve of LIF(τm=10, Vth=10) recovers both
+    within 1 % from (14, 7)."""
+    with jax.enable_x64(True):
+        target = nd.LIF().analytic_rate(FI_CURRENTS)  # independent closed-form reference
+
+        def loss_of(model):
+            return fi_curve_loss(_lif_fi_rates(model), target)
+
+        def loss(p):
+            return loss_of(nd.LIF(tau_m=p[0], threshold=p[1]))
+
+        p0 = jnp.array([14.0, 7.0])
+        grad = np.asarray(jax.jit(jax.grad(loss))(p0))
+        fd = _central_fd(jax.jit(loss), p0, 1e-6)
+        np.testing.assert_allclose(grad, fd, rtol=1e-4)
+
+        res = fit(
+            nd.LIF(tau_m=14.0, threshold=7.0), loss_of, params=("tau_m", "threshold"),
+            transforms={"tau_m": Positive(), "threshold": Interval(1.0, 19.0)},
+            optimizer=optax.lbfgs(), steps=30, tol=1e-12, rtol=1e-9, progress=False,
+        )
+    assert abs(float(res.params["tau_m"]) / 10.0 - 1) < 0.01, res.params
+    assert abs(float(res.params["threshold"]) / 10.0 - 1) < 0.01, res.params
+    rates = np.asarray(_lif_fi_rates(res.model))
+    np.testing.assert_allclose(rates, np.asarray(target), rtol=0.01)
+
+
+def test_multistart_vmaps_many_starts_in_one_call():
+    """8 starts of τm ∈ 10·(1 ± 0.5) fit the analytic LIF f–I curve; all reach τm = 10 ± 1 %."""
+    target = nd.LIF().analytic_rate(FI_CURRENTS)
+    starts = perturbed_starts(nd.LIF(), ("tau_m",), 8, 0.5, key=jax.random.key(3))
+    ms = fit_multistart(
+        nd.LIF(), lambda m: fi_curve_loss(m.analytic_rate(FI_CURRENTS), target), starts,
+        transforms={"tau_m": Positive()}, optimizer=optax.adam(0.05), steps=300,
+    )
+    assert ms.params["tau_m"].shape == (8,)
+    assert np.ptp(np.asarray(starts["tau_m"])) > 3.0  # the starts really were spread
+    np.testing.assert_allclose(np.asarray(ms.params["tau_m"]), 10.0, rtol=0.01)
+    assert float(ms.final_loss[ms.best_index]) == float(jnp.min(ms.final_loss))
+    assert abs(float(ms.best.params["tau_m"]) - 10.0) < 0.1
+
+
+# ----------------------------------------------------------------------- surrogate gradients
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ("fast_sigmoid", lambda x, b: 1 / (1 + b * abs(x)) ** 2),
+        ("sigmoid", lambda x, b: b * math.exp(-b * x) / (1 + math.exp(-b * x)) ** 2),
+        ("arctan", lambda x, b: (b / 2) / (1 + (math.pi * b * x / 2) ** 2)),
+    ],
+)
+def test_surrogate_forward_is_heaviside_and_derivative_matches_formula(shape, expected):
+    x = jnp.array([-2.0, -0.3, 0.0, 0.4, 3.0])
+    np.testing.assert_array_equal(np.asarray(spike(x, shape, 2.0)), [0, 0, 1, 1, 1])
+    d = jax.vmap(jax.grad(lambda v: spike(v, shape, 2.0)))(x)
+    np.testing.assert_allclose(np.asarray(d), [expected(float(v), 2.0) for v in x], rtol=1e-5)
+
+
+def test_simulate_surrogate_counts_match_simulate():
+    """Forward pass of the surrogate loop = clock-mode `simulate` spike counts (same Euler)."""
+    drive = jnp.array([5.0, 12.0, 20.0, 40.0])
+    ref = nd.simulate(nd.LIF(), 200.0, 0.1, input=drive)
+    sur = simulate_surrogate(nd.LIF(), 200.0, 0.1, input=drive)
+    np.testing.assert_array_equal(np.asarray(sur.spike_counts), np.asarray(ref.spike_counts))
+
+
+N_NET, NET_T1, NET_DT = 50, 200.0, 0.5
+
+
+def _network_rate(w_e, surrogate_slope=5.0):
+    """Mean rate (Hz) of a recurrent excitatory COBA-like LIF network (τm 20 ms, EL = Vr =
+    −60, Vth = −50 mV, 5 ms refractory, τe = 5 ms, Ee = 0 mV, p = 0.2, drive 6–12 mV).
+
+    τm dV/dt = −(V − EL) + ge(Ee − V) + I_i;  ge ← ge·e^{−dt/τe} + w_e Σ_j C_ij s_j.
+    Spikes use the surrogate Heaviside; the reset and the recurrent spike input are
+    detached (stop_gradient), which keeps the backward pass from exploding through the
+    recurrence (Zenke & Vogels 2021)."""
+    mask = (jax.random.uniform(jax.random.key(1), (N_NET, N_NET)) < 0.2) * (1 - jnp.eye(N_NET))
+    drive = jnp.linspace(6.0, 12.0, N_NET)
+
+    def step(carry, _):
+        v, ge, refr = carry
+        dv = (-(v + 60.0) + ge * (0.0 - v) + drive) / 20.0
+        v1 = jnp.where(refr > 0, v, v + NET_DT * dv)
+        s = spike(v1 + 50.0, "fast_sigmoid", surrogate_slope) * (refr <= 0)
+        sd = jax.lax.stop_gradient(s)
+        v1 = sd * (-60.0) + (1 - sd) * v1
+        refr = jnp.where(sd > 0, 5.0, refr - NET_DT)
+        ge = ge * jnp.exp(-NET_DT / 5.0) + w_e * (mask @ sd)
+        return (v1, ge, refr), jnp.sum(s)
+
+    carry = (jnp.full(N_NET, -60.0), jnp.zeros(N_NET), jnp.zeros(N_NET))
+    _, counts = jax.lax.scan(step, carry, None, length=round(NET_T1 / NET_DT))
+    return 1000.0 * jnp.sum(counts) / N_NET / NET_T1
+
+
+class _Net(eqx.Module):  # holds the one trainable weight
+    w_e: float = 0.005
+
+
+def test_network_excitatory_weight_tuned_to_10hz_with_surrogate_gradients():
+    """Starting at w_e = 0.005 (≈ 5.6 Hz), Adam on (r − 10 Hz)² reaches 10 ± 0.5 Hz."""
+    before = float(_network_rate(0.005))
+    assert before < 7.0
+    res = fit(
+        _Net(), lambda m: (_network_rate(m.w_e) - 10.0) ** 2, params=("w_e",),
+        transforms={"w_e": Positive(0.01)}, optimizer=optax.adam(0.05), steps=150,
+        tol=0.25**2, progress=False,
+    )
+    rate = float(_network_rate(res.params["w_e"]))
+    assert abs(rate - 10.0) <= 0.5, (rate, res.params, res.loss_history[-5:])
+    assert res.converged
+
+
+# ----------------------------------------------------------------------- losses and traces
+
+
+def test_van_rossum_closed_form_matches_numerical_integral():
+    a = jnp.array([5.0, 12.0, 30.0, jnp.inf])  # inf = padding, ignored
+    b = jnp.array([6.0, 25.0])
+    tau = 4.0
+    t = np.arange(0.0, 200.0, 0.001)
+
+    def filt(times):
+        return sum(np.where(t >= s, np.exp(-(t - s) / tau), 0.0) for s in times)
+
+    numeric = math.sqrt(np.trapezoid((filt([5, 12, 30]) - filt([6, 25])) ** 2, t) / tau)
+    assert abs(float(van_rossum_distance(a, b, tau)) - numeric) < 1e-3 * numeric
+    assert float(van_rossum_distance(b, b, tau)) < 1e-5
+    g = jax.grad(lambda x: van_rossum_distance(x, b, tau))(a)
+    assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_solve_trace_matches_simulate_and_adjoints_agree():
+    """diffeqsolve path (checkpointed and backsolve adjoints) = simulate's clock trace."""
+    inp = nd.inputs.Step(10.0, 1.0, 4.0)
+    ref = nd.simulate(nd.HodgkinHuxley(), 5.0, 0.025, input=inp, n_neurons=1).traces["v"]
+    out = solve_trace(nd.HodgkinHuxley(), 5.0, 0.025, input=inp)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), atol=1e-3)
+
+    def loss(g, adjoint):
+        return jnp.mean(solve_trace(nd.HodgkinHuxley(g_na=g), 5.0, 0.025, input=inp,
+                                    adjoint=adjoint) ** 2)
+
+    g_ck = jax.grad(loss)(120.0, diffrax.RecursiveCheckpointAdjoint())
+    g_bs = jax.grad(loss)(120.0, diffrax.BacksolveAdjoint())
+    # backsolve differentiates the continuous adjoint ODE: equal up to Euler's O(dt) error
+    assert abs(float(g_bs) / float(g_ck) - 1) < 0.05
+
+
+# ----------------------------------------------------------------------- bad input
+
+
+def test_bad_input_names_the_argument():
+    hh = nd.HodgkinHuxley()
+    with pytest.raises(ValueError, match=r"params: .*'g_nax'"):
+        fit(hh, lambda m: 0.0, params=("g_nax",), steps=1)
+    with pytest.raises(ValueError, match="params must name at least one"):
+        make_parameters(hh, ())
+    with pytest.raises(ValueError, match=r"transforms: \['g_k'\]"):
+        make_parameters(hh, ("g_na",), {"g_k": Positive()})
+    with pytest.raises(ValueError, match="Interval needs lo < hi"):
+        Interval(5.0, 1.0)
+    with pytest.raises(ValueError, match="Interval bounds must be finite"):
+        Interval(0.0, float("inf"))
+    with pytest.raises(ValueError, match=r"transforms\['g_na'\] = Interval\(0.0, 100.0\)"):
+        make_parameters(hh, ("g_na",), {"g_na": Interval(0.0, 100.0)})
+    with pytest.raises(ValueError, match="Positive.scale"):
+        Positive(-1.0)
+    with pytest.raises(ValueError, match="steps must be"):
+        fit(hh, lambda m: 0.0, params="g_na", steps=0)
+    with pytest.raises(ValueError, match="surrogate must be one of"):
+        spike(jnp.zeros(3), "relu")
+    with pytest.raises(ValueError, match="slope must be"):
+        spike(jnp.zeros(3), "sigmoid", -1.0)
+    with pytest.raises(ValueError, match="initial_params: every array"):
+        fit_multistart(hh, lambda m: 0.0, {"g_na": jnp.ones(3), "g_k": jnp.ones(4)})
+    with pytest.raises(ValueError, match="window must satisfy"):
+        trace_mse(jnp.zeros(10), jnp.zeros(10), window=(5, 20))
