@@ -15,3 +15,22 @@ __all__ = [
     "fixed_probability",
     "from_lists",
 ]
+from .network import (
+    Network,
+    NetworkState,
+    Projection,
+    random_initial_state,
+    simulate_network,
+)
+from .synapses import AbstractSynapse, ConductanceSynapse, CurrentSynapse
+
+__all__ += [
+    "AbstractSynapse",
+    "ConductanceSynapse",
+    "CurrentSynapse",
+    "Network",
+    "NetworkState",
+    "Projection",
+    "random_initial_state",
+    "simulate_network",
+]
