@@ -11,8 +11,8 @@ synaptic currents added to the input:
 
 Spikes are found at step boundaries as in `neurodyn.simulate` (threshold, reset,
 refractory clamp) and then delivered: for each projection the spiking presynaptic neurons
-are compacted (`jnp.nonzero(size=...)`) and their out-rows scatter-added, `ROWS` rows at a
-time in a `while_loop` that runs ceil(spiking/ROWS) times, so the cost is
+are picked `ROWS` at a time (`lax.top_k` of the spike mask) and their out-rows
+scatter-added in a `while_loop` that runs ceil(spiking/ROWS) times, so the cost is
 O(spiking × out-degree), never O(n_pre × n_post). Delays are whole steps: delivery
 writes into a ring buffer of `delay_steps` rows per delayed projection (memory
 O(delay_steps × n_post), not a history of the run) and the row written `delay_steps` steps
@@ -39,7 +39,7 @@ from ..simulate import SimState, SimulationResult, check_result
 from .connectivity import Connectivity, check_nonnegative_weights
 from .synapses import AbstractSynapse
 
-ROWS = 16  # spiking rows scattered per while_loop iteration (REFERENCES.md: 77 µs/step)
+ROWS = 16  # spiking rows scattered per while_loop iteration
 
 
 class Projection(eqx.Module):
@@ -222,29 +222,30 @@ class Network(eqx.Module):
 def _scatter_rows(target, conn: Connectivity, spiked, post_start: int):
     """target[post_start + post_idx[i, :]] += weight[i, :] for every i with spiked[i].
 
-    Event-driven: compacts the spiking rows and adds them ROWS at a time; the loop runs
-    ceil(#spiking / ROWS) times.
+    Event-driven: the spiking rows are picked ROWS at a time with `lax.top_k` on the
+    spike mask (measured here 10x cheaper than `jnp.nonzero(size=...)`, whose compaction
+    scatter dominated the step) and scatter-added; the loop runs ceil(#spiking / ROWS)
+    times, so a step costs O(n_pre) for the selection plus O(#spiking × out-degree).
     """
-    n_pre = conn.n_pre
     n_total = target.shape[0]
-    size = -(-n_pre // ROWS) * ROWS
     n_spiking = jnp.sum(spiked, dtype=jnp.int32)
-    (idx,) = jnp.nonzero(spiked, size=size, fill_value=n_pre)
     per_synapse = jnp.ndim(conn.weight) > 0
+    k = min(ROWS, conn.n_pre)
 
     def body(carry):
-        c, acc = carry
-        rows = jax.lax.dynamic_slice(idx, (c * ROWS,), (ROWS,))
-        tgt = jnp.take(conn.post_idx, rows, axis=0, mode="fill", fill_value=conn.n_post)
-        tgt = jnp.where(tgt < conn.n_post, tgt + post_start, n_total)  # padding -> dropped
-        if per_synapse:
-            w = jnp.take(conn.weight, rows, axis=0, mode="fill", fill_value=0)
-        else:
-            w = jnp.broadcast_to(conn.weight, tgt.shape)
-        return c + 1, acc.at[tgt.ravel()].add(w.ravel().astype(acc.dtype), mode="drop")
+        c, acc, remaining = carry
+        vals, rows = jax.lax.top_k(remaining, k)
+        tgt = conn.post_idx[rows]
+        ok = (vals[:, None] > 0) & (tgt < conn.n_post)
+        tgt = jnp.where(ok, tgt + post_start, n_total)  # padding, non-spiking -> dropped
+        w = conn.weight[rows] if per_synapse else jnp.broadcast_to(conn.weight, tgt.shape)
+        acc = acc.at[tgt.ravel()].add(w.ravel().astype(acc.dtype), mode="drop")
+        return c + 1, acc, remaining.at[rows].set(0.0)
 
-    _, target = jax.lax.while_loop(
-        lambda carry: carry[0] * ROWS < n_spiking, body, (jnp.zeros((), jnp.int32), target)
+    _, target, _ = jax.lax.while_loop(
+        lambda carry: carry[0] * k < n_spiking,
+        body,
+        (jnp.zeros((), jnp.int32), target, spiked.astype(jnp.float32)),
     )
     return target
 
@@ -287,7 +288,7 @@ def simulate_network(
     record_every: int = 1,
     max_spikes: int | None = None,
     spike_block: int | None = None,
-    unroll: int = 2,
+    unroll: int = 1,
     check: bool = True,
 ) -> SimulationResult:
     """Simulate a `Network` from t0 to t1 (ms) with fixed step dt (ms), clock-driven.
@@ -307,6 +308,8 @@ def simulate_network(
             `spikes_dropped` and warned about, `spike_counts` stays exact.
         spike_block: steps between spike-buffer compactions (default the refractory
             period, at most 64 steps).
+        unroll: fori_loop unroll; 1 is faster here than simulate's 2 (COBA 4k: 57 vs
+            72 µs/step), as the step holds the delivery while_loops.
     """
     from ..simulate import (
         _check_record_neurons,
