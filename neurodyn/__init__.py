@@ -13,6 +13,7 @@ from .neurons import (
     HodgkinHuxley,
     Izhikevich,
     LIF,
+    TraubMiles,
 )
 from .simulate import NumericalBlowUpError, SimState, SimulationResult, simulate
 
@@ -31,6 +32,7 @@ __all__ = [
     "NumericalBlowUpError",
     "SimState",
     "SimulationResult",
+    "TraubMiles",
     "hopfield",
     "inputs",
     "simulate",

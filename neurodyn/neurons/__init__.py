@@ -5,6 +5,7 @@ from .base import AbstractNeuron, AbstractSpikingNeuron, State, check_parameter
 from .hodgkin_huxley import HodgkinHuxley, gate_steady_states, hh_rates
 from .izhikevich import Izhikevich
 from .lif import LIF
+from .traub_miles import TraubMiles, traub_miles_gate_steady_states, traub_miles_rates
 
 __all__ = [
     "AbstractNeuron",
@@ -14,7 +15,10 @@ __all__ = [
     "Izhikevich",
     "LIF",
     "State",
+    "TraubMiles",
     "check_parameter",
     "gate_steady_states",
     "hh_rates",
+    "traub_miles_gate_steady_states",
+    "traub_miles_rates",
 ]
