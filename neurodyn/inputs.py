@@ -25,6 +25,15 @@ class AbstractInput(eqx.Module):
     def shape(self) -> tuple[int, ...]:
         return ()
 
+    @property
+    def noise_sigma(self) -> Float[Array, "*neurons"] | None:
+        """Intensity sigma of a white-noise part sigma*xi(t) of the current (None: none).
+
+        `__call__` returns the mean current; the noise is integrated by `simulate` as the
+        diffusion of an Ito SDE (Euler-Maruyama, Diffrax's Brownian motion).
+        """
+        return None
+
 
 class Constant(AbstractInput):
     """A constant input, scalar or one value per neuron."""
@@ -151,6 +160,45 @@ class Sum(AbstractInput):
     @property
     def shape(self):
         return jnp.broadcast_shapes(*(term.shape for term in self.terms))
+
+    @property
+    def noise_sigma(self):
+        sigmas = [term.noise_sigma for term in self.terms if term.noise_sigma is not None]
+        if not sigmas:
+            return None
+        return jnp.sqrt(sum(jnp.square(s) for s in sigmas))  # independent noises add in variance
+
+
+class WhiteNoise(AbstractInput):
+    """A Gaussian white-noise current I(t) = mean(t) + sigma xi(t), <xi(t) xi(t')> = delta(t - t').
+
+    `sigma` is in units of current x ms^(1/2) (scalar or one per neuron). For a LIF neuron,
+    tau_m dV/dt = -(V - E_L) + R I, far below threshold, V is an Ornstein-Uhlenbeck process
+    with standard deviation R sigma / sqrt(2 tau_m). `simulate` needs a `key` and Euler.
+
+    Example: `WhiteNoise(mean=1.5, sigma=0.5)` or `WhiteNoise(Step(2.0, 10.0, 60.0), 0.3)`.
+    """
+
+    mean: AbstractInput
+    sigma: Float[Array, "*neurons"]
+
+    def __init__(self, mean=0.0, sigma: Float[ArrayLike, "*neurons"] = 1.0):
+        from .neurons.base import check_parameter
+
+        check_parameter("WhiteNoise", "sigma", sigma, lower=0.0)
+        self.mean = as_input(mean)
+        self.sigma = jnp.asarray(sigma, dtype=float)
+
+    def __call__(self, t):
+        return self.mean(t)
+
+    @property
+    def shape(self):
+        return jnp.broadcast_shapes(self.mean.shape, self.sigma.shape)
+
+    @property
+    def noise_sigma(self):
+        return self.sigma
 
 
 def as_input(value) -> AbstractInput:

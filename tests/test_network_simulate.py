@@ -9,12 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neurodyn import LIF
+from neurodyn import LIF, SimState
 from neurodyn.network import (
     ConductanceSynapse,
     CurrentSynapse,
     Network,
-    NetworkState,
     Projection,
     fixed_probability,
     from_lists,
@@ -88,8 +87,9 @@ def test_delays_are_exact_to_the_step():
         first = int(np.argmax(g[:, 1 + j] > 0))
         assert first == arrival, (d, first, arrival)
         assert g[arrival, 1 + j] == pytest.approx(w)
-    assert len(res.final_state.rings) == 3  # one ring buffer per delayed projection
-    assert res.final_state.rings[-1].shape == (25, 5)
+    # one ring buffer (delay steps x post size) per delayed projection, none for delay 0
+    rings = res.final_state.buffers
+    assert rings[0] is None and [r.shape for r in rings[1:]] == [(1, 1), (3, 1), (25, 1)]
 
 
 def test_event_driven_delivery_equals_dense_product():
@@ -100,7 +100,7 @@ def test_event_driven_delivery_equals_dense_product():
     pre, post = np.nonzero(np.asarray(mask))
     conn = from_lists(pre, post, np.asarray(w)[pre, post], n_pre=n_pre, n_post=n_post)
     net = Network(LIF(), [CurrentSynapse("ge")], {"A": n_pre, "B": n_post}, [Projection("A", "B", conn, "ge")])
-    deliver = eqx.filter_jit(lambda net, y, spiked: net.deliver(y, (), spiked, jnp.int32(0), (0,)))
+    deliver = eqx.filter_jit(lambda net, y, spiked: net.deliver(y, (None,), spiked, jnp.int32(0), None, 0.1))
     for p_spike in (0.0, 0.01, 0.2, 1.0):  # 0, a few, several ROWS blocks, all rows
         spiked = jax.random.uniform(jax.random.key(2), (n_pre + n_post,)) < p_spike
         y, _ = deliver(net, net.initial_state(), spiked)
@@ -130,7 +130,7 @@ def test_chunked_run_equals_unchunked():
     # unroll=1 only to halve compile time; chunking does not depend on it
     whole = simulate_network(net, 60.0, 0.1, input=20.0, initial_state=y0, unroll=1)
     a = simulate_network(net, 30.0, 0.1, input=20.0, initial_state=y0, unroll=1)
-    assert isinstance(a.final_state, NetworkState)
+    assert isinstance(a.final_state, SimState)
     b = simulate_network(net, 60.0, 0.1, input=20.0, initial_state=a.final_state, unroll=1)
     assert int(whole.n_spikes) > 100  # the network is active, so the test means something
     assert int(a.n_spikes) + int(b.n_spikes) == int(whole.n_spikes)
@@ -141,7 +141,7 @@ def test_chunked_run_equals_unchunked():
     np.testing.assert_array_equal(a.spike_counts + b.spike_counts, whole.spike_counts)
     for k in whole.final_state.y:
         np.testing.assert_allclose(b.final_state.y[k], whole.final_state.y[k], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(b.final_state.rings[0], whole.final_state.rings[0], atol=1e-6)
+    np.testing.assert_allclose(b.final_state.buffers[0], whole.final_state.buffers[0], atol=1e-6)
     assert int(b.final_state.step) == int(whole.final_state.step) == 600
 
 

@@ -17,19 +17,22 @@ __all__ = [
 ]
 from .network import (
     Network,
-    NetworkState,
+    PoissonGroup,
+    PoissonInput,
     Projection,
     random_initial_state,
     simulate_network,
 )
-from .synapses import AbstractSynapse, ConductanceSynapse, CurrentSynapse
+from .synapses import AbstractSynapse, ConductanceSynapse, CurrentSynapse, OUCurrent
 
 __all__ += [
     "AbstractSynapse",
     "ConductanceSynapse",
     "CurrentSynapse",
     "Network",
-    "NetworkState",
+    "OUCurrent",
+    "PoissonGroup",
+    "PoissonInput",
     "Projection",
     "random_initial_state",
     "simulate_network",

@@ -26,16 +26,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from typing import ClassVar
 
-from ..inputs import as_input
-from ..neurons.base import AbstractSpikingNeuron, State
-from ..simulate import SimState, SimulationResult, check_result
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
+
+from ..neurons.base import AbstractSpikingNeuron, State, check_parameter
+from ..simulate import SimState, SimulationResult, simulate
 from .connectivity import Connectivity, check_nonnegative_weights
 from .synapses import AbstractSynapse
 
@@ -79,21 +79,83 @@ class Projection(eqx.Module):
         return int(n)
 
 
-class Network(eqx.Module):
+class PoissonGroup(eqx.Module):
+    """A population of independent Poisson spike sources (Brian2's PoissonGroup).
+
+    Each source fires in each step with probability rate·dt (rate in Hz, scalar or one per
+    source; rate·dt must be <= 1). Sources are not neurons of the network: they have no
+    state and are not recorded, they only feed projections whose `pre` is their `name`.
+    Their spikes come from the run's PRNG key, step by step (reproducible and identical in
+    chunked and uninterrupted runs).
+    """
+
+    name: str = eqx.field(static=True)
+    size: int = eqx.field(static=True)
+    rate: Float[ArrayLike, "*sources"]  # Hz
+
+    def __check_init__(self):
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+            raise ValueError(f"PoissonGroup.size must be an integer >= 1, got {self.size!r}")
+        check_parameter("PoissonGroup", "rate", self.rate, lower=0.0)
+        shape = np.shape(self.rate)
+        if shape not in ((), (self.size,)):
+            raise ValueError(f"PoissonGroup.rate must be a scalar or have {self.size} values, got shape {shape}")
+
+    def spikes(self, key, dt: float) -> Bool[Array, " sources"]:
+        return jax.random.uniform(key, (self.size,)) < self.rate * (dt / 1000.0)
+
+
+class PoissonInput(eqx.Module):
+    """`n_inputs` independent Poisson sources at `rate` Hz onto every neuron of `target`.
+
+    Brian2's PoissonInput: each step, receptor += weight × Binomial(n_inputs, rate·dt),
+    drawn per target neuron, so no source population or synapse table is stored.
+    """
+
+    target: str = eqx.field(static=True)  # population name or "all"
+    receptor: str = eqx.field(static=True)
+    n_inputs: int = eqx.field(static=True)
+    rate: Float[ArrayLike, ""]  # Hz
+    weight: Float[ArrayLike, ""]
+
+    def __check_init__(self):
+        if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)) or self.n_inputs < 1:
+            raise ValueError(f"PoissonInput.n_inputs must be an integer >= 1, got {self.n_inputs!r}")
+        check_parameter("PoissonInput", "rate", self.rate, lower=0.0)
+        check_parameter("PoissonInput", "weight", self.weight)
+
+    def increments(self, key, n: int, dt: float, dtype) -> Float[Array, " neurons"]:
+        p = jnp.minimum(self.rate * (dt / 1000.0), 1.0)
+        counts = jax.random.binomial(key, self.n_inputs, p, shape=(n,), dtype=dtype)
+        return self.weight * counts
+
+
+class Network(AbstractSpikingNeuron):
     """Spiking populations coupled by projections (see the module docstring).
+
+    A `Network` is itself a spiking model: `neurodyn.simulate` integrates it like any
+    population (same loop, recording, chunking, progress bar, continuation), calling its
+    `deliver` after each step's threshold and reset.
 
     Arguments:
         neuron: the spiking model of all `n` neurons (parameters scalar or one per neuron).
-        synapses: receptor types, each with a distinct `name` (a new state variable).
+        synapses: receptor types, each with a distinct `name` (a new state variable); an
+            `OUCurrent` here adds an Ornstein-Uhlenbeck noise current.
         populations: ordered {name: size}; neurons are numbered population by population.
         projections: the `Projection`s; their sizes, receptors and weight signs are checked.
+        sources: `PoissonGroup`s that projections may use as `pre`.
+        poisson_inputs: `PoissonInput`s (binomial drive per neuron, nothing stored).
     """
 
     neuron: AbstractSpikingNeuron
     synapses: tuple[AbstractSynapse, ...]
     projections: tuple[Projection, ...]
+    sources: tuple[PoissonGroup, ...]
+    poisson_inputs: tuple[PoissonInput, ...]
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
+
+    delivers: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -101,12 +163,11 @@ class Network(eqx.Module):
         synapses: Sequence[AbstractSynapse],
         populations: Mapping[str, int],
         projections: Sequence[Projection] = (),
+        sources: Sequence[PoissonGroup] = (),
+        poisson_inputs: Sequence[PoissonInput] = (),
     ):
-        if not isinstance(neuron, AbstractSpikingNeuron) or not neuron.resets:
-            raise TypeError(
-                f"neuron must be a resetting AbstractSpikingNeuron (integrate-and-fire type), "
-                f"got {type(neuron).__name__}"
-            )
+        if not isinstance(neuron, AbstractSpikingNeuron) or isinstance(neuron, Network):
+            raise TypeError(f"neuron must be a spiking neuron model, got {type(neuron).__name__}")
         synapses = tuple(synapses)
         names = [s.name for s in synapses]
         clash = set(names) & set(neuron.state_names)
@@ -125,37 +186,107 @@ class Network(eqx.Module):
             raise ValueError("populations must name at least one population")
         if "all" in populations:
             raise ValueError('"all" is reserved for the whole network; rename that population')
+        for pname, shape in neuron.parameter_shapes().items():
+            if shape != (start,):
+                raise ValueError(
+                    f"{type(neuron).__name__}.{pname} has shape {shape}; the network has {start} "
+                    f"neurons: give a scalar or one value per neuron"
+                )
+        sources = tuple(sources)
+        for src in sources:
+            if not isinstance(src, PoissonGroup):
+                raise TypeError(f"sources must be PoissonGroup objects, got {type(src).__name__}")
+            if src.name in populations or src.name == "all":
+                raise ValueError(f"source name {src.name!r} is also a population name")
+        if len({src.name for src in sources}) != len(sources):
+            raise ValueError(f"source names must be distinct, got {[src.name for src in sources]}")
         sizes = {p[0]: p[2] - p[1] for p in pops}
         sizes["all"] = start
+        pre_sizes = {**sizes, **{src.name: src.size for src in sources}}
         by_name = {s.name: s for s in synapses}
         for proj in projections:
             if not isinstance(proj, Projection):
                 raise TypeError(f"projections must be Projection objects, got {type(proj).__name__}")
             where = f"Projection {proj.pre}->{proj.post}"
-            for end in (proj.pre, proj.post):
-                if end not in sizes:
-                    raise ValueError(f"{where}: unknown population {end!r}; have {list(sizes)}")
+            for end, known in ((proj.pre, pre_sizes), (proj.post, sizes)):
+                if end not in known:
+                    raise ValueError(f"{where}: unknown population {end!r}; have {list(known)}")
             c = proj.connectivity
-            if (c.n_pre, c.n_post) != (sizes[proj.pre], sizes[proj.post]):
+            if (c.n_pre, c.n_post) != (pre_sizes[proj.pre], sizes[proj.post]):
                 raise ValueError(
                     f"{where}: connectivity is {c.n_pre} -> {c.n_post} neurons but the "
-                    f"populations have {sizes[proj.pre]} -> {sizes[proj.post]}"
+                    f"populations have {pre_sizes[proj.pre]} -> {sizes[proj.post]}"
                 )
             if proj.receptor not in by_name:
                 raise ValueError(f"{where}: unknown receptor {proj.receptor!r}; synapses are {names}")
             if by_name[proj.receptor].nonnegative_weights:
                 check_nonnegative_weights(c, f"{where} onto conductance receptor {proj.receptor!r}")
+        poisson_inputs = tuple(poisson_inputs)
+        for pin in poisson_inputs:
+            if not isinstance(pin, PoissonInput):
+                raise TypeError(f"poisson_inputs must be PoissonInput objects, got {type(pin).__name__}")
+            if pin.target not in sizes:
+                raise ValueError(f"PoissonInput: unknown target population {pin.target!r}; have {list(sizes)}")
+            if pin.receptor not in by_name:
+                raise ValueError(f"PoissonInput: unknown receptor {pin.receptor!r}; synapses are {names}")
+            if by_name[pin.receptor].nonnegative_weights:
+                check_parameter("PoissonInput onto a conductance receptor", "weight", pin.weight, lower=0.0)
         self.neuron = neuron
         self.synapses = synapses
         self.projections = tuple(projections)
+        self.sources = sources
+        self.poisson_inputs = poisson_inputs
         self.populations = tuple(pops)
         self.n = start
 
-    # ------------------------------------------------------------------ the vector field
+    # ------------------------------------------------------------------ the spiking model
 
     @property
     def state_names(self) -> tuple[str, ...]:
         return tuple(self.neuron.state_names) + tuple(s.name for s in self.synapses)
+
+    @property
+    def threshold(self):
+        return self.neuron.threshold
+
+    @property
+    def refractory_period(self):
+        return self.neuron.refractory_period
+
+    @property
+    def spike_variable(self) -> str:
+        return self.neuron.spike_variable
+
+    @property
+    def resets(self) -> bool:
+        return self.neuron.resets
+
+    @property
+    def clamped(self) -> tuple[str, ...]:
+        return self.neuron.clamped
+
+    @property
+    def random_events(self) -> bool:
+        return bool(self.sources or self.poisson_inputs)
+
+    @property
+    def noisy_variables(self) -> tuple[str, ...]:
+        return self.neuron.noisy_variables + tuple(s.name for s in self.synapses if s.noisy)
+
+    def _neuron_part(self, y: State) -> State:
+        return {k: y[k] for k in self.neuron.state_names}
+
+    def threshold_distance(self, state: State):
+        return self.neuron.threshold_distance(self._neuron_part(state))
+
+    def spiked(self, before: State, after: State):
+        return self.neuron.spiked(self._neuron_part(before), self._neuron_part(after))
+
+    def reset(self, state: State, spiked) -> State:
+        return {**state, **self.neuron.reset(self._neuron_part(state), spiked)}
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"n": (self.n,)}
 
     def population(self, name: str) -> slice:
         """The neuron indices of population `name` as a slice ("all": every neuron)."""
@@ -172,51 +303,70 @@ class Network(eqx.Module):
         current = input_current
         for syn in self.synapses:
             current = current + syn.current(y[syn.name], v)
-        dy = self.neuron.vector_field(t, {k: y[k] for k in self.neuron.state_names}, current)
+        dy = self.neuron.vector_field(t, self._neuron_part(y), current)
         for syn in self.synapses:
             dy[syn.name] = syn.decay(y[syn.name])
         return dy
 
+    def diffusion(self, t, y: State) -> State:
+        out = self.neuron.diffusion(t, self._neuron_part(y)) if self.neuron.noisy_variables else {}
+        for syn in self.synapses:
+            if syn.noisy:
+                out[syn.name] = jnp.broadcast_to(syn.noise_amplitude(), y[syn.name].shape)
+        return out
+
     def initial_state(self, n_neurons: int | None = None) -> State:
-        """The neuron's resting state with every synaptic variable at 0."""
+        """The neuron's resting state with every synaptic variable at its resting value."""
         y = dict(self.neuron.initial_state(self.n))
         for syn in self.synapses:
-            y[syn.name] = jnp.zeros((self.n,))
+            y[syn.name] = jnp.broadcast_to(jnp.asarray(syn.resting_value, float), (self.n,))
         return y
 
     # ------------------------------------------------------------------ delivery
 
-    def deliver(
-        self,
-        y: State,
-        rings: tuple[Float[Array, "delay neurons"], ...],
-        spiked: Bool[Array, " neurons"],
-        step: Int[Array, ""],
-        delays: tuple[int, ...],
-    ) -> tuple[State, tuple[Float[Array, "delay neurons"], ...]]:
+    def delivery_state(self, n_neurons: int, dt: float, dtype) -> tuple:
+        """One ring buffer (delay steps × post size) per delayed projection, None otherwise."""
+        rings = []
+        for proj in self.projections:
+            d = proj.delay_steps(dt)
+            size = self.population(proj.post).stop - self.population(proj.post).start
+            rings.append(jnp.zeros((d, size), dtype) if d > 0 else None)
+        return tuple(rings)
+
+    def deliver(self, y: State, rings, spiked, step, key, dt: float):
         """Add this step's spikes to the synaptic variables (delay 0) or the ring buffers.
 
-        `rings[j]` belongs to the j-th delayed projection; its row `step % delay` holds
-        what arrives now; it is added to g, then overwritten with what this step's spikes
-        send (arriving `delay` steps later).
+        A delayed projection's ring row `step % delay` holds what arrives now: it is added
+        to g, then overwritten with what this step's spikes send (arriving `delay` steps
+        later). Poisson sources and inputs draw from `key`, one subkey per source.
         """
         y = dict(y)
-        rings = list(rings)
-        j = 0
-        for proj, d in zip(self.projections, delays):
-            pre = self.population(proj.pre)
-            post = self.population(proj.post)
-            if d == 0:
-                y[proj.receptor] = _scatter_rows(y[proj.receptor], proj.connectivity, spiked[pre], post.start)
+        source_spikes = {
+            src.name: src.spikes(jax.random.fold_in(key, j), dt) for j, src in enumerate(self.sources)
+        } if self.sources else {}
+        new_rings = []
+        for proj, ring in zip(self.projections, rings):
+            if proj.pre in source_spikes:
+                pre_spiked = source_spikes[proj.pre]
             else:
-                slot = step % d
-                ring = rings[j]
-                arriving = ring[slot]
-                y[proj.receptor] = y[proj.receptor] + arriving
-                row = _scatter_rows(jnp.zeros_like(arriving), proj.connectivity, spiked[pre], post.start)
-                rings[j] = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
-                j += 1
-        return y, tuple(rings)
+                pre_spiked = spiked[self.population(proj.pre)]
+            post = self.population(proj.post)
+            g = y[proj.receptor]
+            if ring is None:
+                y[proj.receptor] = _scatter_rows(g, proj.connectivity, pre_spiked, post.start)
+            else:
+                slot = step % ring.shape[0]
+                g = g.at[post].add(ring[slot])
+                row = _scatter_rows(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0)
+                ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
+                y[proj.receptor] = g
+            new_rings.append(ring)
+        for j, pin in enumerate(self.poisson_inputs):
+            post = self.population(pin.target)
+            k = jax.random.fold_in(key, len(self.sources) + j)
+            g = y[pin.receptor]
+            y[pin.receptor] = g.at[post].add(pin.increments(k, post.stop - post.start, dt, g.dtype))
+        return y, tuple(new_rings)
 
 
 def _scatter_rows(target, conn: Connectivity, spiked, post_start: int):
@@ -253,233 +403,37 @@ def _scatter_rows(target, conn: Connectivity, spiked, post_start: int):
 # --------------------------------------------------------------------------- simulation
 
 
-class NetworkState(eqx.Module):
-    """Everything needed to continue a network run: `SimState` plus the delay buffers."""
-
-    t: Float[Array, ""]
-    y: State
-    refractory_until: Float[Array, " neurons"]
-    rings: tuple[Float[Array, "delay neurons"], ...]
-    step: Int[Array, ""]  # steps taken since the start of the run (ring buffer phase)
-
-
-class _Config(eqx.Module):
-    n_steps: int = eqx.field(static=True)
-    dt: float = eqx.field(static=True)
-    block: int = eqx.field(static=True)
-    record_every: int = eqx.field(static=True)
-    record: tuple[str, ...] = eqx.field(static=True)
-    max_spikes: int = eqx.field(static=True)
-    unroll: int = eqx.field(static=True)
-    delays: tuple[int, ...] = eqx.field(static=True)
-
-
 def simulate_network(
     network: Network,
     t1: float,
     dt: float,
     *,
-    t0: float = 0.0,
-    input=0.0,
-    solver: diffrax.AbstractSolver | None = None,
-    initial_state: State | NetworkState | None = None,
+    initial_state: State | SimState | None = None,
     record: Sequence[str] = (),
-    record_neurons=None,
-    record_every: int = 1,
-    max_spikes: int | None = None,
-    spike_block: int | None = None,
     unroll: int = 1,
-    check: bool = True,
+    **kwargs,
 ) -> SimulationResult:
-    """Simulate a `Network` from t0 to t1 (ms) with fixed step dt (ms), clock-driven.
+    """`neurodyn.simulate` for a `Network`, clock-driven, with network defaults.
 
-    Same semantics and result type as `neurodyn.simulate` in clock mode (`final_state` is
-    a `NetworkState`, to continue with `initial_state=`). float32.
-
-    Arguments:
-        network: the `Network` (its tables travel as jit arguments, never as constants).
-        input: external input current added to every neuron (number, per-neuron array,
-            function of t or a `neurodyn.inputs` module), e.g. a constant drive.
-        solver: Diffrax solver (default Euler, as Brian2's `method='euler'`).
-        initial_state: a state dict (neuron variables and synaptic variables; missing
-            synaptic variables start at 0) or an earlier result's `final_state`.
-        record, record_neurons, record_every: traces to record, as in `simulate`.
-        max_spikes: spike buffer capacity (default 500 Hz worth); overflow is counted in
-            `spikes_dropped` and warned about, `spike_counts` stays exact.
-        spike_block: steps between spike-buffer compactions (default the refractory
-            period, at most 64 steps).
-        unroll: fori_loop unroll; 1 is faster here than simulate's 2 (COBA 4k: 57 vs
-            72 µs/step), as the step holds the delivery while_loops.
+    Differences from `simulate`: `initial_state` may omit variables (they start at rest:
+    synaptic variables at 0), nothing is recorded by default, and `unroll=1` (measured
+    faster than 2 here, COBA 4k: 57 vs 72 µs/step, since the step holds the delivery
+    loops). Every other argument (`input`, `solver`, `record_neurons`, `record_every`,
+    `max_spikes`, `spike_block`, `key` for Poisson sources and noise, `progress`, `dtype`,
+    `check`) is `simulate`'s; `final_state` continues a run, delay buffers included.
     """
-    from ..simulate import (
-        _check_record_neurons,
-        _default_spike_block,
-        _validate_time,
-    )
-
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, got {type(network).__name__}")
-    if isinstance(initial_state, NetworkState):
-        t0 = float(initial_state.t)
-    n_steps = _validate_time(t0, t1, dt)
-    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
-    record = (record,) if isinstance(record, str) else tuple(record)
-    for name in record:
-        if name not in network.state_names:
-            raise ValueError(f"record: unknown variable {name!r}; the network has {network.state_names}")
-    n = network.n
-    rec_idx = _check_record_neurons(record_neurons, n)
-    delays = tuple(p.delay_steps(dt) for p in network.projections)
-    inp = as_input(input)
-    if len(inp.shape) == 1 and inp.shape[0] != n:
-        raise ValueError(f"input has {inp.shape[0]} values but the network has {n} neurons")
-    if max_spikes is None:
-        max_spikes = int(min(n * math.ceil((t1 - t0) / 1000.0 * 500) + 64, 50_000_000))
-    if max_spikes < 1:
-        raise ValueError(f"max_spikes must be >= 1, got {max_spikes}")
-    state = _initial_network_state(network, initial_state, t0, delays)
-    cfg = _Config(
-        n_steps=n_steps, dt=float(dt), block=_default_spike_block(network.neuron, dt, spike_block),
-        record_every=int(record_every), record=record, max_spikes=int(max_spikes),
-        unroll=int(unroll), delays=delays,
-    )
-    result = _run(network, inp, state, jnp.asarray(rec_idx), solver or diffrax.Euler(), cfg)
-    if check:
-        check_result(result)
-    return result
-
-
-def _initial_network_state(network: Network, initial_state, t0, delays) -> NetworkState:
-    n = network.n
-    if isinstance(initial_state, NetworkState):
-        return initial_state
-    y = network.initial_state()
-    if initial_state is not None:
+    if initial_state is not None and not isinstance(initial_state, SimState):
         unknown = set(initial_state) - set(network.state_names)
         if unknown:
-            raise ValueError(f"initial_state: unknown variables {sorted(unknown)}; the network has {network.state_names}")
-        y.update(initial_state)
-    y = {k: jnp.broadcast_to(jnp.asarray(y[k], jnp.float32), (n,)) for k in network.state_names}
-    for k, v in y.items():
-        if not isinstance(v, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(v))):
-            raise ValueError(f"initial_state[{k!r}] contains NaN or inf")
-    rings = tuple(jnp.zeros((d, n), jnp.float32) for d in delays if d > 0)
-    return NetworkState(
-        t=jnp.asarray(t0, jnp.float32), y=y, refractory_until=jnp.full((n,), -jnp.inf, jnp.float32),
-        rings=rings, step=jnp.zeros((), jnp.int32),
-    )
-
-
-def _vector_field(tau, y, args):
-    network, inp, t_offset = args
-    t = t_offset + tau
-    return network.vector_field(t, y, inp(t))
-
-
-@eqx.filter_jit
-def _run(network: Network, inp, state: NetworkState, rec_idx, solver, cfg: _Config) -> SimulationResult:
-    n = network.n
-    dtype = jnp.float32
-    dt = cfg.dt
-    neuron = network.neuron
-    term = diffrax.ODETerm(_vector_field)
-    clamped = neuron.clamped
-    solver_state = solver.init(term, 0.0, dt, state.y, (network, inp, state.t))
-    t_start = state.t
-    step0 = state.step
-
-    def write_record(recs, y, t, local_step):
-        def write(recs):
-            traces, times = recs
-            j = local_step // cfg.record_every
-            traces = {k: jax.lax.dynamic_update_index_in_dim(traces[k], y[k][rec_idx], j, 0) for k in cfg.record}
-            return traces, times.at[j].set(t)
-
-        return jax.lax.cond(local_step % cfg.record_every == 0, write, lambda r: r, recs)
-
-    def step(i, carry):
-        y, refr, rings, solver_state, blk_t, blk_n, base, recs = carry
-        local = base + i
-        t = t_start + local.astype(dtype) * dt
-        if cfg.record:
-            recs = write_record(recs, y, t, local)
-        t_next = t + dt
-        y_next, _, _, solver_state, _ = solver.step(term, 0.0, dt, y, (network, inp, t), solver_state, made_jump=False)
-        refractory = t < refr - 0.5 * dt
-        y_next = {k: jnp.where(refractory, y[k], v) if k in clamped else v for k, v in y_next.items()}
-        neuron_next = {k: y_next[k] for k in neuron.state_names}
-        spiked = neuron.spiked({k: y[k] for k in neuron.state_names}, neuron_next) & ~refractory
-        y_next = {**y_next, **neuron.reset(neuron_next, spiked)}
-        y_next, rings = network.deliver(y_next, rings, spiked, step0 + local, cfg.delays)
-        refr = jnp.where(spiked, t_next + neuron.refractory_period, refr)
-        blk_t = jnp.where(spiked, t_next, blk_t)
-        blk_n = blk_n + spiked.astype(jnp.int32)
-        return (y_next, refr, rings, solver_state, blk_t, blk_n, base, recs)
-
-    def block(carry, n_block):
-        inner = (
-            carry["y"], carry["refr"], carry["rings"], carry["solver_state"],
-            jnp.full((n,), jnp.inf, dtype), jnp.zeros((n,), jnp.int32), carry["step"],
-            (carry["traces"], carry["times"]),
-        )
-        inner = jax.lax.fori_loop(0, n_block, step, inner, unroll=min(cfg.unroll, n_block))
-        y, refr, rings, solver_state, blk_t, blk_n, _, (traces, times) = inner
-        carry = dict(carry, y=y, refr=refr, rings=rings, solver_state=solver_state, traces=traces, times=times)
-        carry["step"] = carry["step"] + n_block
-        carry["t"] = t_start + carry["step"].astype(dtype) * dt
-        # compact this block's spikes into the buffer (at most one per neuron per block:
-        # the block is no longer than the refractory period; extras are counted as dropped)
-        fired = blk_n > 0
-        k_block = jnp.sum(fired, dtype=jnp.int32)
-        total = jnp.sum(blk_n, dtype=jnp.int32)
-        (idx,) = jnp.nonzero(fired, size=n, fill_value=n - 1)
-        stored = carry["n_stored"]
-        n_keep = jnp.minimum(k_block, cfg.max_spikes - stored)
-        keep = jnp.arange(n) < n_keep
-        carry["spike_t"] = jax.lax.dynamic_update_slice(carry["spike_t"], jnp.where(keep, blk_t[idx], jnp.inf), (stored,))
-        carry["spike_i"] = jax.lax.dynamic_update_slice(carry["spike_i"], jnp.where(keep, idx, -1).astype(jnp.int32), (stored,))
-        carry["n_stored"] = stored + n_keep
-        carry["n_spikes"] = carry["n_spikes"] + total
-        carry["dropped"] = carry["dropped"] + (total - n_keep)
-        carry["counts"] = carry["counts"] + blk_n
-        ok = jnp.ones((n,), bool)
-        for v in carry["y"].values():
-            ok = ok & jnp.isfinite(v)
-        first = jnp.isnan(carry["blowup_t"]) & ~jnp.all(ok)
-        carry["blowup_t"] = jnp.where(first, carry["t"], carry["blowup_t"])
-        carry["blowup_i"] = jnp.where(first, jnp.argmin(ok).astype(jnp.int32), carry["blowup_i"])
-        return carry
-
-    n_full, tail = divmod(cfg.n_steps, cfg.block)
-    n_records = -(-cfg.n_steps // cfg.record_every) if cfg.record else 0
-    carry = dict(
-        y=state.y, refr=state.refractory_until, rings=state.rings, solver_state=solver_state,
-        t=state.t, step=jnp.zeros((), jnp.int32),
-        traces={k: jnp.zeros((n_records, rec_idx.shape[0]), dtype) for k in cfg.record},
-        times=jnp.zeros((n_records,), dtype),
-        spike_t=jnp.full((cfg.max_spikes + n,), jnp.inf, dtype),
-        spike_i=jnp.full((cfg.max_spikes + n,), -1, jnp.int32),
-        n_stored=jnp.zeros((), jnp.int32), n_spikes=jnp.zeros((), jnp.int32),
-        dropped=jnp.zeros((), jnp.int32), counts=jnp.zeros((n,), jnp.int32),
-        blowup_t=jnp.asarray(jnp.nan, dtype), blowup_i=jnp.asarray(-1, jnp.int32),
-    )
-    carry, _ = jax.lax.scan(lambda c, _: (block(c, cfg.block), None), carry, None, length=n_full)
-    if tail:
-        carry = block(carry, tail)
-    valid = jnp.arange(cfg.max_spikes) < carry["n_stored"]
-    final = NetworkState(
-        t=carry["t"], y=carry["y"], refractory_until=carry["refr"], rings=carry["rings"],
-        step=step0 + carry["step"],
-    )
-    return SimulationResult(
-        times=carry["times"], traces=carry["traces"], recorded_neurons=rec_idx,
-        spike_times=jnp.where(valid, carry["spike_t"][: cfg.max_spikes], jnp.inf),
-        spike_neurons=jnp.where(valid, carry["spike_i"][: cfg.max_spikes], -1),
-        n_spikes=carry["n_spikes"], n_spikes_stored=carry["n_stored"],
-        spike_counts=carry["counts"], spikes_dropped=carry["dropped"],
-        final_state=final, blowup_time=carry["blowup_t"], blowup_neuron=carry["blowup_i"],
-    )
+            raise ValueError(
+                f"initial_state: unknown variables {sorted(unknown)}; the network has {network.state_names}"
+            )
+        initial_state = {**network.initial_state(), **initial_state}
+    if kwargs.get("mode", "clock") != "clock":
+        raise ValueError("networks are simulated clock-driven: mode must be 'clock'")
+    return simulate(network, t1, dt, initial_state=initial_state, record=record, unroll=unroll, **kwargs)
 
 
 def random_initial_state(

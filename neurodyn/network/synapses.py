@@ -14,7 +14,6 @@ Analytic response to one spike of weight w at t = 0 (CUBA, LIF, V(0) = E_L):
     peak at t* = τ_m τ_s/(τ_m − τ_s) ln(τ_m/τ_s).
 """
 
-from __future__ import annotations
 
 import abc
 from typing import ClassVar
@@ -33,10 +32,17 @@ class AbstractSynapse(eqx.Module):
 
     # Whether weights must be >= 0 (conductances); checked when a projection is built.
     nonnegative_weights: ClassVar[bool] = False
+    # Whether g has intrinsic white noise (`noise_amplitude`), integrated as an SDE.
+    noisy: ClassVar[bool] = False
+    resting_value: ClassVar[float] = 0.0
 
     def decay(self, g: Float[Array, " neurons"]) -> Float[Array, " neurons"]:
         """dg/dt = −g/τ."""
         return -g / self.tau
+
+    def noise_amplitude(self) -> Float[ArrayLike, "*neurons"]:
+        """b in dg = (...) dt + b dW (only for `noisy` receptors)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def current(self, g: Float[Array, " neurons"], v: Float[Array, " neurons"]) -> Float[Array, " neurons"]:
@@ -71,3 +77,38 @@ class ConductanceSynapse(AbstractSynapse):
 
     def current(self, g, v):
         return g * (self.reversal - v)
+
+
+class OUCurrent(AbstractSynapse):
+    """An Ornstein–Uhlenbeck noise current: dI = (μ − I)/τ dt + σ √(2/τ) dW, I_syn = I.
+
+    Stationary mean μ and standard deviation σ (input units), correlation time τ (ms).
+    Integrated by Diffrax as the diffusion of an Itô SDE (Euler–Maruyama); the run needs a
+    `key`. Projections may also target it (spikes add to I, as for a CUBA receptor).
+    Starts at μ (a stationary start needs I ~ N(μ, σ²): set it in `initial_state`).
+    """
+
+    name: str = eqx.field(static=True, default="I_noise")
+    tau: Float[ArrayLike, "*neurons"] = 5.0  # ms
+    mean: Float[ArrayLike, "*neurons"] = 0.0
+    sigma: Float[ArrayLike, "*neurons"] = 1.0
+
+    noisy: ClassVar[bool] = True
+
+    def __check_init__(self):
+        check_parameter("OUCurrent", "tau", self.tau, lower=0.0, lower_open=True)
+        check_parameter("OUCurrent", "mean", self.mean)
+        check_parameter("OUCurrent", "sigma", self.sigma, lower=0.0)
+
+    @property
+    def resting_value(self):
+        return self.mean
+
+    def decay(self, g):
+        return (self.mean - g) / self.tau
+
+    def noise_amplitude(self):
+        return self.sigma * (2.0 / self.tau) ** 0.5
+
+    def current(self, g, v):
+        return g

@@ -8,7 +8,6 @@ Parameters are fields that may be Python floats (homogeneous population) or arra
 neuron axis (heterogeneous population); the code path is the same for both.
 """
 
-from __future__ import annotations
 
 import abc
 from typing import ClassVar
@@ -17,7 +16,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
 State = dict[str, Float[Array, " neurons"]]
 
@@ -93,6 +92,15 @@ class AbstractNeuron(eqx.Module):
     def initial_state(self, n_neurons: int) -> State:
         """The default initial state for n_neurons neurons (the resting state)."""
 
+    @property
+    def noisy_variables(self) -> tuple[str, ...]:
+        """State variables driven by intrinsic white noise (see `diffusion`); none by default."""
+        return ()
+
+    def diffusion(self, t: Float[ArrayLike, ""], state: State) -> State:
+        """Noise amplitudes b_k of d(state_k) = f_k dt + b_k dW_k for k in `noisy_variables`."""
+        return {}
+
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shapes of the array-valued parameters (for population-size checks)."""
         shapes = {}
@@ -121,6 +129,30 @@ class AbstractSpikingNeuron(AbstractNeuron):
     spike_variable: ClassVar[str] = "v"
     resets: ClassVar[bool] = True
     clamped: ClassVar[tuple[str, ...]] = ("v",)
+
+    # Whether spikes act on the state after each step through `deliver` (networks: synaptic
+    # transmission, delays, Poisson sources). Static, so plain populations pay nothing.
+    delivers: ClassVar[bool] = False
+
+    @property
+    def random_events(self) -> bool:
+        """Whether `deliver` draws random numbers (e.g. Poisson sources): needs a key."""
+        return False
+
+    def delivery_state(self, n_neurons: int, dt: float, dtype) -> PyTree:
+        """Extra state that `deliver` carries from step to step (e.g. delay ring buffers)."""
+        return ()
+
+    def deliver(
+        self, state: State, buffers: PyTree, spiked: Bool[Array, " neurons"], step: Int[Array, ""], key,
+        dt: float,
+    ) -> tuple[State, PyTree]:
+        """Apply this step's spikes (after threshold and reset) at the end of global `step`.
+
+        `key` is a PRNG key unique to this step (None if the run has no key), so draws are
+        the same whether a run is done in one call or in chunks.
+        """
+        return state, buffers
 
     def reset(self, state: State, spiked: Bool[Array, " neurons"]) -> State:
         """The state after the neurons in `spiked` fire (identity by default)."""
