@@ -134,6 +134,10 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
             now = ~refractory & (model.threshold_distance(c["y"]) - overshoot >= 0)
             c = fire(c, t, now)
             refractory = c["refr"] > t
+        else:  # a detector whose neuron fell back below threshold while refractory (where
+            # its re-arming crossing is not watched) is re-armed once the period is over
+            below = model.threshold_distance(c["y"]) + hyst < 0
+            c = dict(c, armed=c["armed"] | (~refractory & below))
         t_b = jnp.minimum(t_final, jnp.min(jnp.where(refractory, c["refr"], jnp.inf)))
         # Each segment runs in local time tau = t' - t, so that float32 keeps full
         # precision for the root find however late the segment starts.
