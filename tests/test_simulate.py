@@ -224,10 +224,8 @@ def test_progress_chunks_give_identical_results():
 def test_exact_mode_rearms_a_detector_after_a_refractory_period():
     """Regression: a non-resetting model whose V falls back below threshold during its
     refractory period (Traub-Miles, 3 ms) lost every second spike in exact mode."""
-    from neurodyn import TraubMiles
-
-    clock = simulate(TraubMiles(), 100.0, 0.01, input=0.5, record=())
-    exact = simulate(TraubMiles(), 100.0, 0.01, input=0.5, mode="exact", record=())
+    clock = nd.simulate(nd.TraubMiles(), 100.0, 0.01, input=0.5, record=())
+    exact = nd.simulate(nd.TraubMiles(), 100.0, 0.01, input=0.5, mode="exact", record=())
     t_clock, t_exact = clock.spikes()[0], exact.spikes()[0]
     assert len(t_clock) == len(t_exact) == 9
     # Euler at dt = 0.01 ms vs Tsit5 with located events: ISIs agree to ~1 %
