@@ -1,0 +1,240 @@
+// Event-driven spike delivery as an XLA FFI handler for the CPU.
+//
+//   out = target;  out[post_start + post_idx[i, j]] += s_i * weight[i, j]
+//   for every presynaptic neuron i with s_i = spikes[pre_start + i] != 0 and every valid
+//   j (0 <= post_idx < n_post).
+//
+// s is the spike vector: bool (then s_i = 1) or the target's float type. It may be the
+// whole network's (pre_start = the presynaptic population's first index), which saves
+// XLA a slice per projection and step. The loop runs
+// only over neurons that spiked, so a step costs O(n_pre / 8) to find them (the bool mask
+// is scanned eight bytes at a time) plus O(spiking x out-degree) for the adds: the cost
+// of Brian2's or NEST's C++ delivery, without XLA's per-element scatter overhead.
+//
+// Operands (row-major, each with the same number m of leading batch dimensions; under
+// jax.vmap(..., vmap_method="expand_dims") an unbatched operand has size 1 there and is
+// shared by the whole batch, so a batch of networks is one call):
+//   target    [*batch, n_total]       float32 or float64
+//   post_idx  [*batch, n_pre, K]      int32, padding >= n_post (or < 0) is skipped
+//   weight    [*batch] or [*batch, n_pre, K]  float32 or float64 (scalar or per synapse)
+//   spikes    [*batch, n_spikes]      bool, or the target's float type (n_spikes >= pre_start + n_pre)
+//   out       [*batch, n_total]       the target's type; may alias target (then no copy)
+// Attributes: post_start, n_post, pre_start (int64).
+//
+// Built on first use by neurodyn/network/delivery.py with the FFI headers of the jaxlib
+// it runs with (jax.ffi.include_dir()).
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// Calls f(i) for every i < n with mask[i] != 0, skipping eight silent neurons at a time.
+template <typename F>
+inline void ForEachTrue(const bool* mask, int64_t n, F&& f) {
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(mask);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    if (word == 0) continue;
+    for (int64_t b = 0; b < 8; ++b) {
+      if (bytes[i + b]) f(i + b);
+    }
+  }
+  for (; i < n; ++i) {
+    if (bytes[i]) f(i);
+  }
+}
+
+template <typename T, typename W>
+inline void AddRow(T* base, const int32_t* row, const W* weight_row, T scale, int64_t k,
+                   uint32_t n_post) {
+  for (int64_t j = 0; j < k; ++j) {
+    const uint32_t p = static_cast<uint32_t>(row[j]);  // negative -> huge -> skipped
+    if (p < n_post) base[p] += scale * static_cast<T>(weight_row[j]);
+  }
+}
+
+template <typename T, typename W>
+inline void AddRowScalar(T* base, const int32_t* row, T value, int64_t k, uint32_t n_post) {
+  for (int64_t j = 0; j < k; ++j) {
+    const uint32_t p = static_cast<uint32_t>(row[j]);
+    if (p < n_post) base[p] += value;
+  }
+}
+
+// One network: the adds of every spiking row into out (already holding the target).
+template <typename T, typename W, typename S>
+void DeliverOne(T* out, const int32_t* post_idx, const W* weight, bool per_synapse,
+                const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post, int64_t post_start) {
+  T* base = out + post_start;
+  if constexpr (std::is_same_v<S, bool>) {
+    if (per_synapse) {
+      ForEachTrue(spikes, n_pre, [&](int64_t i) {
+        AddRow<T, W>(base, post_idx + i * k, weight + i * k, T(1), k, n_post);
+      });
+    } else {
+      const T w = static_cast<T>(weight[0]);
+      ForEachTrue(spikes, n_pre, [&](int64_t i) {
+        AddRowScalar<T, W>(base, post_idx + i * k, w, k, n_post);
+      });
+    }
+  } else {
+    for (int64_t i = 0; i < n_pre; ++i) {
+      const T s = spikes[i];
+      if (s == T(0)) continue;
+      if (per_synapse) {
+        AddRow<T, W>(base, post_idx + i * k, weight + i * k, s, k, n_post);
+      } else {
+        AddRowScalar<T, W>(base, post_idx + i * k, s * static_cast<T>(weight[0]), k, n_post);
+      }
+    }
+  }
+}
+
+// Element strides of an operand over the m batch dimensions (0 where it is broadcast).
+bool BatchStrides(ffi::Span<const int64_t> dims, int64_t m, ffi::Span<const int64_t> batch,
+                  int64_t core_size, std::vector<int64_t>* strides) {
+  strides->assign(m, 0);
+  int64_t stride = core_size;
+  for (int64_t d = m - 1; d >= 0; --d) {
+    if (dims[d] == batch[d]) {
+      (*strides)[d] = batch[d] == 1 ? 0 : stride;
+    } else if (dims[d] != 1) {
+      return false;
+    }
+    stride *= dims[d];
+  }
+  return true;
+}
+
+std::string Shape(ffi::Span<const int64_t> dims) {
+  std::string s = "(";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + ")";
+}
+
+template <typename T, typename W, typename S>
+ffi::Error DeliverTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx,
+                        ffi::AnyBuffer weight, ffi::AnyBuffer spikes,
+                        ffi::Result<ffi::AnyBuffer> out, int64_t post_start, int64_t n_post,
+                        int64_t pre_start) {
+  const auto out_dims = out->dimensions();
+  const int64_t m = static_cast<int64_t>(out_dims.size()) - 1;
+  const auto batch = out_dims.first(static_cast<size_t>(m));
+  const int64_t n_total = out_dims[m];
+  const auto t_dims = target.dimensions();
+  const auto p_dims = post_idx.dimensions();
+  const auto w_dims = weight.dimensions();
+  const auto s_dims = spikes.dimensions();
+  if (static_cast<int64_t>(t_dims.size()) != m + 1 || t_dims[m] != n_total ||
+      static_cast<int64_t>(p_dims.size()) != m + 2 ||
+      static_cast<int64_t>(s_dims.size()) != m + 1) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver: inconsistent ranks: out " + Shape(out_dims) + ", target " +
+        Shape(t_dims) + ", post_idx " + Shape(p_dims) + ", spikes " + Shape(s_dims));
+  }
+  const int64_t n_pre = p_dims[m], k = p_dims[m + 1];
+  const bool per_synapse = static_cast<int64_t>(w_dims.size()) == m + 2;
+  if (!per_synapse && static_cast<int64_t>(w_dims.size()) != m) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver: weight must be a scalar or [n_pre, K], got " +
+                                       Shape(w_dims));
+  }
+  if (per_synapse && (w_dims[m] != n_pre || w_dims[m + 1] != k)) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver: weight " + Shape(w_dims) +
+                                       " does not match post_idx " + Shape(p_dims));
+  }
+  const int64_t n_spikes = s_dims[m];
+  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
+        std::to_string(pre_start) + " + " + std::to_string(n_pre));
+  }
+  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver: post_start + n_post = " + std::to_string(post_start) + " + " +
+        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  }
+  std::vector<int64_t> st, sp, sw, ss;
+  if (!BatchStrides(t_dims, m, batch, n_total, &st) ||
+      !BatchStrides(p_dims, m, batch, n_pre * k, &sp) ||
+      !BatchStrides(w_dims, m, batch, per_synapse ? n_pre * k : 1, &sw) ||
+      !BatchStrides(s_dims, m, batch, n_spikes, &ss)) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver: batch dimensions do not broadcast to " +
+                                       Shape(out_dims));
+  }
+  const T* t_data = static_cast<const T*>(target.untyped_data());
+  const int32_t* p_data = post_idx.typed_data();
+  const W* w_data = static_cast<const W*>(weight.untyped_data());
+  const S* s_data = static_cast<const S*>(spikes.untyped_data());
+  T* o_data = static_cast<T*>(out->untyped_data());
+  int64_t n_batch = 1;
+  for (int64_t d = 0; d < m; ++d) n_batch *= batch[d];
+  std::vector<int64_t> index(m, 0);
+  for (int64_t b = 0; b < n_batch; ++b) {
+    int64_t ot = 0, op = 0, ow = 0, os = 0;
+    for (int64_t d = 0; d < m; ++d) {
+      ot += index[d] * st[d];
+      op += index[d] * sp[d];
+      ow += index[d] * sw[d];
+      os += index[d] * ss[d];
+    }
+    T* o = o_data + b * n_total;
+    if (o != t_data + ot) std::memcpy(o, t_data + ot, sizeof(T) * n_total);
+    DeliverOne<T, W, S>(o, p_data + op, w_data + ow, per_synapse, s_data + os + pre_start, n_pre, k,
+                        static_cast<uint32_t>(n_post), post_start);
+    for (int64_t d = m - 1; d >= 0; --d) {  // next multi-index, last dimension fastest
+      if (++index[d] < batch[d]) break;
+      index[d] = 0;
+    }
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error Deliver(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx, ffi::AnyBuffer weight,
+                   ffi::AnyBuffer spikes, ffi::Result<ffi::AnyBuffer> out, int64_t post_start,
+                   int64_t n_post, int64_t pre_start) {
+  using DT = ffi::DataType;
+  const DT t = target.element_type(), w = weight.element_type(), s = spikes.element_type();
+  if (out->element_type() != t) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver: out and target dtypes differ");
+  }
+  if (s != DT::PRED && s != t) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver: spikes must be bool or the target's dtype");
+  }
+  const bool sb = s == DT::PRED;
+#define NEURODYN_CASE(TT, CT, WT, CW)                                                   \
+  if (t == DT::TT && w == DT::WT) {                                                  \
+    return sb ? DeliverTyped<CT, CW, bool>(target, post_idx, weight, spikes, out,       \
+                                           post_start, n_post, pre_start)               \
+              : DeliverTyped<CT, CW, CT>(target, post_idx, weight, spikes, out,         \
+                                         post_start, n_post, pre_start);                \
+  }
+  NEURODYN_CASE(F32, float, F32, float)
+  NEURODYN_CASE(F32, float, F64, double)
+  NEURODYN_CASE(F64, double, F32, float)
+  NEURODYN_CASE(F64, double, F64, double)
+#undef NEURODYN_CASE
+  return ffi::Error::InvalidArgument("neurodyn_deliver: target and weight must be float32 or float64");
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliver, Deliver,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()           // target
+                                  .Arg<ffi::Buffer<ffi::S32>>()    // post_idx
+                                  .Arg<ffi::AnyBuffer>()           // weight
+                                  .Arg<ffi::AnyBuffer>()           // spikes
+                                  .Ret<ffi::AnyBuffer>()           // out
+                                  .Attr<int64_t>("post_start")
+                                  .Attr<int64_t>("n_post")
+                                  .Attr<int64_t>("pre_start"));
