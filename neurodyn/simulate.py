@@ -28,7 +28,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
 from .inputs import AbstractInput, as_input
-from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State
+from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State, concrete
 
 
 class NumericalBlowUpError(FloatingPointError):
@@ -243,7 +243,8 @@ def _initial_sim_state(model, initial_state, n, t0, dt, dtype) -> SimState:
         )
     y = {k: jnp.broadcast_to(jnp.asarray(y[k], dtype=dtype), (n,)) for k in model.state_names}
     for k, v in y.items():
-        if not isinstance(v, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(v))):
+        arr = concrete(v)  # NumPy, so that the check also works while a jit is tracing
+        if arr is not None and not np.all(np.isfinite(arr)):
             raise ValueError(f"initial_state[{k!r}] contains NaN or inf")
     return SimState(
         t=jnp.asarray(t, dtype=dtype),
