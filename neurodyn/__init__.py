@@ -16,6 +16,7 @@ from .neurons import (
     TraubMiles,
 )
 from .simulate import NumericalBlowUpError, SimState, SimulationResult, simulate
+from .solvers import ExponentialEuler
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "AdEx",
     "ClassicalHopfield",
     "ContinuousHopfield",
+    "ExponentialEuler",
     "HodgkinHuxley",
     "Izhikevich",
     "LIF",
