@@ -74,13 +74,15 @@ class ExponentialEuler(diffrax.AbstractSolver):
         def field(*xs):
             return jax.tree.leaves(terms.vf(t0, jax.tree.unflatten(treedef, xs), args))
 
-        # Linearise once, then one cheap tangent pass per leaf; XLA drops the outputs
-        # (and the work behind them) that each pass does not use.
-        f0, jvp = jax.linearize(field, *leaves)
+        f0 = field(*leaves)
         new = []
         for k, (x, f) in enumerate(zip(leaves, f0)):
-            tangent = [jnp.ones_like(x) if j == k else jnp.zeros_like(xj) for j, xj in enumerate(leaves)]
-            a = jvp(*tangent)[k]
+            # A JVP in leaf k alone: the other leaves' tangents are symbolic zeros, so only
+            # the terms of ∂f_k/∂x_k are computed (the primal is shared with f0 by XLA).
+            def f_k(x_k, k=k):
+                return field(*leaves[:k], x_k, *leaves[k + 1 :])[k]
+
+            _, a = jax.jvp(f_k, (x,), (jnp.ones_like(x),))
             new.append(x + _phi(a, h) * f)
         y1 = jax.tree.unflatten(treedef, new)
         dense_info = dict(y0=y0, y1=y1)
