@@ -13,9 +13,12 @@ step. Measured, each in one run so the noisy shared machine treats them alike
   elementwise update alone, the floor.
 - `batch`: 16 independent networks (own connectivity and initial state) under `jax.vmap`
   in one call; `throughput_ratio` = 16 × single-network µs/step ÷ batch µs/step.
-  `ffi` is `deliver`'s one-call batching; `ffi_sequential` the same kernel with
-  `vmap_method="sequential"` (a loop of 16 calls), for comparison.
-- `brainevent` (if installed): its event-driven CSR matrix-vector product, same loop.
+  `ffi` is `deliver`'s one-call batching; `ffi_shared` the same with one connectivity
+  shared by the batch (only initial states differ; the tables are not copied);
+  `ffi_sequential` the kernel with `vmap_method="sequential"` (16 calls per step);
+  `none` the batched elementwise update alone.
+- `brainevent` (if installed, an optional comparison): its event-driven fixed-connection-
+  number matvec `binary_fcnmv` (numba CPU kernel) on the same table, same loop.
 
     python benchmarks/delivery_kernel.py --json
 """
@@ -30,6 +33,7 @@ import statistics
 import sys
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,19 +84,29 @@ def delivery_fn(method: str):
             target, conn, spiked[pre_start : pre_start + conn.n_pre], 0, method="ffi"
         )
     if method == "brainevent":
-        return lambda target, conn, spiked, pre_start: target + conn @ spiked[pre_start : pre_start + conn.shape[0]]
+        return brainevent_deliver
     return lambda target, conn, spiked, pre_start: deliver(target, conn, spiked, 0, pre_start=pre_start, method=method)
 
 
-def to_brainevent(conn):
+class BrainEventConn(eqx.Module):
+    """The same out-degree table for brainevent's fixed-connection-number event matvec."""
+
+    weight: jax.Array  # (1,): homogeneous
+    indices: jax.Array  # (n_pre, K); padding = n_post, a spare output row dropped after
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+
+
+def to_brainevent(conn) -> BrainEventConn:
+    return BrainEventConn(jnp.reshape(conn.weight, (1,)), conn.post_idx, conn.n_pre, conn.n_post)
+
+
+def brainevent_deliver(target, conn: BrainEventConn, spiked, pre_start):
     import brainevent
 
-    pre, post, w = conn.to_lists()
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=conn.n_pre))])
-    # (n_post, n_pre) CSR of the transposed matrix would gather; brainevent's event CSR
-    # matvec wants the (n_pre, n_post) matrix transposed: W^T s with s the spikes.
-    csr = brainevent.CSR((jnp.asarray(w[:1].item(), jnp.float32), jnp.asarray(post, jnp.int32), jnp.asarray(indptr, jnp.int32)), shape=(conn.n_pre, conn.n_post))
-    return csr.T
+    s = spiked[pre_start : pre_start + conn.n_pre]
+    out = brainevent.binary_fcnmv(conn.weight, conn.indices, s, shape=(conn.n_pre, conn.n_post + 1), transpose=True)
+    return target + out[: conn.n_post]
 
 
 def step_fn(deliver_e, deliver_i, n_e):
@@ -115,14 +129,17 @@ def step_fn(deliver_e, deliver_i, n_e):
     return step
 
 
-def make_sim(method: str, n_e: int, n_steps: int, batch: bool):
+def make_sim(method: str, n_e: int, n_steps: int, batch: str | None = None):
+    """batch: None (one network), "independent" (conns and states batched), "shared"."""
     d = delivery_fn(method)
     step = step_fn(d, d, n_e)
 
     def run(conns, state):
         return jax.lax.fori_loop(0, n_steps, step, (conns, state))[1]
 
-    return jax.jit(jax.vmap(run) if batch else run)
+    if batch is None:
+        return jax.jit(run)
+    return jax.jit(jax.vmap(run, in_axes=(0 if batch == "independent" else None, 0)))
 
 
 def make_delivery_loop(method: str, n_e: int, n_steps: int):
@@ -190,7 +207,7 @@ def main() -> dict:
     delivery_us_per_call = {m: (deliv_med[m] - deliv_med["none"]) / 2 for m in deliv_methods if m != "none"}
 
     # --- the full network step
-    sims = {m: make_sim(m, n_e, args.steps, batch=False) for m in methods}
+    sims = {m: make_sim(m, n_e, args.steps) for m in methods}
     finals = {}
     for m in methods:
         timed(sims[m], conn_args[m], state)
@@ -206,25 +223,44 @@ def main() -> dict:
     # --- a batch of independent networks under vmap
     keys = jax.random.split(jax.random.key(args.seed + 100), args.batch)
     b_conns, b_state, _ = _build_batch(keys, args.n)
-    batch_methods = ["jax"] + (["ffi", "ffi_sequential"] if info["available"] else [])
-    single_for_batch = {m: make_sim(m, n_e, args.batch_steps, batch=False) for m in ("jax", "ffi") if m in methods}
-    b_sims = {m: make_sim(m, n_e, args.batch_steps, batch=True) for m in batch_methods}
-    for m in batch_methods:
-        timed(b_sims[m], b_conns, b_state)
+    # (name, delivery method, batching, connectivity argument)
+    batch_runs = [("none", "none", "independent", b_conns), ("jax", "jax", "independent", b_conns)]
+    if info["available"]:
+        batch_runs += [
+            ("ffi", "ffi", "independent", b_conns),
+            ("ffi_shared", "ffi", "shared", conns),
+            ("ffi_sequential", "ffi_sequential", "independent", b_conns),
+        ]
+    single_for_batch = {m: make_sim(m, n_e, args.batch_steps) for m in ("none", "jax", "ffi") if m in methods}
+    b_sims = {name: (make_sim(m, n_e, args.batch_steps, batching), c) for name, m, batching, c in batch_runs}
+    for f, c in b_sims.values():
+        timed(f, c, b_state)
     for m in single_for_batch:
         timed(single_for_batch[m], conns, state)
-    b_times = {m: [] for m in batch_methods}
+    b_times = {m: [] for m in b_sims}
     s_times = {m: [] for m in single_for_batch}
     for _ in range(max(3, args.repeats // 2)):
-        for m in batch_methods:
-            b_times[m].append(timed(b_sims[m], b_conns, b_state))
+        for name, (f, c) in b_sims.items():
+            b_times[name].append(timed(f, c, b_state))
         for m in single_for_batch:
             s_times[m].append(timed(single_for_batch[m], conns, state))
     b_us = {m: statistics.median(v) / args.batch_steps * 1e6 for m, v in b_times.items()}
     s_us = {m: statistics.median(v) / args.batch_steps * 1e6 for m, v in s_times.items()}
-    ratio = {m: args.batch * s_us[m.split("_")[0]] / b_us[m] for m in batch_methods}
-    b_final = b_sims[batch_methods[-1]](b_conns, b_state)
-    b_rate = float(jnp.sum(b_final["count"])) / args.n / args.batch / (args.batch_steps * DT * 1e-3)
+    ratio = {name: args.batch * s_us[m.split("_")[0]] / b_us[name] for name, m, _, _ in batch_runs}
+    f, c = b_sims["ffi" if info["available"] else "jax"]
+    b_rate = float(jnp.sum(f(c, b_state)["count"])) / args.n / args.batch / (args.batch_steps * DT * 1e-3)
+
+    # --- batch size: the batch's state (5 arrays of B x N) leaves the 512 KiB L2 past B ~ 6
+    by_size = {}
+    best = "ffi" if info["available"] else "jax"
+    for size in (2, 4, 8):
+        sub_c = jax.tree.map(lambda x: x[:size], b_conns)
+        sub_s = jax.tree.map(lambda x: x[:size], b_state)
+        f = make_sim(best, n_e, args.batch_steps, "independent")
+        timed(f, sub_c, sub_s)
+        t = statistics.median(timed(f, sub_c, sub_s) for _ in range(3)) / args.batch_steps * 1e6
+        by_size[size] = dict(step_us_per_batch=t, throughput_ratio=size * s_us[best] / t)
+    by_size[args.batch] = dict(step_us_per_batch=b_us[best], throughput_ratio=ratio[best])
 
     return dict(
         benchmark="delivery_kernel",
@@ -240,6 +276,7 @@ def main() -> dict:
         batch=dict(
             size=args.batch, steps=args.batch_steps, step_us_per_batch=b_us,
             single_step_us=s_us, throughput_ratio=ratio, rate_hz=b_rate,
+            by_size={"method": best, **by_size},
         ),
         reference_us_per_step=dict(brian2_cpp_standalone="9.4 and 17.6 (REFERENCES.md, other days)"),
         kernel=info, brainevent=brainevent_version,
