@@ -135,3 +135,13 @@ def test_builds_on_device_without_python_loops_at_scale():
     assert 100 < conn.max_out_degree < 130
     assert abs(int(conn.n_synapses) - 320_000) < 5 * np.sqrt(320_000)
     assert conn.post_idx.dtype == jnp.int32
+
+
+def test_padded_table_holds_the_same_synapses():
+    conn = fixed_probability(jax.random.key(0), 50, 40, 0.2, 0.5)
+    wide = conn.padded(conn.max_out_degree + 7)
+    assert wide.max_out_degree == conn.max_out_degree + 7
+    np.testing.assert_array_equal(wide.to_dense(), conn.to_dense())
+    assert int(wide.n_synapses) == int(conn.n_synapses)
+    with pytest.raises(ValueError, match="k must be an integer >= the table width"):
+        conn.padded(conn.max_out_degree - 1)

@@ -108,6 +108,16 @@ class Connectivity(eqx.Module):
         weight = _check_weight(weight, self.post_idx.shape, "weight")
         return Connectivity(self.post_idx, weight, self.n_pre, self.n_post)
 
+    def padded(self, k: int) -> "Connectivity":
+        """The same synapses in a table of width k >= K (e.g. to stack several networks
+        drawn with different seeds into one batch for `jax.vmap`)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < self.max_out_degree:
+            raise ValueError(f"padded: k must be an integer >= the table width {self.max_out_degree}, got {k!r}")
+        extra = int(k) - self.max_out_degree
+        post_idx = jnp.pad(self.post_idx, ((0, 0), (0, extra)), constant_values=self.n_post)
+        weight = self.weight if jnp.ndim(self.weight) == 0 else jnp.pad(self.weight, ((0, 0), (0, extra)))
+        return Connectivity(post_idx, weight, self.n_pre, self.n_post)
+
 
 
 # --------------------------------------------------------------------------- checks
