@@ -4,7 +4,7 @@ Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax 
 `simulate` path; populations are one vector ODE with a neuron axis.
 """
 
-from . import hopfield, inputs
+from . import analysis, fit, hopfield, inputs, monitors, network, parallel, transformer
 from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
 from .neurons import (
     AbstractNeuron,
@@ -15,6 +15,7 @@ from .neurons import (
     LIF,
     TraubMiles,
 )
+from .network import Network, Projection, simulate_network
 from .simulate import NumericalBlowUpError, SimState, SimulationResult, simulate
 from .solvers import ExponentialEuler
 
@@ -31,11 +32,20 @@ __all__ = [
     "Izhikevich",
     "LIF",
     "ModernHopfield",
+    "Network",
     "NumericalBlowUpError",
+    "Projection",
     "SimState",
     "SimulationResult",
     "TraubMiles",
+    "analysis",
+    "fit",
     "hopfield",
     "inputs",
+    "monitors",
+    "network",
+    "parallel",
     "simulate",
+    "simulate_network",
+    "transformer",
 ]
