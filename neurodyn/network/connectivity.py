@@ -320,6 +320,19 @@ def _check_degree(k, n_cand: int, allow_duplicates: bool, what: str) -> int:
     return int(k)
 
 
+def _fixed_degree_args(n_pre, n_post, k, weight, allow_self, allow_duplicates, side: str):
+    """Checked (n_pre, n_post, k, weight) of a fixed in/out-degree builder, and the empty
+    table when k = 0 (else None)."""
+    n_pre = _check_size("n_pre", n_pre)
+    n_post = _check_size("n_post", n_post)
+    _check_self(allow_self, n_pre, n_post)
+    n_cand = (n_post if side == "out" else n_pre) - (not allow_self)
+    k = _check_degree(k, n_cand, allow_duplicates, f"k ({side}-degree)")
+    weight = _check_weight(weight, (), "weight")
+    empty = Connectivity(jnp.full((n_pre, 1), n_post, jnp.int32), weight, n_pre, n_post) if k == 0 else None
+    return n_pre, n_post, k, weight, empty
+
+
 def fixed_out_degree(
     key: PRNGKeyArray,
     n_pre: int,
@@ -336,13 +349,11 @@ def fixed_out_degree(
     `allow_duplicates`); the in-degree is then Binomial(n_pre, k/n_post) in the
     with-replacement case and hypergeometric-like otherwise (mean n_pre·k/n_post).
     """
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
-    _check_self(allow_self, n_pre, n_post)
-    k = _check_degree(k, n_post - (not allow_self), allow_duplicates, "k (out-degree)")
-    weight = _check_weight(weight, (), "weight")
-    if k == 0:
-        return Connectivity(jnp.full((n_pre, 1), n_post, jnp.int32), weight, n_pre, n_post)
+    n_pre, n_post, k, weight, empty = _fixed_degree_args(
+        n_pre, n_post, k, weight, allow_self, allow_duplicates, "out"
+    )
+    if empty is not None:
+        return empty
     post_idx = _fixed_degree_rows(key, n_pre, n_post, k, allow_self, allow_duplicates)
     return Connectivity(post_idx, weight, n_pre, n_post)
 
@@ -362,13 +373,11 @@ def fixed_in_degree(
     Drawn as an in-degree table on the device, then transposed to the out-degree layout;
     the out-degree varies (mean n_post·k/n_pre) and sets the table width.
     """
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
-    _check_self(allow_self, n_pre, n_post)
-    k = _check_degree(k, n_pre - (not allow_self), allow_duplicates, "k (in-degree)")
-    weight = _check_weight(weight, (), "weight")
-    if k == 0:
-        return Connectivity(jnp.full((n_pre, 1), n_post, jnp.int32), weight, n_pre, n_post)
+    n_pre, n_post, k, weight, empty = _fixed_degree_args(
+        n_pre, n_post, k, weight, allow_self, allow_duplicates, "in"
+    )
+    if empty is not None:
+        return empty
     pre_idx = _fixed_degree_rows(key, n_post, n_pre, k, allow_self, allow_duplicates)
     post = jnp.broadcast_to(jnp.arange(n_post, dtype=jnp.int32)[:, None], pre_idx.shape)
     post_idx, _ = _ell_from_pairs(pre_idx.ravel(), post.ravel(), weight, n_pre, n_post)
