@@ -1,28 +1,46 @@
 """Parameter fitting with optax: transforms, losses, surrogate spikes, one and many starts.
 
-A fit minimises a user loss L(model) over a few named parameters of an Equinox model
-(a neuron, a network, anything that is a pytree); all other fields stay fixed:
+A fit minimises a user loss L(model) over a few parameters of an Equinox model (a neuron,
+a network, anything that is a pytree); all other fields stay fixed:
 
     θ = T(u),   u ← u − optax_update(∇_u L(T(u)))
 
 where T maps the unconstrained optimiser variable u to the parameter's valid range
 (`Positive`: θ = s·softplus(u); `Interval(lo, hi)`: θ = lo + (hi − lo)·sigmoid(u)).
+Parameters are chosen by name ("g_na", "neuron.tau_m"), by a function as in `eqx.tree_at`
+(`lambda m: (m.g_na, m.g_k)`) or by an Equinox filter spec (`make_parameters`).
+`fit_multistart` runs many starts, and optionally many data sets, in one vmapped call.
 
-Gradients. `loss_fn` usually calls `neurodyn.simulate`:
+Gradients and the adjoint. `loss_fn` usually calls `neurodyn.simulate`:
 - clock mode (`solver.step` inside `fori_loop`/`scan`) is reverse-differentiated by JAX
-  directly; JAX stores the loop carry of every step, so gradient memory grows linearly
-  with the number of steps (O(steps · state)); Diffrax's adjoint argument plays no part
-  there. For long traces use `solve_trace`, a `diffrax.diffeqsolve` with a selectable
-  adjoint: `diffrax.RecursiveCheckpointAdjoint()` (default; memory O(√steps · state) by
-  binomial checkpointing, exact gradients of the discrete solve) or
-  `diffrax.BacksolveAdjoint()` (memory O(state), gradients of the continuous adjoint ODE,
-  which differ from the discrete ones by the solver error).
+  directly: it stores the loop carry of every step, so gradient memory grows linearly
+  with the number of steps, O(steps · state); Diffrax's adjoint plays no part there. That
+  is the fastest choice for short traces (`benchmarks/fit_hh.py`: 100 ms of HH).
+- long traces: `solve_trace`, one `diffrax.diffeqsolve` over the whole trace with a chosen
+  adjoint (`adjoint=`):
+    `diffrax.RecursiveCheckpointAdjoint()` (the default): binomial checkpointing with
+        ≈ √(2·steps) checkpoints (Equinox's default for `checkpoints=None`), so memory
+        O(√steps · state) and time O(steps) forward + recomputation; gradients are exact
+        for the discrete solve. `RecursiveCheckpointAdjoint(checkpoints=k)` trades memory
+        for recomputation.
+    `diffrax.BacksolveAdjoint()` (the option): solves the continuous adjoint ODE backwards,
+        memory O(state) in the number of steps; its gradients differ from the discrete ones
+        by the solver's error, which is large through spikes at coarse dt (see the test).
+  In every path the recorded samples that the loss reads are O(records): subsample with
+  `record_every` (or a window of `trace_mse`) to keep long traces bounded. The benchmark
+  reports XLA's working memory of each path at 100 and 400 ms.
 - exact mode (`mode="exact"`) spike times are event roots t* of g(t, y(t; θ), θ) = 0;
   Diffrax differentiates the root by the implicit function theorem,
       dt*/dθ = −(∂g/∂θ + ∂g/∂y·∂y/∂θ) / (dg/dt),
-  and `simulate`'s event loop (an Equinox checkpointed while loop) passes those gradients
-  through resets and refractory periods. `tests/test_fit.py` checks them against
-  central finite differences.
+  and `simulate`'s event loop (an Equinox checkpointed while loop over segments, each a
+  Diffrax solve with its own checkpointed loop) passes those gradients through resets and
+  refractory periods; memory is bounded by `max_spikes`. Compiling this gradient is slow
+  (tens of seconds on a 2-core CPU): `fit` compiles its step once and reuses it for later
+  calls with the same `loss_fn` and `optimizer` (use fixed transform scales, e.g.
+  `Positive(10.0)`, so the start does not enter the compiled function), and a
+  value-only line search (`optax.scale_by_backtracking_linesearch`) avoids tracing the
+  gradient twice. `tests/test_fit.py` checks these gradients against central finite
+  differences.
 - clock-driven threshold crossings have zero gradient almost everywhere; `spike` is a
   Heaviside step whose derivative is replaced by a smooth surrogate (SuperSpike fast
   sigmoid, sigmoid, arctan) and `simulate_surrogate` runs a differentiable clock loop
@@ -147,58 +165,161 @@ def _has(model, name: str) -> bool:
     return True
 
 
-class Parameters(eqx.Module):
-    """Which fields of a model are trained, and how each is mapped to unconstrained space.
+class _Leaf:
+    """Stands in for leaf `index` of a model while a parameter selection is resolved."""
 
-    `names` are attribute paths ("g_na", "neuron.tau_m" for nested modules).
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __repr__(self):
+        return f"<leaf {self.index}>"
+
+
+_UNSELECTED = object()
+
+
+def _leaf_labels(model) -> list[str]:
+    """'g_na', 'neuron.tau_m', "weights['ee']": each leaf's path, as a parameter name."""
+    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(model)[0]]
+    return [jax.tree_util.keystr(p).removeprefix(".") for p in paths]
+
+
+def _resolve_selection(model, params) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """(names, leaf indices) of the parameters that `params` selects in `model`."""
+    leaves, treedef = jax.tree.flatten(model)
+    marked = jax.tree.unflatten(treedef, [_Leaf(i) for i in range(len(leaves))])
+    if isinstance(params, str):
+        params = (params,)
+    by_names = isinstance(params, (tuple, list)) and all(isinstance(n, str) for n in params)
+    if by_names:
+        names = tuple(params)
+        if not names:
+            raise ValueError("params must name at least one parameter to fit, got ()")
+        if len(set(names)) != len(names):
+            raise ValueError(f"params: duplicate names in {names}")
+        index = []
+        for n in names:
+            if not _has(model, n):
+                fields = [k for k in getattr(model, "__dataclass_fields__", {})]
+                raise ValueError(
+                    f"params: {type(model).__name__} has no parameter {n!r}; its fields are {fields}"
+                )
+            leaf = _get(marked, n)
+            if not isinstance(leaf, _Leaf):
+                raise ValueError(
+                    f"params: {n!r} is not a numeric leaf of the model (got {_get(model, n)!r}; "
+                    f"static fields and submodules cannot be trained by name)"
+                )
+            index.append(leaf.index)
+        return names, tuple(index)
+    if callable(params) and not isinstance(params, eqx.Module):
+        try:
+            picked = params(marked)
+        except Exception as e:
+            raise ValueError(
+                f"params: the selection function {params!r} must return fields of the model, "
+                f"as the `where` of eqx.tree_at does (e.g. lambda m: (m.g_na, m.g_k)); calling "
+                f"it raised {type(e).__name__}: {e}"
+            ) from e
+        if isinstance(picked, (bool, np.bool_)):
+            mask = eqx.filter(model, params, replace=_UNSELECTED)  # a leaf filter, e.g. eqx.is_inexact_array_like
+        else:
+            found = jax.tree.leaves(picked)
+            bad = [x for x in found if not isinstance(x, _Leaf)]
+            if bad or not found:
+                raise ValueError(
+                    f"params: the selection function must return numeric fields of the model "
+                    f"(as the `where` of eqx.tree_at), got {picked!r}"
+                )
+            index = tuple(dict.fromkeys(x.index for x in found))  # ordered, no duplicates
+            labels = _leaf_labels(model)
+            return tuple(labels[i] for i in index), index
+    else:
+        try:
+            mask = eqx.filter(model, params, replace=_UNSELECTED)
+        except Exception as e:
+            raise ValueError(
+                f"params must be parameter names, a function model -> fields (as in "
+                f"eqx.tree_at), or an Equinox filter spec (a pytree of bools matching the "
+                f"model); got {params!r}, which does not match the model: {e}"
+            ) from e
+    index = tuple(i for i, x in enumerate(jax.tree.leaves(mask)) if x is not _UNSELECTED)
+    if not index:
+        raise ValueError(
+            f"params: the filter {params!r} selects no parameter of {type(model).__name__} "
+            f"(Python float fields are not arrays: use eqx.is_inexact_array_like rather than "
+            f"eqx.is_inexact_array)"
+        )
+    labels = _leaf_labels(model)
+    return tuple(labels[i] for i in index), index
+
+
+class Parameters(eqx.Module):
+    """Which leaves of a model are trained, and how each is mapped to unconstrained space.
+
+    `names` label the trained leaves ("g_na", "neuron.tau_m" for nested modules); `leaves`
+    are their positions in `jax.tree.leaves(model)`.
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
+    leaves: tuple[int, ...] = eqx.field(static=True)
     transforms: dict[str, AbstractTransform]
 
+    def initial(self, model) -> dict[str, Any]:
+        """The trained parameters' current values in `model`, by name."""
+        leaves = jax.tree.leaves(model)
+        return {n: leaves[i] for n, i in zip(self.names, self.leaves)}
+
     def to_unconstrained(self, model) -> dict[str, Float[Array, "..."]]:
-        return {n: self.transforms[n].inverse(_get(model, n)) for n in self.names}
+        return {n: self.transforms[n].inverse(v) for n, v in self.initial(model).items()}
 
     def values(self, u: dict[str, Array]) -> dict[str, Array]:
         return {n: self.transforms[n].forward(u[n]) for n in self.names}
 
     def apply(self, model, u: dict[str, Array]):
-        """The model with the trained fields set to T(u) (others untouched)."""
+        """The model with the trained leaves set to T(u) (all others untouched)."""
         vals = self.values(u)
-        return eqx.tree_at(
-            lambda m: [_get(m, n) for n in self.names], model, [vals[n] for n in self.names],
-            is_leaf=lambda x: x is None,
-        )
+        leaves, treedef = jax.tree.flatten(model)
+        for n, i in zip(self.names, self.leaves):
+            leaves[i] = vals[n]
+        return jax.tree.unflatten(treedef, leaves)
 
 
 def make_parameters(
-    model, params: Sequence[str] | str, transforms: dict[str, AbstractTransform] | None = None
+    model,
+    params,
+    transforms: dict[str, AbstractTransform] | AbstractTransform | None = None,
 ) -> Parameters:
-    """Validate `params`/`transforms` against `model` and build a `Parameters`.
+    """Validate a parameter selection and its transforms against `model`.
+
+    Arguments:
+        model: an Equinox module (or any pytree).
+        params: which leaves to train, in one of three forms:
+            - names: "g_na", or ("g_na", "g_k"), "neuron.tau_m" for nested modules;
+            - a function model -> field(s), the `where` of `eqx.tree_at`:
+              `lambda m: (m.g_na, m.g_k)` (a submodule selects all its leaves);
+            - an Equinox filter spec, as for `eqx.partition`: a pytree of bools with the
+              model's structure (or a prefix of it), or a leaf predicate such as
+              `eqx.is_inexact_array_like`.
+            Selected leaves are named by their path ("g_na", "neuron.tau_m", "w['ee']").
+        transforms: {name: Positive() | Interval(lo, hi)}, or one transform for all;
+            untransformed names are unbounded.
 
     Raises ValueError naming the argument for unknown names, empty selections, transforms
     for parameters that are not trained, or initial values outside a transform's range.
     """
-    if isinstance(params, str):
-        params = (params,)
-    try:
-        names = tuple(params)
-    except TypeError:
-        raise TypeError(f"params must be a sequence of parameter names, got {params!r}") from None
-    if not names:
-        raise ValueError("params must name at least one parameter to fit, got ()")
-    for n in names:
-        if not isinstance(n, str):
-            raise TypeError(f"params: every entry must be a str, got {n!r}")
-        if not _has(model, n):
-            fields = [k for k in getattr(model, "__dataclass_fields__", {})]
-            raise ValueError(
-                f"params: {type(model).__name__} has no parameter {n!r}; its fields are {fields}"
-            )
-        if not eqx.is_array_like(_get(model, n)):
-            raise ValueError(f"params: {n!r} is not numeric (got {_get(model, n)!r})")
-    if len(set(names)) != len(names):
-        raise ValueError(f"params: duplicate names in {names}")
+    if params is None:
+        raise TypeError("params must be names, a function model -> fields, or a filter spec; got None")
+    names, index = _resolve_selection(model, params)
+    leaves = jax.tree.leaves(model)
+    for n, i in zip(names, index):
+        x = leaves[i]
+        if not eqx.is_array_like(x) or np.asarray(x).dtype == bool:
+            raise ValueError(f"params: {n!r} is not numeric (got {x!r})")
+    if isinstance(transforms, AbstractTransform):
+        transforms = {n: transforms for n in names}
     transforms = dict(transforms or {})
     unknown = set(transforms) - set(names)
     if unknown:
@@ -207,17 +328,17 @@ def make_parameters(
             f"to trained parameters"
         )
     full = {}
-    for n in names:
+    for n, i in zip(names, index):
         tr = transforms.get(n, Identity())
         if not isinstance(tr, AbstractTransform):
             raise TypeError(f"transforms[{n!r}] must be a Positive/Interval/Identity, got {tr!r}")
-        theta = _get(model, n)
+        theta = leaves[i]
         if isinstance(tr, Positive) and tr.scale is None:
             scale = float(np.max(np.abs(np.asarray(theta))))
             tr = Positive(scale if scale > 0 else 1.0)
         tr.check(n, theta)
         full[n] = tr
-    return Parameters(names=names, transforms=full)
+    return Parameters(names=names, leaves=index, transforms=full)
 
 
 # --------------------------------------------------------------------------- fit
@@ -230,6 +351,7 @@ class FitResult(eqx.Module):
         model: the fitted model (trained fields replaced, all others as given).
         params: the fitted values of the trained parameters, by name.
         loss_history: loss before each step, shape (steps,), then the final loss appended.
+        grad: ∂L/∂θ at the returned model, by name, in the parameters' own units.
         grad_norm: ‖∇_u L‖₂ at the returned model (unconstrained space).
         steps: optimiser steps taken.
         converged: True if a tolerance was met before `steps` ran out.
@@ -239,17 +361,18 @@ class FitResult(eqx.Module):
     model: Any
     params: dict[str, Array]
     loss_history: Float[Array, " steps"]
+    grad: dict[str, Array]
     grad_norm: Float[Array, ""]
     steps: int = eqx.field(static=True)
     converged: bool = eqx.field(static=True)
     wall_time: float = eqx.field(static=True)
 
 
-def _check_common(optimizer, steps, tol, gtol):
+def _check_common(optimizer, steps, tol, gtol, min_steps=1):
     if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not isinstance(steps, (int, np.integer)) or steps < min_steps:
+        raise ValueError(f"steps must be an integer >= {min_steps}, got {steps!r}")
     for name, v in (("tol", tol), ("gtol", gtol)):
         if v is not None and not (isinstance(v, (int, float)) and v >= 0):
             raise ValueError(f"{name} must be a number >= 0 or None, got {v!r}")
@@ -262,12 +385,71 @@ def _optimizer_update(optimizer, grad, opt_state, u, loss, objective):
     return optimizer.update(grad, opt_state, u)
 
 
+def _make_step(loss_fn, optimizer):
+    """One optimiser step (loss, ∇_u loss, update) as a function of (spec, model, u, state)."""
+
+    def step(spec, model, u, opt_state):
+        def objective(u):
+            return loss_fn(spec.apply(model, u))
+
+        loss, grad = jax.value_and_grad(objective)(u)
+        updates, opt_state = _optimizer_update(optimizer, grad, opt_state, u, loss, objective)
+        return optax.apply_updates(u, updates), opt_state, loss, grad
+
+    return eqx.filter_jit(step)
+
+
+# compiled steps of recent fits, keyed by (loss_fn, optimizer): a second `fit` with the
+# same loss function and optimiser object (another start, more steps) does not recompile
+_STEP_CACHE: dict = {}
+_STEP_CACHE_SIZE = 8
+
+
+def _cached_step(loss_fn, optimizer, spec, model):
+    key = (loss_fn, optimizer)
+    try:
+        hash(key)
+        leaves, treedef = jax.tree.flatten(eqx.partition((spec, model), eqx.is_array)[1])
+        hash((treedef, tuple(leaves)))  # what filter_jit hashes: its static part
+    except TypeError:
+        return _make_step(loss_fn, optimizer)
+    if key not in _STEP_CACHE:
+        if len(_STEP_CACHE) >= _STEP_CACHE_SIZE:
+            _STEP_CACHE.pop(next(iter(_STEP_CACHE)))
+        _STEP_CACHE[key] = _make_step(loss_fn, optimizer)
+    else:
+        _STEP_CACHE[key] = _STEP_CACHE.pop(key)  # most recently used last
+    return _STEP_CACHE[key]
+
+
+def _strong(tree):
+    """Every numeric leaf as a JAX array without weak type."""
+
+    def strong(x):
+        if isinstance(x, (bool, int, float, complex, np.ndarray, np.generic, jax.Array)):
+            x = jnp.asarray(x)
+            return jnp.asarray(x, dtype=x.dtype) if x.weak_type else x  # explicit dtype: strong
+        return x
+
+    return jax.tree.map(strong, tree)
+
+
+def _grad_in_parameter_units(spec, u, grad_u):
+    """∂L/∂θ = (∂L/∂u) / (dθ/du), the transforms being elementwise bijections."""
+    out = {}
+    for n in spec.names:
+        tr = spec.transforms[n]
+        _, dtheta_du = jax.jvp(tr.forward, (u[n],), (jnp.ones_like(u[n]),))
+        out[n] = grad_u[n] / dtheta_du
+    return out
+
+
 def fit(
     model,
     loss_fn: Callable[[Any], Float[Array, ""]],
     *,
-    params: Sequence[str] | str,
-    transforms: dict[str, AbstractTransform] | None = None,
+    params: Sequence[str] | str | Callable[[Any], Any] | Any,
+    transforms: dict[str, AbstractTransform] | AbstractTransform | None = None,
     optimizer: optax.GradientTransformation | None = None,
     steps: int = 500,
     tol: float | None = None,
@@ -276,61 +458,69 @@ def fit(
     progress: bool = True,
     callback: Callable[[int, dict, float], bool | None] | None = None,
 ) -> FitResult:
-    """Minimise `loss_fn(model)` over the named parameters with an optax optimiser.
+    """Minimise `loss_fn(model)` over the selected parameters with an optax optimiser.
 
     Arguments:
         model: an Equinox module (neuron, network, ...).
         loss_fn: model ↦ scalar loss; must be JAX-traceable (it is jitted and differentiated).
-        params: names of the fields to train ("g_na", or "neuron.tau_m" for nested modules).
-        transforms: {name: Positive() | Interval(lo, hi)}; untransformed names are unbounded.
+        params: the fields to train, by name ("g_na", ("g_na", "g_k"), "neuron.tau_m" for
+            nested modules), by a function as in `eqx.tree_at` (`lambda m: (m.g_na, m.g_k)`)
+            or by an Equinox filter spec (a pytree of bools like the model, or a leaf
+            predicate such as `eqx.is_inexact_array_like`); see `make_parameters`.
+        transforms: {name: Positive() | Interval(lo, hi)} or one transform for all;
+            untransformed names are unbounded.
         optimizer: any optax optimiser (default `optax.adam(0.05)`, suited to the default
             `Positive()` scaling where u is in units of the initial value).
-        steps: maximum number of optimiser steps.
+        steps: maximum number of optimiser steps; 0 only evaluates the loss and gradient.
         tol: stop when the loss is <= tol.   gtol: stop when ‖∇_u L‖ <= gtol.
         rtol: stop when a step lowers the loss by less than rtol·|L| (stalled).
         progress: tqdm bar with the current loss.
         callback: called as callback(step, params, loss) after every step; return True to stop.
 
     Returns:
-        A `FitResult`. The update step is one `eqx.filter_jit` function compiled once.
+        A `FitResult`. The update step is one `eqx.filter_jit` function, compiled once and
+        reused by later calls with the same `loss_fn` and `optimizer` objects.
 
     Example:
         >>> res = fit(HodgkinHuxley(g_na=80.0), lambda m: trace_mse(run(m), target),
         ...           params=("g_na",), transforms={"g_na": Positive()}, steps=200)
+        >>> res = fit(HodgkinHuxley(g_na=80.0), loss, params=lambda m: m.g_na,
+        ...           transforms=Positive())
     """
-    _check_common(optimizer, steps, tol, gtol)
+    _check_common(optimizer, steps, tol, gtol, min_steps=0)
     if rtol is not None and not (isinstance(rtol, (int, float)) and rtol >= 0):
         raise ValueError(f"rtol must be a number >= 0 or None, got {rtol!r}")
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (model -> scalar), got {loss_fn!r}")
     spec = make_parameters(model, params, transforms)
     optimizer = optimizer or optax.adam(0.05)
-    u = spec.to_unconstrained(model)
-    opt_state = optimizer.init(u)
+    # strongly typed arrays throughout: the step's outputs are, and a weak-typed or Python
+    # scalar in the initial state would make the second call compile the step again
+    u = _strong(spec.to_unconstrained(model))
+    opt_state = _strong(optimizer.init(u))
+    # trained leaves become arrays, so that the compiled step does not depend on their values
+    leaves, treedef = jax.tree.flatten(model)
+    for i in spec.leaves:
+        leaves[i] = jnp.asarray(leaves[i], dtype=float)
+    template = jax.tree.unflatten(treedef, leaves)
+    step_fn = _cached_step(loss_fn, optimizer, spec, template)
 
-    def objective(u):
-        return loss_fn(spec.apply(model, u))
-
-    @eqx.filter_jit
     def update(u, opt_state):
-        loss, grad = jax.value_and_grad(objective)(u)
-        updates, opt_state = _optimizer_update(optimizer, grad, opt_state, u, loss, objective)
-        return optax.apply_updates(u, updates), opt_state, loss, optax.tree.norm(grad)
-
+        return step_fn(spec, template, u, opt_state)
 
     t_start = time.perf_counter()
     history = []
     converged = False
     bar = None
-    if progress:
+    if progress and steps > 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc=f"fit {type(model).__name__}", leave=False)
     taken = 0
     try:
         for i in range(steps):
-            u_new, opt_state_new, loss, gnorm = update(u, opt_state)
-            loss_f, gnorm_f = float(loss), float(gnorm)
+            u_new, opt_state_new, loss, grad = update(u, opt_state)
+            loss_f, gnorm_f = float(loss), float(optax.tree.norm(grad))
             if not math.isfinite(loss_f):
                 raise FloatingPointError(
                     f"fit: the loss became {loss_f} at step {i} with parameters "
@@ -354,7 +544,8 @@ def fit(
         if bar is not None:
             bar.close()
     # the same compiled step evaluates the final loss and gradient (its update is discarded)
-    _, _, final_loss, gnorm = update(u, opt_state)
+    _, _, final_loss, grad = update(u, opt_state)
+    gnorm = optax.tree.norm(grad)
     history.append(float(final_loss))
     if tol is not None and float(final_loss) <= tol:
         converged = True
@@ -364,6 +555,7 @@ def fit(
         model=spec.apply(model, u),
         params=spec.values(u),
         loss_history=jnp.asarray(history),
+        grad=_grad_in_parameter_units(spec, u, grad),
         grad_norm=gnorm,
         steps=taken,
         converged=converged,
@@ -380,107 +572,207 @@ class MultiStartResult(eqx.Module):
         params: fitted values of every start, {name: (starts, ...)}.
         initial_params: the starting values, {name: (starts, ...)}.
         final_loss: (starts,).  loss_history: (starts, steps + 1).
+        params_history: {name: (starts, steps + 1, ...)}, the values before each step and
+            the final ones.
+        n_datasets: None, or the number of data sets when fitted with `data=`: then every
+            array above has a leading "datasets" axis (best_index: (datasets,); the best
+            model's trained fields too), and `dataset(k)` gives data set k's own result.
     """
 
     best: FitResult
-    best_index: Int[Array, ""]
+    best_index: Int[Array, "*datasets"]
     params: dict[str, Array]
     initial_params: dict[str, Array]
-    final_loss: Float[Array, " starts"]
-    loss_history: Float[Array, "starts steps"]
+    final_loss: Float[Array, "*datasets starts"]
+    loss_history: Float[Array, "*datasets starts steps"]
+    params_history: dict[str, Array]
+    n_datasets: int | None = eqx.field(static=True, default=None)
+    trained_leaves: tuple[int, ...] = eqx.field(static=True, default=())  # in best.model
+
+    def dataset(self, k: int) -> "MultiStartResult":
+        """The result for data set k alone (a fit with `data=`), as if fitted by itself."""
+        if self.n_datasets is None:
+            raise ValueError("dataset(k): this result was not fitted with data=")
+        if not (isinstance(k, (int, np.integer)) and -self.n_datasets <= k < self.n_datasets):
+            raise ValueError(f"dataset(k): k must be an integer in [0, {self.n_datasets}), got {k!r}")
+        pick = lambda tree: jax.tree.map(lambda a: a[k], tree)  # noqa: E731
+        b = self.best
+        leaves, treedef = jax.tree.flatten(b.model)
+        for i in self.trained_leaves:
+            leaves[i] = leaves[i][k]
+        return MultiStartResult(
+            best=FitResult(
+                model=jax.tree.unflatten(treedef, leaves),
+                params=pick(b.params),
+                loss_history=b.loss_history[k],
+                grad=pick(b.grad),
+                grad_norm=b.grad_norm[k],
+                steps=b.steps,
+                converged=b.converged,
+                wall_time=b.wall_time,
+            ),
+            best_index=self.best_index[k],
+            params=pick(self.params),
+            initial_params=self.initial_params,
+            final_loss=self.final_loss[k],
+            loss_history=self.loss_history[k],
+            params_history=pick(self.params_history),
+            n_datasets=None,
+        )
 
 
 def perturbed_starts(
-    model, params: Sequence[str], n_starts: int, spread: float, *, key: PRNGKeyArray
+    model, params, n_starts: int, spread: float, *, key: PRNGKeyArray
 ) -> dict[str, Float[Array, "starts ..."]]:
-    """n_starts initial values θ₀·(1 + U(−spread, spread)) around the model's values."""
+    """n_starts initial values θ₀·(1 + U(−spread, spread)) around the model's values.
+
+    `params` selects the parameters as in `fit` (names, a function or a filter spec)."""
     if not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
         raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}")
     if not 0 <= spread < 1:
         raise ValueError(f"spread must be in [0, 1), got {spread}")
-    keys = jax.random.split(key, len(params))
+    values = make_parameters(model, params).initial(model)
+    keys = jax.random.split(key, len(values))
     out = {}
-    for k, n in zip(keys, params):
-        theta = jnp.asarray(_get(model, n), dtype=float)
+    for k, (n, v) in zip(keys, values.items()):
+        theta = jnp.asarray(v, dtype=float)
         r = jax.random.uniform(k, (n_starts, *theta.shape), minval=-spread, maxval=spread)
         out[n] = theta * (1.0 + r)
     return out
 
 
+def _check_data(data) -> int:
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError(f"data must be a pytree of arrays with a leading 'datasets' axis, got {data!r}")
+    sizes = set()
+    for x in leaves:
+        if not eqx.is_array_like(x) or np.ndim(x) < 1:
+            raise ValueError(
+                f"data: every leaf needs a leading 'datasets' axis, got {type(x).__name__} "
+                f"with shape {np.shape(x)}"
+            )
+        sizes.add(np.shape(x)[0])
+    if len(sizes) != 1:
+        raise ValueError(f"data: every leaf needs the same leading 'datasets' axis, got sizes {sorted(sizes)}")
+    return sizes.pop()
+
+
 def fit_multistart(
     model,
-    loss_fn: Callable[[Any], Float[Array, ""]],
+    loss_fn: Callable[..., Float[Array, ""]],
     initial_params: dict[str, Float[ArrayLike, "starts ..."]],
     *,
-    transforms: dict[str, AbstractTransform] | None = None,
+    params=None,
+    data=None,
+    transforms: dict[str, AbstractTransform] | AbstractTransform | None = None,
     optimizer: optax.GradientTransformation | None = None,
     steps: int = 500,
 ) -> MultiStartResult:
-    """Run `steps` optimiser steps from many initial guesses in ONE compiled, vmapped call.
+    """Run `steps` optimiser steps from many initial guesses, and optionally on many data
+    sets, in ONE compiled, vmapped call.
 
     Arguments:
-        model: the template model (fields not in `initial_params` stay fixed).
-        loss_fn: model ↦ scalar loss (traceable; vmapped over the starts).
+        model: the template model (fields not trained stay fixed).
+        loss_fn: model ↦ scalar loss, or (model, data) ↦ scalar loss with `data=`
+            (traceable; vmapped over the starts and the data sets).
         initial_params: {name: array with a leading "starts" axis} (e.g. `perturbed_starts`).
+        params: the selection as in `fit` (names, function, filter spec); default the
+            names in `initial_params`, which must then match the selection's names.
+        data: a pytree of arrays with a leading "datasets" axis (e.g. several target
+            traces): every start is fitted to every data set, data set k seeing
+            `jax.tree.map(lambda a: a[k], data)`.
         transforms, optimizer: as in `fit`. `Positive()` scales are taken from `model`'s
             values, the same for every start, so all starts share one compiled function.
         steps: fixed number of steps (no early stopping: all starts run in lock-step).
 
     Returns:
-        A `MultiStartResult` with the best start and all of them.
+        A `MultiStartResult` with the best start and all of them (per data set with `data=`;
+        `result.dataset(k)` is data set k's own result).
+
+    Example:
+        >>> targets = jnp.stack([trace_a, trace_b])          # (2, time)
+        >>> ms = fit_multistart(HodgkinHuxley(), lambda m, y: trace_mse(run(m), y),
+        ...                     starts, data=targets, transforms=Positive(), steps=30)
+        >>> ms.dataset(1).best.params                          # fitted to trace_b
     """
     _check_common(optimizer, steps, None, None)
     if not isinstance(initial_params, dict) or not initial_params:
         raise ValueError(f"initial_params must be a non-empty dict name -> array, got {initial_params!r}")
-    names = tuple(initial_params)
-    spec = make_parameters(model, names, transforms)
-    starts = {n: jnp.asarray(v, dtype=float) for n, v in initial_params.items()}
+    spec = make_parameters(model, tuple(initial_params) if params is None else params, transforms)
+    names = spec.names
+    if set(names) != set(initial_params):
+        raise ValueError(
+            f"initial_params: keys {sorted(initial_params)} must be the selected parameters {list(names)}"
+        )
+    starts = {n: jnp.asarray(initial_params[n], dtype=float) for n in names}
     sizes = {n: v.shape[0] if v.ndim else None for n, v in starts.items()}
     if None in sizes.values() or len(set(sizes.values())) != 1:
         raise ValueError(f"initial_params: every array needs the same leading 'starts' axis, got shapes { {n: v.shape for n, v in starts.items()} }")
     for n, v in starts.items():
         spec.transforms[n].check(n, np.asarray(v))
+    n_datasets = None if data is None else _check_data(data)
     optimizer = optimizer or optax.adam(0.05)
 
-    def objective(u):
-        return loss_fn(spec.apply(model, u))
+    def one_start(theta0, d):
+        def objective(u):
+            m = spec.apply(model, u)
+            return loss_fn(m) if data is None else loss_fn(m, d)
 
-    def one_start(theta0):
         u0 = {n: spec.transforms[n].inverse(theta0[n]) for n in names}
 
         def step(carry, _):
             u, opt_state = carry
             loss, grad = jax.value_and_grad(objective)(u)
             updates, opt_state = _optimizer_update(optimizer, grad, opt_state, u, loss, objective)
-            return (optax.apply_updates(u, updates), opt_state), loss
+            return (optax.apply_updates(u, updates), opt_state), (loss, u)
 
-        (u, _), losses = jax.lax.scan(step, (u0, optimizer.init(u0)), None, length=steps)
+        (u, _), (losses, us) = jax.lax.scan(step, (u0, optimizer.init(u0)), None, length=steps)
         final, grad = jax.value_and_grad(objective)(u)
-        return u, jnp.append(losses, final), optax.tree.norm(grad)
+        u_hist = jax.tree.map(lambda h, last: jnp.concatenate([h, last[None]]), us, u)
+        theta_hist = jax.vmap(spec.values)(u_hist)
+        return u, jnp.append(losses, final), grad, theta_hist
 
+    over_starts = jax.vmap(one_start, in_axes=(0, None))
+    run = over_starts if data is None else jax.vmap(over_starts, in_axes=(None, 0))
     t_start = time.perf_counter()
-    u_all, hist, gnorms = eqx.filter_jit(jax.vmap(one_start))(starts)
+    u_all, hist, grads, theta_hist = eqx.filter_jit(run)(starts, data)
     hist = jnp.where(jnp.isfinite(hist), hist, jnp.inf)
-    final = hist[:, -1]
-    best = int(jnp.argmin(final))
-    u_best = {n: u_all[n][best] for n in names}
+    final = hist[..., -1]
+    best = jnp.argmin(final, axis=-1)
+    take = lambda a: jnp.take_along_axis(  # noqa: E731
+        a, best.reshape(best.shape + (1,) * (a.ndim - best.ndim)), axis=best.ndim
+    ).squeeze(best.ndim)
+    u_best = {n: take(u_all[n]) for n in names}
+    g_best = {n: take(grads[n]) for n in names}
     wall = time.perf_counter() - t_start
+    values = spec.values if data is None else jax.vmap(spec.values)
+    grad_theta = (
+        _grad_in_parameter_units(spec, u_best, g_best) if data is None
+        else jax.vmap(lambda u, g: _grad_in_parameter_units(spec, u, g))(u_best, g_best)
+    )
     best_result = FitResult(
         model=spec.apply(model, u_best),
-        params=spec.values(u_best),
-        loss_history=hist[best],
-        grad_norm=gnorms[best],
+        params=values(u_best),
+        loss_history=take(hist),
+        grad=grad_theta,
+        grad_norm=jnp.sqrt(sum(jnp.sum(g.reshape(g.shape[: best.ndim] + (-1,)) ** 2, axis=-1)
+                               for g in g_best.values())),
         steps=steps,
         converged=False,
         wall_time=wall,
     )
+    all_values = jax.vmap(spec.values) if data is None else jax.vmap(jax.vmap(spec.values))
     return MultiStartResult(
         best=best_result,
-        best_index=jnp.asarray(best),
-        params=jax.vmap(spec.values)(u_all),
+        best_index=best,
+        params=all_values(u_all),
         initial_params=starts,
         final_loss=final,
         loss_history=hist,
+        params_history=theta_hist,
+        n_datasets=n_datasets,
+        trained_leaves=spec.leaves,
     )
 
 
