@@ -7,12 +7,13 @@
 - `modern_retrieval`: one-step retrieval of P ≫ d patterns by the modern network vs β.
 - `attention_equivalence`: one modern-Hopfield update vs the attention head Q = ξ, K = V = X.
 
-Every experiment takes an explicit PRNG key and runs its loops inside `jit` (`vmap` over
-cues, `lax.map` over loads), so a whole curve is one compiled program.
+Every experiment takes an explicit PRNG key and runs its loops inside `jit` (`vmap` or
+`lax.map` over cues, `lax.map` over loads), so a whole curve is one compiled program.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -27,9 +28,10 @@ from ._checks import check_positive
 from .classical import (
     ClassicalHopfield,
     _as_patterns,
-    _hebbian_rule,
+    _run_async_zero_temperature,
     _run_one,
     _storkey_rule,
+    _zero_diagonal,
     hebbian,
     overlap,
     run,
@@ -57,12 +59,20 @@ def flip_bits(key: PRNGKeyArray, pattern: Float[Array, "*batch n"], fraction: fl
 
 def _rule_for_padded(rule):
     # The unchecked rules accept zero-padded pattern sets (a zero row adds nothing), so one
-    # compiled program handles every load of a capacity curve.
+    # compiled program handles every load of a capacity curve. Hebbian weights are used as
+    # the integer counts ξᵀξ (N times the rule): at T = 0 and θ = 0 a positive scale leaves
+    # every sign(h) unchanged, and integer fields are exact in float32, so ties h = 0
+    # (h·N ≡ P(N−1) mod 2: they occur whenever that is even) keep the neuron as the rule
+    # says instead of being decided by rounding.
     if rule is hebbian:
-        return _hebbian_rule
+        return _hebbian_counts
     if rule is storkey:
         return _storkey_rule
     raise ValueError(f"rule must be neurodyn.hopfield.hebbian or storkey, got {rule!r}")
+
+
+def _hebbian_counts(patterns):
+    return _zero_diagonal(patterns.T @ patterns)
 
 
 # ----------------------------------------------------------------------------- capacity
@@ -71,12 +81,18 @@ def _rule_for_padded(rule):
 class CapacityCurve(eqx.Module):
     """Retrieval from exact cues vs load α = P/N.
 
+    Each trial is one network being loaded up: a sequence of random patterns of which the
+    first P are stored at load P/N. Its curve crosses 1/2 once (up to sampling noise), at
+    that network's breakdown load (`critical_loads`).
+
     Fields:
         loads: (L,) α values actually used (P = round(α N), so α = P/N exactly).
         n_patterns: (L,) P for each load.
         fraction_retrieved: (L, trials) fraction of the stored patterns whose final overlap
-            with themselves is ≥ min_overlap, one value per independent network.
+            with themselves is ≥ min_overlap, one value per network.
         mean_overlap: (L, trials) mean final overlap m.
+        fraction_converged: (L, trials) fraction of runs that ended at a fixed point within
+            max_sweeps (1 unless the sweep limit was too small; a warning says so).
         n_neurons, min_overlap: the settings.
     """
 
@@ -84,23 +100,41 @@ class CapacityCurve(eqx.Module):
     n_patterns: Int[Array, " loads"]
     fraction_retrieved: Float[Array, "loads trials"]
     mean_overlap: Float[Array, "loads trials"]
+    fraction_converged: Float[Array, "loads trials"]
     n_neurons: int = eqx.field(static=True)
     min_overlap: float = eqx.field(static=True)
 
     @property
     def critical_load(self) -> float:
-        """α where retrieval breaks down: the fraction retrieved (mean over trials) first
-        falls below 1/2, linearly interpolated between loads; NaN if it never does."""
+        """α where the trial-averaged fraction retrieved falls to 1/2 (`critical_load`)."""
         return critical_load(self.loads, self.fraction_retrieved.mean(-1))
+
+    @property
+    def critical_loads(self) -> np.ndarray:
+        """(trials,) each network's breakdown load (`critical_load` of its own curve)."""
+        f = np.asarray(self.fraction_retrieved)
+        return np.array([critical_load(self.loads, f[:, t]) for t in range(f.shape[1])])
+
+    @property
+    def critical_load_sem(self) -> tuple[float, float]:
+        """(mean, standard error) of `critical_loads` over the independent networks."""
+        a = self.critical_loads
+        sem = a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else float("nan")
+        return float(a.mean()), float(sem)
 
 
 def critical_load(loads: Float[Array, " loads"], fraction: Float[Array, " loads"]) -> float:
-    """The load where `fraction` first drops below 0.5 (linear interpolation)."""
+    """The load where `fraction` (retrieved) falls to 1/2, i.e. half the patterns fail.
+
+    The first load with fraction ≤ 1/2, linearly interpolated from the load before it
+    (fraction > 1/2). NaN if the fraction never reaches 1/2; the first load if it starts
+    there.
+    """
     loads, fraction = np.asarray(loads, float), np.asarray(fraction, float)
-    below = np.nonzero(fraction < 0.5)[0]
-    if below.size == 0:
+    reached = np.nonzero(fraction <= 0.5)[0]
+    if reached.size == 0:
         return float("nan")
-    j = int(below[0])
+    j = int(reached[0])
     if j == 0:
         return float(loads[0])
     f0, f1 = fraction[j - 1], fraction[j]
@@ -114,26 +148,30 @@ def capacity_curve(
     *,
     rule: Callable = hebbian,
     n_trials: int = 4,
-    max_sweeps: int = 60,
-    synchronous: bool = True,
+    max_sweeps: int = 200,
+    synchronous: bool = False,
     min_overlap: float = 0.95,
 ) -> CapacityCurve:
     """Store P = αN random patterns, start from each one exactly, and see if it stays.
 
     A pattern counts as retrieved if the final overlap m = ξ·s/N ≥ `min_overlap` (the
-    retrieval state at α_c = 0.138 has m ≈ 0.967, Amit et al. 1985). The synchronous
-    and asynchronous dynamics have the same fixed points; from exact cues they give the same
-    curve within sampling noise (a test checks it), and synchronous steps are one matrix
-    product for all cues, so they are the default here.
+    retrieval state at α_c = 0.138 has m ≈ 0.967, Amit et al. 1985). The dynamics are
+    asynchronous at T = 0: neurons one at a time in a random order drawn from the key, a
+    new order each sweep, until a sweep flips nothing (`run(..., synchronous=False)`,
+    computed by skipping the neurons whose update would change nothing). Synchronous
+    updates have the same fixed points but can end in 2-cycles, and their paths from
+    unstable cues differ; they are available for comparison only.
 
     Arguments:
         key: PRNG key (patterns and update orders).
         n_neurons: N.
         loads: α values; each gives P = round(α N) ≥ 1 patterns.
         rule: `hebbian` or `storkey`.
-        n_trials: independent networks (pattern sets) per load.
-        max_sweeps: step limit per run.
-        synchronous: synchronous (default) or random-order asynchronous updates.
+        n_trials: independent networks; network t stores the first P patterns of its own
+            random sequence at every load.
+        max_sweeps: sweep limit per run (a run from an unstable cue near α_c can take a few
+            dozen sweeps); runs that hit it are counted in `fraction_converged`.
+        synchronous: synchronous updates instead (all neurons at once, a step per sweep).
         min_overlap: overlap counted as successful retrieval.
     """
     n = int(n_neurons)
@@ -147,40 +185,67 @@ def capacity_curve(
         )
     if int(n_trials) < 1:
         raise ValueError(f"capacity_curve: n_trials must be >= 1, got {n_trials}")
+    if int(max_sweeps) < 1:
+        raise ValueError(f"capacity_curve: max_sweeps must be >= 1, got {max_sweeps}")
     padded_rule = _rule_for_padded(rule)
     p_max = int(counts.max())
     n_loads, n_trials = counts.size, int(n_trials)
-    keys = jr.split(key, n_loads * n_trials)
+    pattern_keys = jr.split(jr.fold_in(key, 0), n_trials)
+    run_keys = jr.split(jr.fold_in(key, 1), n_loads * n_trials)
+    m, converged = _capacity_overlaps(
+        jnp.tile(pattern_keys, n_loads), run_keys, jnp.repeat(jnp.asarray(counts), n_trials),
+        n, p_max, padded_rule, int(max_sweeps), bool(synchronous),
+    )
     p_all = jnp.repeat(jnp.asarray(counts), n_trials)
-    m = _capacity_overlaps(keys, p_all, n, p_max, padded_rule, int(max_sweeps), bool(synchronous))
     real = jnp.arange(p_max)[None, :] < p_all[:, None]
     frac = jnp.sum((m >= min_overlap) & real, -1) / p_all
     mean = jnp.sum(jnp.where(real, m, 0.0), -1) / p_all
+    conv = jnp.sum(converged & real, -1) / p_all
+    n_stuck = int(jnp.sum(~converged & real))
+    if n_stuck:
+        why = ("synchronous runs can end in 2-cycles, which no sweep limit resolves"
+               if synchronous else "increase max_sweeps")
+        warnings.warn(
+            f"capacity_curve: {n_stuck} runs did not reach a fixed point within max_sweeps = "
+            f"{max_sweeps}; their final states are counted as they are (see "
+            f"fraction_converged): {why}.",
+            stacklevel=2,
+        )
+    shape = (n_loads, n_trials)
     return CapacityCurve(
         loads=jnp.asarray(counts / n),
         n_patterns=jnp.asarray(counts),
-        fraction_retrieved=frac.reshape(n_loads, n_trials),
-        mean_overlap=mean.reshape(n_loads, n_trials),
+        fraction_retrieved=frac.reshape(shape),
+        mean_overlap=mean.reshape(shape),
+        fraction_converged=conv.reshape(shape),
         n_neurons=n,
         min_overlap=float(min_overlap),
     )
 
 
 @eqx.filter_jit
-def _capacity_overlaps(keys, p_all, n, p_max, padded_rule, max_sweeps, synchronous):
+def _capacity_overlaps(
+    pattern_keys, run_keys, p_all, n, p_max, padded_rule, max_sweeps, synchronous
+):
     def one_network(args):
-        key, p = args
-        pat_key, run_key = jr.split(key)
+        pattern_key, run_key, p = args
         real = (jnp.arange(p_max) < p)[:, None]
-        patterns = jnp.where(real, random_patterns(pat_key, p_max, n), 0.0)
+        patterns = jnp.where(real, random_patterns(pattern_key, p_max, n), 0.0)
         net = ClassicalHopfield(padded_rule(patterns))
-        run_keys = jr.split(run_key, p_max)
-        out = jax.vmap(
-            lambda c, k: _run_one(net, c, k, max_sweeps, synchronous, jnp.asarray(0.0))
-        )(patterns, run_keys)
-        return jnp.sum(out.state * patterns, -1) / n  # each cue's overlap with itself
+        keys = jr.split(run_key, p_max)
+        if synchronous:
+            t = jnp.asarray(0.0)
+            out = jax.vmap(lambda c, k: _run_one(net, c, k, max_sweeps, True, t))(patterns, keys)
+        else:
+            # one cue at a time: a vmapped loop would run every cue as long as the slowest
+            fields = net.local_field(patterns)
+            out = lax.map(
+                lambda a: _run_async_zero_temperature(net, a[0], a[1], max_sweeps, a[2]),
+                (patterns, keys, fields),
+            )
+        return jnp.sum(out.state * patterns, -1) / n, out.converged  # overlap with own cue
 
-    return lax.map(one_network, (keys, p_all))
+    return lax.map(one_network, (pattern_keys, run_keys, p_all))
 
 
 # ----------------------------------------------------------------------------- basins
