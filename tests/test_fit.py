@@ -123,8 +123,8 @@ def _lif_fi_rates(model):
     return rates_from_spike_times(res.spike_times, res.spike_neurons, FI_CURRENTS.shape[0])
 
 
-@pytest.mark.slow  # ≈ 4 min on a busy 2-core CPU: exact-mode grad compiles are heavy
-def test_lif_fi_curve_fit_and_exact_spike_time_gradient():
+@pytest.mark.slow  # minutes on a busy 2-core CPU: three exact-mode gradient compiles
+def test_lif_fi_curve_fit_and_exact_spike_time_gradient():  # (fast variant: ..._fast below)
     """Exact-mode spike times: (1) d loss/d(τm, Vth) matches central FD (float64, 1e-4);
     (2) fitting τm and Vth to the analytic f–I curve of LIF(τm=10, Vth=10) recovers both
     within 1 % from (14, 7)."""
