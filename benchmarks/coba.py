@@ -4,7 +4,9 @@
 parameters from ../shared/REFERENCES.md (COBA section):
     τm dV/dt = −(V − EL) + ge(Ee − V) + gi(Ei − V) [+ 20 mV drive],  dge/dt = −ge/τe, ...
 Variants: `brette` (p = 0.02, self-sustained, bistable) and `driven` (p = 80/N, +20 mV
-drive; Brian2 2.9.0 gives 21.5 Hz at N = 4000, seed 1). Euler, as Brian2's method='euler'.
+drive; Brian2 2.9.0 gives 21.5 Hz at N = 4000, seed 1). Forward Euler by default, as the
+Brian2 runs in REFERENCES.md (method='euler'); `--solver exponential_euler` is Brian2's
+COBA example's method (neurodyn.ExponentialEuler).
 
     python benchmarks/coba.py --variant driven --n 4000 --t-ms 1000 --seed 1 --json
 """
@@ -12,13 +14,16 @@ drive; Brian2 2.9.0 gives 21.5 Hz at N = 4000, seed 1). Euler, as Brian2's metho
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import sys
+from pathlib import Path
 
+import diffrax
 import jax
-import jax.numpy as jnp
-import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cv_isi, emit, rate_hz, time_compiled  # noqa: E402
+
+import neurodyn
 from neurodyn import LIF
 from neurodyn.network import (
     ConductanceSynapse,
@@ -51,45 +56,31 @@ def build(n: int, variant: str, key) -> tuple[Network, dict, float]:
     return net, y0, drive
 
 
-def cv_isi(times: np.ndarray, neurons: np.ndarray, min_spikes: int = 3) -> float:
-    """Mean over neurons with >= min_spikes spikes of std(ISI)/mean(ISI)."""
-    order = np.lexsort((times, neurons))
-    t, i = times[order], neurons[order]
-    isi = np.diff(t)
-    same = i[1:] == i[:-1]
-    isi, owner = isi[same], i[1:][same]
-    if owner.size == 0:
-        return float("nan")
-    count = np.bincount(owner)
-    s1 = np.bincount(owner, isi)
-    s2 = np.bincount(owner, isi * isi)
-    ok = count >= min_spikes - 1
-    mean = s1[ok] / count[ok]
-    var = np.maximum(s2[ok] / count[ok] - mean**2, 0.0)
-    return float(np.mean(np.sqrt(var) / mean)) if ok.any() else float("nan")
+def solver_for(name: str):
+    """The Diffrax solver called `name` ("euler" or "exponential_euler")."""
+    if name == "euler":
+        return diffrax.Euler()
+    if name == "exponential_euler":
+        if not hasattr(neurodyn, "ExponentialEuler"):
+            raise ValueError("this neurodyn has no ExponentialEuler solver; use --solver euler")
+        return neurodyn.ExponentialEuler()
+    raise ValueError(f"solver must be 'euler' or 'exponential_euler', got {name!r}")
 
 
-def run(n: int, t_ms: float, seed: int, variant: str) -> dict:
+def run(n: int, t_ms: float, seed: int, variant: str, solver: str = "euler", repeats: int = 1) -> dict:
+    """Build, compile and time one network; returns the benchmark's JSON record."""
     net, y0, drive = build(n, variant, jax.random.key(seed))
     jax.block_until_ready((net, y0))
-    kwargs = dict(input=drive, initial_state=y0)
-    t = time.perf_counter()
-    result = simulate_network(net, t_ms, DT, **kwargs)
-    jax.block_until_ready(result)
-    first = time.perf_counter() - t
-    t = time.perf_counter()
-    result = simulate_network(net, t_ms, DT, **kwargs)
-    jax.block_until_ready(result)
-    run_s = time.perf_counter() - t
-    times, neurons = result.spikes()
     steps = round(t_ms / DT)
+    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0, solver=solver_for(solver))
+    result, times = time_compiled(sim, repeats)
+    spike_t, spike_i = result.spikes()
     return {
-        "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed, "variant": variant,
-        "compile_s": round(max(first - run_s, 0.0), 3), "run_s": round(run_s, 4),
-        "us_per_step": round(run_s / steps * 1e6, 2),
+        "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed, "variant": variant, "solver": solver,
+        **times, "us_per_step": round(times["run_s"] / steps * 1e6, 2),
         "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
-        "rate_hz": round(int(result.n_spikes) / n / (t_ms / 1000.0), 3),
-        "cv_isi": round(cv_isi(times, neurons), 4),
+        "rate_hz": round(rate_hz(int(result.n_spikes), n, t_ms), 3),
+        "cv_isi": round(cv_isi(spike_t, spike_i), 4),
         "n_synapses": int(sum(int(p.connectivity.n_synapses) for p in net.projections)),
         "backend": jax.default_backend(),
     }
@@ -101,14 +92,11 @@ def main(argv=None) -> None:
     ap.add_argument("--t-ms", type=float, default=1000.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--variant", choices=("brette", "driven"), default="driven")
+    ap.add_argument("--solver", choices=("euler", "exponential_euler"), default="euler")
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs after the compiling one")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    out = run(args.n, args.t_ms, args.seed, args.variant)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for k, v in out.items():
-            print(f"{k:>15}: {v}")
+    emit(run(args.n, args.t_ms, args.seed, args.variant, args.solver, args.repeats), args.json)
 
 
 if __name__ == "__main__":

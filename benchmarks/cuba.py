@@ -1,0 +1,97 @@
+"""CUBA benchmark (Brian2's example CUBA; Brette et al. 2007 benchmark 2) on neurodyn.
+
+4000 LIF neurons (3200 excitatory, 800 inhibitory), current-based exponential synapses,
+connection probability 0.02 (self connections allowed, as Brian2's `connect(p=...)`),
+dt = 0.1 ms, parameters from ../shared/REFERENCES.md (CUBA section):
+
+    τm dV/dt = −(V − EL) + ge + gi,   dge/dt = −ge/τe,   dgi/dt = −gi/τi
+    τm = 20, τe = 5, τi = 10 ms; EL = −49, Vth = −50, Vr = −60 mV; refractory 5 ms (V held)
+    an excitatory spike adds we = 1.62 mV to ge, an inhibitory one wi = −9 mV to gi
+    V(0) ~ U(Vr, Vth), ge(0) = gi(0) = 0
+
+Brian2 writes dv/dt = (ge + gi − (v − El))/τm with ge, gi in volts: that is neurodyn's
+LIF (τm dV/dt = −(V − EL) + R·I, R = 1) with I = ge + gi from two `CurrentSynapse`s
+(I_syn = g, g in mV), so a weight means the same thing in both: the jump of g in mV, and
+a single spike's PSP peak is the same (REFERENCES/synapses.py analytic PSP).
+
+Integration: Brian2's example uses method='exact' (the linear system solved exactly).
+Here the default is `exponential_euler` (neurodyn.ExponentialEuler: each variable's own
+linear equation solved exactly over the step, the others frozen at the step start; exact
+for the synapses, first-order error only in how ge/gi drive V within a step); `--solver
+euler` is forward Euler (the decay factor per step 1 − dt/τ instead of e^{−dt/τ}: −0.02 %
+for τe = 5 ms, dt = 0.1 ms, each PSP's area the same to first order).
+
+    python benchmarks/cuba.py --n 4000 --t-ms 1000 --seed 1 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cv_isi, emit, rate_hz, time_compiled  # noqa: E402
+from coba import solver_for  # noqa: E402
+
+from neurodyn import LIF
+from neurodyn.network import CurrentSynapse, Network, Projection, fixed_probability, simulate_network
+
+DT = 0.1  # ms
+PARAMS = dict(tau_m=20.0, tau_e=5.0, tau_i=10.0, v_rest=-49.0, threshold=-50.0, v_reset=-60.0,
+              refractory=5.0, w_e=1.62, w_i=-9.0, p=0.02)  # ms, mV
+
+
+def build(n: int, key) -> tuple[Network, dict]:
+    """The CUBA network and its Brian2-example initial state V ~ U(Vr, Vth)."""
+    P = PARAMS
+    n_e = int(round(0.8 * n))
+    k_e, k_i, k_0 = jax.random.split(key, 3)
+    neuron = LIF(tau_m=P["tau_m"], v_rest=P["v_rest"], threshold=P["threshold"],
+                 v_reset=P["v_reset"], refractory_period=P["refractory"])
+    synapses = [CurrentSynapse("ge", tau=P["tau_e"]), CurrentSynapse("gi", tau=P["tau_i"])]
+    projections = [
+        Projection("E", "all", fixed_probability(k_e, n_e, n, P["p"], P["w_e"]), "ge"),
+        Projection("I", "all", fixed_probability(k_i, n - n_e, n, P["p"], P["w_i"]), "gi"),
+    ]
+    net = Network(neuron, synapses, {"E": n_e, "I": n - n_e}, projections)
+    v0 = jax.random.uniform(k_0, (n,), minval=P["v_reset"], maxval=P["threshold"])
+    return net, {"v": v0}
+
+
+def run(n: int = 4000, t_ms: float = 1000.0, seed: int = 1, solver: str = "exponential_euler",
+        repeats: int = 1) -> dict:
+    """Build, compile and time one CUBA network; returns the benchmark's JSON record."""
+    net, y0 = build(n, jax.random.key(seed))
+    jax.block_until_ready((net, y0))
+    steps = round(t_ms / DT)
+    sim = lambda: simulate_network(net, t_ms, DT, initial_state=y0, solver=solver_for(solver))
+    result, times = time_compiled(sim, repeats)
+    spike_t, spike_i = result.spikes()
+    return {
+        "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed, "solver": solver,
+        **times, "us_per_step": round(times["run_s"] / steps * 1e6, 2),
+        "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
+        "rate_hz": round(rate_hz(int(result.n_spikes), n, t_ms), 3),
+        "cv_isi": round(cv_isi(spike_t, spike_i), 4),
+        "n_synapses": int(sum(int(p.connectivity.n_synapses) for p in net.projections)),
+        "backend": jax.default_backend(),
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--t-ms", type=float, default=1000.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--solver", choices=("euler", "exponential_euler"), default="exponential_euler")
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs after the compiling one")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    emit(run(args.n, args.t_ms, args.seed, args.solver, args.repeats), args.json)
+
+
+if __name__ == "__main__":
+    main()
