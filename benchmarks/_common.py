@@ -39,6 +39,22 @@ def cv_isi(times: np.ndarray, neurons: np.ndarray, min_spikes: int = 3) -> float
     return float(np.mean(np.sqrt(var) / mean))
 
 
+def network_record(net, result, times: dict, *, n: int, t_ms: float, dt_ms: float, **config) -> dict:
+    """The JSON record of one timed network run: the keys coba.py, cuba.py and cobahh.py share."""
+    import jax
+
+    spike_t, spike_i = result.spikes()
+    return {
+        "n": n, "t_ms": t_ms, "dt_ms": dt_ms, **config,
+        **times, "us_per_step": round(times["run_s"] / round(t_ms / dt_ms) * 1e6, 2),
+        "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
+        "rate_hz": round(rate_hz(int(result.n_spikes), n, t_ms), 3),
+        "cv_isi": round(cv_isi(spike_t, spike_i), 4),
+        "n_synapses": int(sum(int(p.connectivity.n_synapses) for p in net.projections)),
+        "backend": jax.default_backend(),
+    }
+
+
 def rate_hz(n_spikes: int, n: int, t_ms: float) -> float:
     """Mean firing rate of n neurons over t_ms milliseconds."""
     return n_spikes / n / (t_ms / 1000.0)

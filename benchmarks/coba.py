@@ -21,7 +21,7 @@ import diffrax
 import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cv_isi, emit, rate_hz, time_compiled  # noqa: E402
+from _common import emit, network_record, time_compiled  # noqa: E402
 
 import neurodyn
 from neurodyn import LIF
@@ -74,16 +74,7 @@ def run(n: int, t_ms: float, seed: int, variant: str, solver: str = "euler", rep
     steps = round(t_ms / DT)
     sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0, solver=solver_for(solver))
     result, times = time_compiled(sim, repeats)
-    spike_t, spike_i = result.spikes()
-    return {
-        "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed, "variant": variant, "solver": solver,
-        **times, "us_per_step": round(times["run_s"] / steps * 1e6, 2),
-        "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
-        "rate_hz": round(rate_hz(int(result.n_spikes), n, t_ms), 3),
-        "cv_isi": round(cv_isi(spike_t, spike_i), 4),
-        "n_synapses": int(sum(int(p.connectivity.n_synapses) for p in net.projections)),
-        "backend": jax.default_backend(),
-    }
+    return network_record(net, result, times, n=n, t_ms=t_ms, dt_ms=DT, seed=seed, variant=variant, solver=solver)
 
 
 def main(argv=None) -> None:

@@ -20,14 +20,12 @@ default 0; `--gates steady` starts them at x∞(V) instead).
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coba import cv_isi  # the same CV(ISI) as the COBA benchmark
+from _common import emit, network_record, time_compiled
 
 from neurodyn import ExponentialEuler, TraubMiles
 from neurodyn.network import (
@@ -83,29 +81,11 @@ def simulate_cobahh(net: Network, y0: dict, t_ms: float, **kwargs):
     return simulate_network(net, t_ms, DT, initial_state=y0, solver=ExponentialEuler(), **kwargs)
 
 
-def run(n: int, t_ms: float, seed: int, gates: str = "zero") -> dict:
+def run(n: int, t_ms: float, seed: int, gates: str = "zero", repeats: int = 1) -> dict:
     net, y0 = build(n, jax.random.key(seed), gates)
     jax.block_until_ready((net, y0))
-    t = time.perf_counter()
-    result = simulate_cobahh(net, y0, t_ms)
-    jax.block_until_ready(result)
-    first = time.perf_counter() - t
-    t = time.perf_counter()
-    result = simulate_cobahh(net, y0, t_ms)
-    jax.block_until_ready(result)
-    run_s = time.perf_counter() - t
-    times, neurons = result.spikes()
-    steps = round(t_ms / DT)
-    return {
-        "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed, "gates": gates,
-        "compile_s": round(max(first - run_s, 0.0), 3), "run_s": round(run_s, 4),
-        "us_per_step": round(run_s / steps * 1e6, 2),
-        "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
-        "rate_hz": round(int(result.n_spikes) / n / (t_ms / 1000.0), 3),
-        "cv_isi": round(cv_isi(times, neurons), 4),
-        "n_synapses": int(sum(int(p.connectivity.n_synapses) for p in net.projections)),
-        "backend": jax.default_backend(),
-    }
+    result, times = time_compiled(lambda: simulate_cobahh(net, y0, t_ms), repeats)
+    return network_record(net, result, times, n=n, t_ms=t_ms, dt_ms=DT, seed=seed, gates=gates)
 
 
 def main(argv=None) -> None:
@@ -115,13 +95,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gates", choices=("zero", "steady"), default="zero")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs after the compiling one")
     args = ap.parse_args(argv)
-    out = run(args.n, args.t_ms, args.seed, args.gates)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for k, v in out.items():
-            print(f"{k:>15}: {v}")
+    emit(run(args.n, args.t_ms, args.seed, args.gates, args.repeats), args.json)
 
 
 if __name__ == "__main__":
