@@ -122,6 +122,14 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_summary() -> str:
+    """One line: CPU model, usable cores, JAX backend and version."""
+    import jax
+
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{_cpu_model()}, {n} cores, {jax.default_backend().upper()} (jax {jax.__version__})"
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -25,6 +23,8 @@ import jax
 import matplotlib
 
 matplotlib.use("Agg")
+
+from _common import machine_summary  # noqa: E402
 
 from neurodyn.transformer.grokking import (  # noqa: E402
     GrokkingConfig,
@@ -34,19 +34,6 @@ from neurodyn.transformer.grokking import (  # noqa: E402
     plot_grokking,
     train_grokking,
 )
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {n} cores, {jax.default_backend().upper()} (jax {jax.__version__})"
 
 
 def main(argv=None) -> int:
@@ -96,7 +83,7 @@ def main(argv=None) -> int:
         "key_frequencies": keys,
         "fourier_norm_fraction_in_key_frequencies": float(
             (norms[keys] ** 2).sum() / (norms[1:] ** 2).sum()),
-        "machine": machine(),
+        "machine": machine_summary(),
         "files": [f"{stem.name}.json", f"{stem.name}_curves.png", f"{stem.name}_fourier.png"],
     }
     full = dict(summary, history=h, fourier_norms=norms.tolist())

@@ -20,34 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from _common import machine_summary
+
 from neurodyn.transformer.corpus import toy_corpus
 from neurodyn.transformer.model import GPT, GPTConfig, count_parameters
 from neurodyn.transformer.sample import generate
 from neurodyn.transformer.tokenizer import BPETokenizer, encoder_throughput
 from neurodyn.transformer.train import TrainConfig, _train_chunk, init_train_state
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {n} cores"
 
 
 def jax_train(mcfg, tcfg, data, steps, steps_per_call):
@@ -196,7 +183,7 @@ def main(argv=None) -> int:
                    "d_model": mcfg.d_model, "n_heads": mcfg.n_heads, "n_layers": mcfg.n_layers,
                    "d_mlp": mcfg.d_mlp, "batch_size": args.batch_size, "dtype": "float32",
                    "parameters": count_parameters(model)},
-        "machine": machine(),
+        "machine": machine_summary(),
         "jax_version": jax.__version__,
         "jax_train_tokens_per_s": round(jax_train_tps),
         "jax_sample_tokens_per_s": round(jax_sample_tps, 1),
