@@ -19,7 +19,6 @@ import json
 import sys
 from pathlib import Path
 
-import jax
 import matplotlib
 
 matplotlib.use("Agg")
