@@ -23,7 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from _common import machine_summary  # noqa: E402
+from _common import emit, machine_summary  # noqa: E402
 
 from neurodyn.transformer.grokking import (  # noqa: E402
     GrokkingConfig,
@@ -89,11 +89,7 @@ def main(argv=None) -> int:
     Path(f"{stem}.json").write_text(json.dumps(full, indent=1))
     plot_grokking(result, f"{stem}_curves.png")
     plot_fourier(norms, cfg.p, f"{stem}_fourier.png")
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for k, v in summary.items():
-            print(f"{k}: {v}")
+    emit(summary, args.json)
     return 0
 
 

@@ -18,7 +18,6 @@ Prints one JSON object with --json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from _common import machine_summary
+from _common import emit, machine_summary
 
 from neurodyn.transformer.corpus import toy_corpus
 from neurodyn.transformer.model import GPT, GPTConfig, count_parameters
@@ -205,11 +204,7 @@ def main(argv=None) -> int:
                           train_speedup_jax_over_torch=round(jax_train_tps / tt, 2),
                           sample_speedup_jax_over_torch=round(jax_sample_tps / ts, 2))
     result["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
+    emit(result, args.json)
     return 0
 
 
