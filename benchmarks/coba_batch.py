@@ -8,12 +8,21 @@ timed in the same run. Reported: run time of each (compile excluded, median of r
 networks/s, and the throughput ratio batch/single (networks/s of the batch over networks/s
 of one network; the issue's target for B = 16 is >= 4).
 
+With `--devices K` (K > 1) the script restarts itself with K host CPU devices
+(XLA_FLAGS=--xla_force_host_platform_device_count=K) and also times the batch split over
+them with `neurodyn.parallel.vmap_sharded` (one `jax.shard_map` program per device, B/K
+networks each), and with `shard_batch` + `jit(vmap)` (XLA's automatic partitioning, which
+gathers the batch around the delivery kernel's custom call at every step). Members' spike
+counts must equal the one-device batch's.
+
     python benchmarks/coba_batch.py --n 4000 --t-ms 1000 --batch 16 --json
+    python benchmarks/coba_batch.py --n 4000 --t-ms 1000 --batch 16 --devices 2 --json
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +35,7 @@ from coba import DT, build  # noqa: E402
 
 from neurodyn.network import simulate_network  # noqa: E402
 from neurodyn.network.delivery import kernel_info  # noqa: E402
+from neurodyn.parallel import shard_batch, vmap_sharded  # noqa: E402
 
 
 def stack_networks(n: int, seeds) -> tuple:
@@ -46,7 +56,7 @@ def stack_networks(n: int, seeds) -> tuple:
     return jax.tree.map(stack, *nets), jax.tree.map(stack, *y0s), drive
 
 
-def run(n: int, t_ms: float, batch: int, repeats: int = 3) -> dict:
+def run(n: int, t_ms: float, batch: int, repeats: int = 3, devices: int = 1) -> dict:
     steps = round(t_ms / DT)
     net1, y01, drive = build(n, "driven", jax.random.key(1))
 
@@ -64,6 +74,20 @@ def run(n: int, t_ms: float, batch: int, repeats: int = 3) -> dict:
     rates = [rate_hz(int(c.sum()), n, t_ms) for c in np.asarray(counts_b)]
     per_s_single = 1.0 / t1["run_s"]
     per_s_batch = batch / tb["run_s"]
+    sharded = {}
+    if devices > 1:
+        one = lambda net, y0: simulate_network(net, t_ms, DT, input=drive, initial_state=y0).spike_counts
+        per_device = jax.jit(vmap_sharded(one, jax.devices()[:devices]))
+        counts_s, ts = time_compiled(lambda: per_device(nets, y0s), repeats)
+        placed = shard_batch((nets, y0s), jax.devices()[:devices])
+        counts_g, tg = time_compiled(lambda: batched(*placed), repeats)
+        for name, t, counts in (("vmap_sharded", ts, counts_s), ("shard_batch_gspmd", tg, counts_g)):
+            sharded[name] = {
+                **t, "us_per_step": round(t["run_s"] / steps * 1e6, 2),
+                "networks_per_s": round(batch / t["run_s"], 3),
+                "throughput_ratio": round(batch / t["run_s"] / per_s_single, 2),
+                "same_counts_as_one_device": bool(np.array_equal(np.asarray(counts), np.asarray(counts_b))),
+            }
     return {
         "n": n, "t_ms": t_ms, "dt_ms": DT, "batch": batch, "repeats": repeats,
         "delivery": "ffi" if kernel_info()["available"] else "jax",
@@ -73,6 +97,8 @@ def run(n: int, t_ms: float, batch: int, repeats: int = 3) -> dict:
         "networks_per_s_single": round(per_s_single, 3),
         "networks_per_s_batch": round(per_s_batch, 3),
         "throughput_ratio": round(per_s_batch / per_s_single, 2),
+        "devices": devices,
+        **({"sharded": sharded} if sharded else {}),
         "rate_hz_members": [round(r, 2) for r in rates],
         "backend": jax.default_backend(),
         "machine": machine_info(),
@@ -85,9 +111,19 @@ def main(argv=None) -> None:
     ap.add_argument("--t-ms", type=float, default=1000.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--devices", type=int, default=1,
+                    help="also split the batch over this many host CPU devices (one per core)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    emit(run(args.n, args.t_ms, args.batch, args.repeats), args.json)
+    if args.devices > 1 and len(jax.devices()) < args.devices:
+        if argv is not None or os.environ.get("_NEURODYN_COBA_BATCH_RESTARTED"):
+            raise SystemExit(f"--devices {args.devices}: JAX has {len(jax.devices())} device(s); "
+                             f"start with XLA_FLAGS=--xla_force_host_platform_device_count={args.devices}")
+        flag = f"--xla_force_host_platform_device_count={args.devices}"
+        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip(),
+                   _NEURODYN_COBA_BATCH_RESTARTED="1")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)  # XLA reads the flag at start
+    emit(run(args.n, args.t_ms, args.batch, args.repeats, args.devices), args.json)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,23 @@ __all__ = ["ExponentialEuler"]
 
 
 def _phi(a: Float[Array, "..."], h: Float[ArrayLike, ""]) -> Float[Array, "..."]:
-    """(e^{a h} − 1)/a, with its limit h (and a finite gradient) at a h → 0."""
+    """(e^{a h} − 1)/a, with its limit h (and a finite gradient) at a h → 0.
+
+    With z = a h: for |z| >= z₀, h (eᶻ − 1)/z from one `exp` (XLA's CPU `expm1` costs
+    ~2.5 `exp`s, and this runs once per state variable per neuron per step: a 4000-neuron
+    Traub–Miles population 89 → 52 µs/step, COBAHH 53 → 48 µs/step, same run); for |z| < z₀ the Taylor
+    series h (1 + z/2 + z²/6 + … + z⁶/5040), whose next term is z⁷/40320. z₀ = 0.2 in float32
+    (eᶻ − 1 then loses at most ~1 ulp/0.2 ≈ 3e-7 relative; series error 3e-10) and 1e-3 in
+    float64 (cancellation 1e-13, series exact to rounding). The "double where" keeps the
+    discarded branch's gradient finite (no 0/0 at z = 0).
+    """
     z = a * h
-    small = jnp.abs(z) < 1e-6  # series error z²/6 < 2e-13: below float64 rounding of φ
-    safe_z = jnp.where(small, 1.0, z)  # the "double where": no NaN gradient from 0/0
-    return h * jnp.where(small, 1.0 + 0.5 * z, jnp.expm1(safe_z) / safe_z)
+    z0 = 1e-3 if z.dtype == jnp.float64 else 0.2
+    small = jnp.abs(z) < z0
+    safe_z = jnp.where(small, 1.0, z)
+    exact = (jnp.exp(safe_z) - 1.0) / safe_z
+    series = 1.0 + z * (1 / 2 + z * (1 / 6 + z * (1 / 24 + z * (1 / 120 + z * (1 / 720 + z / 5040)))))
+    return h * jnp.where(small, series, exact)
 
 
 class ExponentialEuler(diffrax.AbstractSolver):

@@ -279,6 +279,7 @@ def test_fit_with_function_and_filter_selection_recovers_lif():
     assert float(res2.model.neuron.threshold) == pytest.approx(10.0, rel=1e-3)
 
 
+@pytest.mark.slow  # ~20 s; fit_multistart's vmap over starts stays in the default suite
 def test_fit_multistart_over_datasets_recovers_each_datasets_parameters():
     """Three HH voltage traces made with different (ḡNa, ḡK), noisy (σ = 0.5 mV), fitted in
     ONE compiled call (2 starts × 3 data sets): each data set's best fit recovers its own

@@ -39,7 +39,14 @@ def test_batch_of_networks_sharded_over_4_devices_gives_the_same_spikes(runs):
     np.testing.assert_array_equal(b["sharded"], b["single"])
 
 
+def test_vmap_sharded_runs_each_devices_share_and_gives_the_same_spikes(runs):
+    b = runs["vmap_sharded"]
+    assert b["devices"] == 4 and b["one_share"] == [1]  # one network per device
+    np.testing.assert_array_equal(b["sharded"], runs["batch"]["single"])
+
+
 def test_bad_shardings_raise(runs):
+    assert "every argument leaf needs the same leading batch axis" in runs["bad_vmap_sharded"]
     assert runs["bad_batch"] == "shard_batch: the batch of 3 does not split over 4 devices"
     with pytest.raises(ValueError, match="no array with a batch axis"):
         shard_batch({"a": 1.0})

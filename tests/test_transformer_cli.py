@@ -11,6 +11,7 @@ SMALL = ["--vocab-size", "300", "--context", "16", "--d-model", "32", "--heads",
          "--layers", "1", "--batch-size", "8", "--eval-every", "10", "--no-progress"]
 
 
+@pytest.mark.slow  # ~20 s; checkpoint/resume stays covered by test_transformer_train
 def test_train_resume_sample(tmp_path, capsys):
     text = tmp_path / "corpus.txt"
     text.write_text(toy_corpus(300, seed=0), encoding="utf-8")

@@ -12,7 +12,7 @@ import numpy as np
 
 import neurodyn as nd
 from neurodyn.network import ConductanceSynapse, Network, Projection, fixed_probability, random_initial_state, simulate_network
-from neurodyn.parallel import shard_batch, shard_population
+from neurodyn.parallel import shard_batch, shard_population, vmap_sharded
 
 assert len(jax.devices()) == 4, jax.devices()
 out = {}
@@ -58,6 +58,19 @@ out["batch"] = {
     "single": np.asarray(one).tolist(),
     "sharded": np.asarray(many).tolist(),
 }
+# 3. The same batch through vmap_sharded (shard_map: each device runs its own networks,
+#    the C++ delivery kernel included) and through the HLO of one device's share.
+run = lambda y, d: simulate_network(net, 40.0, 0.1, initial_state=y, input=d).spike_counts
+per_device = jax.jit(vmap_sharded(run))(y0, drive)
+out["vmap_sharded"] = {
+    "devices": len(per_device.sharding.device_set),
+    "sharded": np.asarray(per_device).tolist(),
+    "one_share": sorted({len(s.data) for s in per_device.addressable_shards}),
+}
+try:
+    vmap_sharded(run)(y0, drive[:3])
+except ValueError as e:
+    out["bad_vmap_sharded"] = str(e)
 try:
     shard_batch(jnp.zeros((3, 5)))
 except ValueError as e:
