@@ -14,6 +14,17 @@ neurodyn.ExponentialEuler), connection probability and initial-state *distributi
 not the same random numbers (different RNGs): that is why rates are compared as means over
 seeds, never seed by seed.
 
+`--same-network` removes that difference: for each seed, Brian2 gets neurodyn's
+connectivity (`Synapses.connect(i=..., j=...)` from `Connectivity.to_lists()`) and initial
+state (V, g_e, g_i arrays), so the two simulators run the same network from the same state
+and differ only in arithmetic (float32 here, float64 in Brian2) and its chaotic
+amplification. Brian2 is then rebuilt for every seed (the arrays are compiled into the
+binary); build time stays excluded.
+
+`--brian2-threads K` builds Brian2 with OpenMP on K threads
+(`prefs.devices.cpp_standalone.openmp_threads`), for a comparison in which both use every
+core (XLA:CPU splits large elementwise loops over the cores by itself).
+
 Timing. Brian2: the network is built once per model and duration
 (`set_device('cpp_standalone', build_on_run=False)`, then `device.build(...)`), and the
 binary is run once per seed (the seed is read from an environment variable and applied as
@@ -106,16 +117,18 @@ class Brian2Run:
     every seed (only a duration change needs a rebuild).
     """
 
-    def __init__(self, model: str, n: int, t_ms: float, method: str, directory: Path):
+    def __init__(self, model: str, n: int, t_ms: float, method: str, directory: Path,
+                 same: dict | None = None, threads: int = 0):
         import brian2 as b2
 
         self.b2, self.n, self.t_ms, self.directory = b2, n, t_ms, directory
         b2.set_device("cpp_standalone", directory=str(directory), build_on_run=False)
         b2.device.reinit()
         b2.device.activate(directory=str(directory), build_on_run=False)
+        b2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
         b2.defaultclock.dt = DT * b2.ms
         b2.device.insert_code("main", _SEED)
-        group, synapses = _brian2_network(b2, model, n, method)
+        group, synapses = _brian2_network(b2, model, n, method, same)
         self.monitor = b2.SpikeMonitor(group)
         net = b2.Network(group, *synapses, self.monitor)
         b2.device.insert_code("main", _TIC)
@@ -141,11 +154,16 @@ class Brian2Run:
             "n_spikes": int(times.size),
             "rate_hz": round(rate_hz(times.size, self.n, self.t_ms), 3),
             "cv_isi": round(cv_isi(times, neurons), 4),
+            "_spikes": (times, neurons),
         }
 
 
-def _brian2_network(b2, model: str, n: int, method: str):
-    """The NeuronGroup and Synapses of `model`, as Brian2's examples write them."""
+def _brian2_network(b2, model: str, n: int, method: str, same: dict | None = None):
+    """The NeuronGroup and Synapses of `model`, as Brian2's examples write them.
+
+    With `same` (see `shared_network`): neurodyn's connectivity and initial state instead
+    of Brian2's own random draws.
+    """
     ms, mV = b2.ms, b2.mV
     n_e = int(round(0.8 * n))
     if model == "cuba":
@@ -211,9 +229,31 @@ def _brian2_network(b2, model: str, n: int, method: str):
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     ce = b2.Synapses(group[:n_e], group, on_pre="ge += we", namespace=ns)
     ci = b2.Synapses(group[n_e:], group, on_pre="gi += wi", namespace=ns)
-    ce.connect(p=p)
-    ci.connect(p=p)
+    if same is None:
+        ce.connect(p=p)
+        ci.connect(p=p)
+        return group, (ce, ci)
+    ce.connect(i=same["E"][0], j=same["E"][1])
+    ci.connect(i=same["I"][0], j=same["I"][1])
+    g_unit = {"cuba": mV, "cobahh": b2.usiemens}.get(model, 1)  # coba: g in units of g_L
+    for name, values in same["y0"].items():
+        setattr(group, name, values * (mV if name == "v" else g_unit if name in ("ge", "gi") else 1))
     return group, (ce, ci)
+
+
+def shared_network(ours: "NeurodynRun") -> dict:
+    """neurodyn's connectivity (pre, post index lists per projection) and initial state.
+
+    The weights are the projections' shared constants (w_e, w_i), as in Brian2's
+    `on_pre="ge += we"`; checked here so a per-synapse weight table is never dropped.
+    """
+    out = {"y0": {k: np.asarray(v, dtype=np.float64) for k, v in ours.y0.items()}}
+    for proj in ours.net.projections:
+        pre, post, weight = proj.connectivity.to_lists()
+        if np.ptp(np.asarray(weight)) != 0:
+            raise ValueError(f"projection {proj.pre}->{proj.post}: per-synapse weights are not exported")
+        out[proj.pre] = (np.asarray(pre, np.int32), np.asarray(post, np.int32))
+    return out
 
 
 # ----------------------------------------------------------------------------- neurodyn
@@ -233,7 +273,7 @@ class NeurodynRun:
         else:
             net, y0, drive = coba.build(n, model.removeprefix("coba-"), key)
         jax.block_until_ready((net, y0))
-        self.n, self.t_ms = n, t_ms
+        self.n, self.t_ms, self.net, self.y0 = n, t_ms, net, y0
         self._sim = lambda: simulate_network(
             net, t_ms, DT, input=drive, initial_state=y0, solver=coba.solver_for(solver)
         )
@@ -244,12 +284,13 @@ class NeurodynRun:
     def run(self) -> dict:
         with Timer() as t:
             result = jax.block_until_ready(self._sim())
-        times, neurons = result.spikes()
+        times, neurons = (np.asarray(x) for x in result.spikes())
         return {
             "run_s": round(t.wall, 4), "run_cpu_s": round(t.cpu, 4),
             "n_spikes": int(result.n_spikes), "spikes_dropped": int(result.spikes_dropped),
             "rate_hz": round(rate_hz(int(result.n_spikes), self.n, self.t_ms), 3),
             "cv_isi": round(cv_isi(times, neurons), 4),
+            "_spikes": (times, neurons),
         }
 
 
@@ -260,9 +301,14 @@ def _ratio(a, b):
     return round(a / b, 3) if b else None
 
 
-def compare_seed(brian: Brian2Run, model, n, t_ms, seed, solver, repeats=1) -> dict:
-    """Brian2 and neurodyn for one seed, timed runs alternated; medians over `repeats`."""
-    ours = NeurodynRun(model, n, t_ms, seed, solver)
+def compare_seed(brian: Brian2Run, model, n, t_ms, seed, solver, repeats=1, ours=None) -> dict:
+    """Brian2 and neurodyn for one seed, timed runs alternated; medians over `repeats`.
+
+    `ours` given: the same-network mode (Brian2 was built from it); the record then says
+    how long the two spike trains stay identical (`first_divergence_ms`).
+    """
+    same_network = ours is not None
+    ours = ours or NeurodynRun(model, n, t_ms, seed, solver)
     b_runs, o_runs, loads = [], [], []
     for _ in range(repeats):
         b_runs.append(brian.run(seed))
@@ -270,6 +316,9 @@ def compare_seed(brian: Brian2Run, model, n, t_ms, seed, solver, repeats=1) -> d
         loads.append(load_average()[0] if load_average() else None)
     med = lambda runs, k: statistics.median(r[k] for r in runs)
     b, o = dict(b_runs[-1]), dict(o_runs[-1])
+    b_spikes, o_spikes = b.pop("_spikes"), o.pop("_spikes")
+    for r in b_runs + o_runs:
+        r.pop("_spikes", None)
     for k in ("run_s", "run_cpu_s", "last_run_time_s", "binary_wall_s"):
         b[k] = round(med(b_runs, k), 4)
     for k in ("run_s", "run_cpu_s"):
@@ -286,7 +335,35 @@ def compare_seed(brian: Brian2Run, model, n, t_ms, seed, solver, repeats=1) -> d
         "brian2": b, "neurodyn": o,
         "wall_ratio": _ratio(o["run_s"], b["run_s"]),
         "cpu_ratio": _ratio(o["run_cpu_s"], b["run_cpu_s"]),
+        **(first_divergence_ms(b_spikes, o_spikes) if same_network else {}),
     }
+
+
+def first_divergence_ms(a, b) -> dict:
+    """When two spike trains of the same network first differ, and how many spikes agree.
+
+    a, b: (times in ms, neuron indices). Spikes are compared as (step, neuron) pairs in
+    time order, the step being the one the spike time falls in, allowing one constant
+    offset of −1, 0 or +1 step between the simulators (Brian2 stamps a spike with the start
+    of its step; neurodyn with the end for reset models and with the interpolated crossing
+    inside the step otherwise); the offset that matches the longer prefix is used.
+    """
+    def events(t, i, shift):
+        step = np.floor(np.asarray(t, np.float64) / DT + 1e-3).astype(np.int64)  # float32 times
+        order = np.lexsort((i, step))
+        return step[order] + shift, i[order]
+
+    best = (-1, 0, 0.0)
+    for shift in (-1, 0, 1):
+        (sa, ia), (sb, ib) = events(*a, 0), events(*b, shift)
+        k = min(sa.size, sb.size)
+        differ = np.flatnonzero((sa[:k] != sb[:k]) | (ia[:k] != ib[:k]))
+        agree = int(differ[0]) if differ.size else k
+        if agree > best[0]:
+            best = (agree, shift, float(sa[agree] * DT) if agree < sa.size else float("inf"))
+    agree, shift, t = best
+    return {"spikes_identical_before_ms": round(t, 2) if math.isfinite(t) else None,
+            "identical_leading_spikes": agree, "step_offset": shift}
 
 
 def _fisher_exact_p(k1: int, n1: int, k2: int, n2: int) -> float:
@@ -350,24 +427,31 @@ def summarize(model: str, runs: list[dict]) -> dict:
 
 
 def compare(model, n=4000, t_ms=1000.0, seeds=(1, 2, 3, 4, 5), solver=None, method=None,
-            timing_t_ms=None, repeats=3, workdir=None) -> dict:
+            timing_t_ms=None, repeats=3, workdir=None, same_network=False, threads=0) -> dict:
     """The comparison record of one model (see the module docstring)."""
     solver = solver or DEFAULT_SOLVER[model]
     method = method or solver  # Brian2's method names are ours
     workdir = Path(workdir or tempfile.mkdtemp(prefix="neurodyn_brian2_"))
-    brian = Brian2Run(model, n, t_ms, method, workdir / model)
-    runs = []
+    brian = None if same_network else Brian2Run(model, n, t_ms, method, workdir / model, threads=threads)
+    runs, builds = [], []
     for seed in seeds:
-        runs.append(compare_seed(brian, model, n, t_ms, seed, solver))
+        ours = None
+        if same_network:
+            ours = NeurodynRun(model, n, t_ms, seed, solver)
+            brian = Brian2Run(model, n, t_ms, method, workdir / f"{model}-seed{seed}",
+                              same=shared_network(ours), threads=threads)
+        builds.append(brian.build_s)
+        runs.append(compare_seed(brian, model, n, t_ms, seed, solver, ours=ours))
         print(f"[compare_brian2] {model} seed {seed}: Brian2 {runs[-1]['brian2']['rate_hz']} Hz, "
               f"neurodyn {runs[-1]['neurodyn']['rate_hz']} Hz", file=sys.stderr, flush=True)
     out = {
         "model": model, "n": n, "t_ms": t_ms, "dt_ms": DT, "seeds": list(seeds),
-        "neurodyn_solver": solver, "brian2_method": method, "brian2_build_s": round(brian.build_s, 3),
+        "neurodyn_solver": solver, "brian2_method": method, "brian2_build_s": round(max(builds), 3),
+        "same_network": bool(same_network), "brian2_openmp_threads": int(threads),
         "per_seed": runs, **summarize(model, runs),
     }
     if timing_t_ms:
-        brian = Brian2Run(model, n, timing_t_ms, method, workdir / f"{model}-timing")
+        brian = Brian2Run(model, n, timing_t_ms, method, workdir / f"{model}-timing", threads=threads)
         out["timing"] = compare_seed(brian, model, n, timing_t_ms, seeds[0], solver, repeats)
         out["timing"]["brian2"]["build_s"] = round(brian.build_s, 3)
     return out
@@ -388,6 +472,10 @@ def main(argv=None) -> None:
     ap.add_argument("--timing-models", nargs="+", choices=MODELS, default=None,
                     help="models that get the --timing-t-ms run (default: all of --model)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--same-network", action="store_true",
+                    help="give Brian2 neurodyn's connectivity and initial state (rebuilds per seed)")
+    ap.add_argument("--brian2-threads", type=int, default=0,
+                    help="OpenMP threads for Brian2's standalone build (0: Brian2's default, none)")
     ap.add_argument("--workdir", default=None, help="Brian2 build directory (default: a temp dir)")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -398,7 +486,7 @@ def main(argv=None) -> None:
     results = [
         compare(m, args.n, args.t_ms, tuple(args.seeds), args.solver, args.brian2_method,
                 args.timing_t_ms if args.timing_models is None or m in args.timing_models else None,
-                args.repeats, args.workdir)
+                args.repeats, args.workdir, args.same_network, args.brian2_threads)
         for m in args.model
     ]
     info["load_average_end"] = load_average()

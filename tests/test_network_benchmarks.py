@@ -88,3 +88,20 @@ def test_compare_brian2_one_seed(tmp_path):
     assert run["wall_ratio"] > 0 and run["cpu_ratio"] > 0
     # one seed, 300 ms: looser than the 5-seed, 1 s target of 5 %
     assert abs(out["mean_rate_rel_diff"]) < 0.15
+
+
+def test_first_divergence_finds_the_first_differing_spike_and_the_step_offset():
+    import compare_brian2
+
+    dt = compare_brian2.DT
+    steps = np.array([3, 3, 7, 12, 20, 25])
+    neurons = np.array([1, 4, 0, 2, 3, 1])
+    brian = (steps * dt, neurons)
+    # neurodyn stamps the end of the step (+1), lists spikes in another order within a
+    # step, and differs from the 5th spike (step 20: neuron 2 instead of 3) on.
+    ours_steps = np.array([4, 4, 8, 13, 21, 26])
+    ours_neurons = np.array([4, 1, 0, 2, 2, 1])
+    d = compare_brian2.first_divergence_ms(brian, (ours_steps * dt, ours_neurons))
+    assert d == {"spikes_identical_before_ms": 2.0, "identical_leading_spikes": 4, "step_offset": -1}
+    same = compare_brian2.first_divergence_ms(brian, brian)
+    assert same == {"spikes_identical_before_ms": None, "identical_leading_spikes": 6, "step_offset": 0}
