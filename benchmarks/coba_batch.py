@@ -11,7 +11,7 @@ of one network; the issue's target for B = 16 is >= 4).
 With `--devices K` (K > 1) the script restarts itself with K host CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=K) and also times the batch split over
 them with `neurodyn.parallel.vmap_sharded` (one `jax.shard_map` program per device, B/K
-networks each), and with `shard_batch` + `jit(vmap)` (XLA's automatic partitioning, which
+networks each, all vmapped at once or `batch_size=2` at a time), and with `shard_batch` + `jit(vmap)` (XLA's automatic partitioning, which
 gathers the batch around the delivery kernel's custom call at every step). Members' spike
 counts must equal the one-device batch's.
 
@@ -79,9 +79,12 @@ def run(n: int, t_ms: float, batch: int, repeats: int = 3, devices: int = 1) -> 
         one = lambda net, y0: simulate_network(net, t_ms, DT, input=drive, initial_state=y0).spike_counts
         per_device = jax.jit(vmap_sharded(one, jax.devices()[:devices]))
         counts_s, ts = time_compiled(lambda: per_device(nets, y0s), repeats)
+        few = jax.jit(vmap_sharded(one, jax.devices()[:devices], batch_size=2))
+        counts_f, tf = time_compiled(lambda: few(nets, y0s), repeats)
         placed = shard_batch((nets, y0s), jax.devices()[:devices])
         counts_g, tg = time_compiled(lambda: batched(*placed), repeats)
-        for name, t, counts in (("vmap_sharded", ts, counts_s), ("shard_batch_gspmd", tg, counts_g)):
+        for name, t, counts in (("vmap_sharded", ts, counts_s), ("vmap_sharded_batch_size_2", tf, counts_f),
+                                ("shard_batch_gspmd", tg, counts_g)):
             sharded[name] = {
                 **t, "us_per_step": round(t["run_s"] / steps * 1e6, 2),
                 "networks_per_s": round(batch / t["run_s"], 3),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodyn.parallel import shard_batch
+from neurodyn.parallel import shard_batch, vmap_sharded
 
 SCRIPT = Path(__file__).parent / "scripts" / "sharded_runs.py"
 
@@ -43,10 +43,13 @@ def test_vmap_sharded_runs_each_devices_share_and_gives_the_same_spikes(runs):
     b = runs["vmap_sharded"]
     assert b["devices"] == 4 and b["one_share"] == [1]  # one network per device
     np.testing.assert_array_equal(b["sharded"], runs["batch"]["single"])
+    np.testing.assert_array_equal(b["two_devices_one_at_a_time"], runs["batch"]["single"])
 
 
 def test_bad_shardings_raise(runs):
     assert "every argument leaf needs the same leading batch axis" in runs["bad_vmap_sharded"]
     assert runs["bad_batch"] == "shard_batch: the batch of 3 does not split over 4 devices"
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        vmap_sharded(lambda x: x, batch_size=0)
     with pytest.raises(ValueError, match="no array with a batch axis"):
         shard_batch({"a": 1.0})

@@ -66,6 +66,8 @@ out["vmap_sharded"] = {
     "devices": len(per_device.sharding.device_set),
     "sharded": np.asarray(per_device).tolist(),
     "one_share": sorted({len(s.data) for s in per_device.addressable_shards}),
+    "two_devices_one_at_a_time": np.asarray(
+        jax.jit(vmap_sharded(run, jax.devices()[:2], batch_size=1))(y0, drive)).tolist(),
 }
 try:
     vmap_sharded(run)(y0, drive[:3])
