@@ -4,7 +4,7 @@ Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax 
 `simulate` path; populations are one vector ODE with a neuron axis.
 """
 
-from . import analysis, fit, hopfield, inputs, monitors, network, parallel, transformer
+from . import analysis, fit, hopfield, inputs, monitors, network, parallel, surrogate, transformer
 from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
 from .neurons import (
     AbstractNeuron,
@@ -47,5 +47,6 @@ __all__ = [
     "parallel",
     "simulate",
     "simulate_network",
+    "surrogate",
     "transformer",
 ]

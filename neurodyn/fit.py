@@ -43,13 +43,13 @@ Gradients and the adjoint. `loss_fn` usually calls `neurodyn.simulate`:
   differences.
 - clock-driven threshold crossings have zero gradient almost everywhere; `spike` is a
   Heaviside step whose derivative is replaced by a smooth surrogate (SuperSpike fast
-  sigmoid, sigmoid, arctan) and `simulate_surrogate` runs a differentiable clock loop
-  of any reset model with it.
+  sigmoid, sigmoid, arctan); `simulate(..., surrogate=...)` uses it for the spikes of
+  any reset model or network of them (soft reset detached; a network delivers the
+  differentiable spikes), and `simulate_surrogate` is that run reshaped for fitting.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +64,8 @@ import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .inputs import as_input
+from .simulate import simulate
+from .surrogate import spike  # re-exported: neurodyn.fit.spike
 from .neurons.base import AbstractSpikingNeuron, State
 
 # --------------------------------------------------------------------------- transforms
@@ -885,48 +887,6 @@ def fi_curve_loss(
 # --------------------------------------------------------------------------- surrogates
 
 
-_SURROGATES = ("fast_sigmoid", "sigmoid", "arctan")
-
-
-def _surrogate_grad(x, shape: str, slope: float):
-    if shape == "fast_sigmoid":  # SuperSpike (Zenke & Ganguli 2018): 1/(1 + β|x|)²
-        return 1.0 / (1.0 + slope * jnp.abs(x)) ** 2
-    if shape == "sigmoid":  # β σ(βx)(1 − σ(βx))
-        s = jax.nn.sigmoid(slope * x)
-        return slope * s * (1.0 - s)
-    # arctan (Fang et al. 2021): d/dx [½ + arctan(π β x / 2)/π] = (β/2)/(1 + (πβx/2)²)
-    return (slope / 2.0) / (1.0 + (math.pi * slope * x / 2.0) ** 2)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _heaviside(x, shape, slope):
-    return (x >= 0).astype(x.dtype)
-
-
-@_heaviside.defjvp
-def _heaviside_jvp(shape, slope, primals, tangents):
-    (x,), (dx,) = primals, tangents
-    return _heaviside(x, shape, slope), _surrogate_grad(x, shape, slope) * dx
-
-
-def spike(
-    x: Float[Array, "*shape"], surrogate: str = "fast_sigmoid", slope: float = 1.0
-) -> Float[Array, "*shape"]:
-    """Heaviside H(x) (1.0 for x ≥ 0) with a surrogate derivative.
-
-    Forward: exact step. Backward/JVP: dH/dx replaced by
-        fast_sigmoid (SuperSpike): 1/(1 + β|x|)²
-        sigmoid:                   β σ(βx)(1 − σ(βx))
-        arctan:                    (β/2)/(1 + (πβx/2)²)
-    with slope β (per unit of x, e.g. 1/mV for x = V − V_th).
-    """
-    if surrogate not in _SURROGATES:
-        raise ValueError(f"surrogate must be one of {_SURROGATES}, got {surrogate!r}")
-    if not (isinstance(slope, (int, float)) and slope > 0):
-        raise ValueError(f"slope must be a number > 0, got {slope!r}")
-    return _heaviside(x, surrogate, float(slope))
-
-
 class SurrogateResult(eqx.Module):
     """What `simulate_surrogate` returns: differentiable spike counts and the v trace."""
 
@@ -949,43 +909,21 @@ def simulate_surrogate(
 ) -> SurrogateResult:
     """Clock-driven run of a reset model whose spikes are differentiable (surrogate gradient).
 
-    Each step: y' = solver.step(y) (Diffrax, default Euler), s = H(V' − V_th) via `spike`,
-    y ← s·reset(y') + (1 − s)·y' (a soft reset, exact in the forward pass). The refractory
-    clamp holds V for `refractory_period` after a spike (the clamp window itself carries no
-    gradient). Counts are Σ_t s_t, so d(count)/dθ is the surrogate gradient.
-
-    This duplicates `simulate`'s clock loop only because `simulate` has no surrogate hook
-    (see the fitting report); it is kept minimal.
+    `neurodyn.simulate(..., surrogate=surrogate, surrogate_slope=slope)` (default solver
+    Euler) with the result reshaped: spikes s = H(V' − V_th) through `spike`, a detached
+    soft reset, the refractory clamp; counts Σ_t s, so d(count)/dθ is the surrogate
+    gradient; `v` is the membrane potential after each step, shape (steps, neurons).
     """
     if not (isinstance(model, AbstractSpikingNeuron) and model.resets):
         raise ValueError(f"model must be a reset (integrate-and-fire) spiking model, got {type(model).__name__}")
-    spike(jnp.zeros(()), surrogate, slope)  # validates surrogate and slope
-    n_steps = round(t1 / dt)
-    if not (dt > 0 and t1 > 0 and abs(n_steps * dt - t1) < 1e-6 * max(t1, 1.0)):
-        raise ValueError(f"t1/dt must be a whole number of steps > 0, got t1={t1}, dt={dt}")
-    inp = as_input(input)
-    n = n_neurons or (inp.shape[0] if inp.shape else 1)
-    y0 = model.initial_state(n) if initial_state is None else initial_state
-    solver = solver or diffrax.Euler()
-    term = diffrax.ODETerm(lambda tau, y, args: args[0].vector_field(args[2] + tau, y, args[1](args[2] + tau)))
-    sstate = solver.init(term, 0.0, dt, y0, (model, inp, 0.0))
-    ones = jnp.ones((n,), bool)
-
-    def step(carry, i):
-        y, refr, counts = carry
-        t = i * dt
-        y_new, _, _, _, _ = solver.step(term, 0.0, dt, y, (model, inp, t), sstate, made_jump=False)
-        clamped = t < refr - 0.5 * dt
-        y_new = {k: jnp.where(clamped, y[k], v) if k in model.clamped else v for k, v in y_new.items()}
-        s = spike(model.threshold_distance(y_new), surrogate, slope) * (~clamped)
-        y_reset = model.reset(y_new, ones)
-        y_new = {k: s * y_reset[k] + (1.0 - s) * y_new[k] for k in y_new}
-        refr = jnp.where(jax.lax.stop_gradient(s) > 0, t + dt + model.refractory_period, refr)
-        return (y_new, refr, counts + s), y_new["v"]
-
-    carry0 = (y0, jnp.full((n,), -jnp.inf), jnp.zeros((n,)))
-    (y, _, counts), v = jax.lax.scan(step, carry0, jnp.arange(n_steps))
-    return SurrogateResult(spike_counts=counts, v=v, final_state=y)
+    res = simulate(
+        model, t1, dt, input=input, n_neurons=n_neurons, initial_state=initial_state,
+        solver=solver or diffrax.Euler(), record=(model.spike_variable,), check=False,
+        surrogate=surrogate, surrogate_slope=slope,
+    )
+    v = res.traces[model.spike_variable]
+    v = jnp.concatenate([v[1:], res.final_state.y[model.spike_variable][None]])
+    return SurrogateResult(spike_counts=res.surrogate_counts, v=v, final_state=res.final_state.y)
 
 
 # --------------------------------------------------------------------------- long traces

@@ -5,6 +5,7 @@ Sizes are small so the default suite stays fast on a busy 2-core CPU; the full-s
 demonstration (100 ms trace) is marked slow and lives in benchmarks/fit_hh.py too.
 """
 
+import functools
 import math
 
 import diffrax
@@ -31,6 +32,7 @@ from neurodyn.fit import (
     trace_mse,
     van_rossum_distance,
 )
+from neurodyn.network import ConductanceSynapse, Network, Projection, from_lists, simulate_network
 
 HH_NAMES = ("g_na", "g_k", "g_l")
 HH_TRUE = {"g_na": 120.0, "g_k": 36.0, "g_l": 0.3}
@@ -339,31 +341,45 @@ def test_simulate_surrogate_counts_match_simulate():
 N_NET, NET_T1, NET_DT = 50, 200.0, 0.5
 
 
+@functools.cache
+def _network_connectivity():
+    with jax.ensure_compile_time_eval():  # built once, outside the traced loss
+        mask = np.asarray(jax.random.uniform(jax.random.key(1), (N_NET, N_NET)) < 0.2)
+    pre, post = np.nonzero(mask & ~np.eye(N_NET, dtype=bool))
+    return from_lists(pre, post, 1.0, n_pre=N_NET, n_post=N_NET)
+
+
+def _network(w_e):
+    """A recurrent excitatory COBA LIF network (τm 20 ms, EL = Vr = −60, Vth = −50 mV, 5 ms
+    refractory, τe = 5 ms, Ee = 0 mV, p = 0.2 without self connections, drive 6–12 mV) as a
+    `neurodyn.network.Network` with every synapse of weight w_e."""
+    conn = _network_connectivity().with_weight(w_e)
+    lif = nd.LIF(tau_m=20.0, v_rest=-60.0, threshold=-50.0, v_reset=-60.0, refractory_period=5.0)
+    return Network(lif, [ConductanceSynapse("ge", tau=5.0, reversal=0.0)], {"E": N_NET},
+                   [Projection("E", "E", conn, "ge")])
+
+
+def _network_run(w_e, **kwargs):
+    return simulate_network(_network(w_e), NET_T1, NET_DT, input=jnp.linspace(6.0, 12.0, N_NET),
+                            initial_state={"v": jnp.full(N_NET, -60.0)}, **kwargs)
+
+
 def _network_rate(w_e, surrogate_slope=5.0):
-    """Mean rate (Hz) of a recurrent excitatory COBA-like LIF network (τm 20 ms, EL = Vr =
-    −60, Vth = −50 mV, 5 ms refractory, τe = 5 ms, Ee = 0 mV, p = 0.2, drive 6–12 mV).
+    """Mean rate (Hz) from `simulate(..., surrogate=...)`: surrogate spikes, detached reset,
+    and the differentiable spikes delivered through the C++ kernel's custom JVP."""
+    res = _network_run(w_e, surrogate="fast_sigmoid", surrogate_slope=surrogate_slope, check=False)
+    return 1000.0 * jnp.sum(res.surrogate_counts) / N_NET / NET_T1
 
-    τm dV/dt = −(V − EL) + ge(Ee − V) + I_i;  ge ← ge·e^{−dt/τe} + w_e Σ_j C_ij s_j.
-    Spikes use the surrogate Heaviside; the reset and the recurrent spike input are
-    detached (stop_gradient), which keeps the backward pass from exploding through the
-    recurrence (Zenke & Vogels 2021)."""
-    mask = (jax.random.uniform(jax.random.key(1), (N_NET, N_NET)) < 0.2) * (1 - jnp.eye(N_NET))
-    drive = jnp.linspace(6.0, 12.0, N_NET)
 
-    def step(carry, _):
-        v, ge, refr = carry
-        dv = (-(v + 60.0) + ge * (0.0 - v) + drive) / 20.0
-        v1 = jnp.where(refr > 0, v, v + NET_DT * dv)
-        s = spike(v1 + 50.0, "fast_sigmoid", surrogate_slope) * (refr <= 0)
-        sd = jax.lax.stop_gradient(s)
-        v1 = sd * (-60.0) + (1 - sd) * v1
-        refr = jnp.where(sd > 0, 5.0, refr - NET_DT)
-        ge = ge * jnp.exp(-NET_DT / 5.0) + w_e * (mask @ sd)
-        return (v1, ge, refr), jnp.sum(s)
-
-    carry = (jnp.full(N_NET, -60.0), jnp.zeros(N_NET), jnp.zeros(N_NET))
-    _, counts = jax.lax.scan(step, carry, None, length=round(NET_T1 / NET_DT))
-    return 1000.0 * jnp.sum(counts) / N_NET / NET_T1
+def test_surrogate_network_run_has_the_same_spikes():
+    plain, sur = _network_run(0.005), _network_run(0.005, surrogate="fast_sigmoid")
+    np.testing.assert_array_equal(np.asarray(sur.spike_counts), np.asarray(plain.spike_counts))
+    np.testing.assert_array_equal(np.asarray(sur.surrogate_counts), np.asarray(plain.spike_counts, float))
+    assert int(plain.n_spikes) > 20
+    with pytest.raises(ValueError, match="surrogate= needs mode='clock' and a reset"):
+        nd.simulate(nd.HodgkinHuxley(), 5.0, 0.01, surrogate="fast_sigmoid")
+    with pytest.raises(ValueError, match="surrogate must be one of"):
+        _network_run(0.005, surrogate="relu")
 
 
 class _Net(eqx.Module):  # holds the one trainable weight
@@ -371,7 +387,7 @@ class _Net(eqx.Module):  # holds the one trainable weight
 
 
 def test_network_excitatory_weight_tuned_to_10hz_with_surrogate_gradients():
-    """Starting at w_e = 0.005 (≈ 5.6 Hz), Adam on (r − 10 Hz)² reaches 10 ± 0.5 Hz."""
+    """Starting at w_e = 0.005 (5.9 Hz), Adam on (r − 10 Hz)² reaches 10 ± 0.5 Hz."""
     before = float(_network_rate(0.005))
     assert before < 7.0
     res = fit(
