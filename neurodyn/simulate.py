@@ -752,7 +752,7 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, key, cfg: _ClockCon
         n_spikes=jnp.zeros((), jnp.int32),
         dropped=jnp.zeros((), jnp.int32),
         counts=jnp.zeros((n,), jnp.int32),
-        soft=jnp.zeros((n if cfg.surrogate else 0,), dtype),  # surrogate spike counts
+        soft=jnp.zeros((n,), dtype) if cfg.surrogate else None,  # surrogate spike counts
         blowup_t=jnp.asarray(jnp.nan, dtype),
         blowup_i=jnp.asarray(-1, jnp.int32),
     )
