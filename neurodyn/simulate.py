@@ -347,10 +347,11 @@ def simulate(
         surrogate: make the spikes of a reset model (or a network of them) differentiable:
             "fast_sigmoid", "sigmoid" or "arctan" (`neurodyn.surrogate.spike`, slope
             `surrogate_slope` per unit of V − V_th). Each step's spikes become
-            s = H(V − V_th) with that surrogate derivative; the reset is the soft reset
-            y ← s·reset(y) + (1 − s)·y and a network delivers s·w, so the forward pass is
-            the same run (same spikes) and `result.surrogate_counts` = Σ_t s (float)
-            carries the gradient. Clock mode, unchunked runs only.
+            s = H(V − V_th) with that surrogate derivative; the reset is applied with s
+            detached (no gradient through the reset, as Zenke & Vogels 2021 advise) and a
+            network delivers s·w, so the forward pass is the same run (same spikes) and
+            `result.surrogate_counts` = Σ_t s (float) carries the gradient. Clock mode,
+            unchunked runs only.
 
     Returns:
         A `SimulationResult`.
@@ -649,11 +650,10 @@ def _run_clock(model, inp, state: SimState, rec_idx, solver, key, cfg: _ClockCon
             spiked = model.spiked(y, y_next) & ~refractory
         else:
             spiked = model.spiked(y, y_next)
-        if cfg.surrogate:
+        if model.resets:  # (always, with a surrogate: reset above)
             t_spike = jnp.broadcast_to(t_next, (n,))
-        elif model.resets:
-            t_spike = jnp.broadcast_to(t_next, (n,))
-            y_next = model.reset(y_next, spiked)
+            if not cfg.surrogate:
+                y_next = model.reset(y_next, spiked)
         else:  # linear interpolation of the threshold crossing inside the step
             d0, d1 = model.threshold_distance(y), model.threshold_distance(y_next)
             frac = jnp.clip(d0 / jnp.where(spiked, d0 - d1, 1.0), 0.0, 1.0)
