@@ -1,8 +1,9 @@
 """Spreading a simulation over devices with `jax.sharding`.
 
-Two layouts, both plain GSPMD: arrays are placed with a `NamedSharding` and the one
-compiled `simulate` loop is partitioned by XLA, so the code path is the same as on one
-device and the spikes are the same.
+Three ways, all giving the same spikes as one device. `shard_batch` and `shard_population`
+are plain GSPMD: arrays are placed with a `NamedSharding` and the one compiled `simulate`
+loop is partitioned by XLA. `vmap_sharded` is explicit (`jax.shard_map`): each device runs
+the vmapped program on its own share of a batch.
 
 - `shard_batch`: a batch of independent runs (a leading batch axis, as `jax.vmap` adds)
   split across devices; no communication between devices during the run.
