@@ -11,9 +11,10 @@ of one network; the issue's target for B = 16 is >= 4).
 With `--devices K` (K > 1) the script restarts itself with K host CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=K) and also times the batch split over
 them with `neurodyn.parallel.vmap_sharded` (one `jax.shard_map` program per device, B/K
-networks each, all vmapped at once or `batch_size=2` at a time), and with `shard_batch` + `jit(vmap)` (XLA's automatic partitioning, which
-gathers the batch around the delivery kernel's custom call at every step). Members' spike
-counts must equal the one-device batch's.
+networks each, all vmapped at once or `batch_size=2` at a time), and with `shard_batch` +
+`jit(vmap)` (XLA's automatic partitioning, which gathers the batch around the delivery
+kernel's custom call at every step). Members' spike counts must equal the one-device
+batch's.
 
     python benchmarks/coba_batch.py --n 4000 --t-ms 1000 --batch 16 --json
     python benchmarks/coba_batch.py --n 4000 --t-ms 1000 --batch 16 --devices 2 --json
@@ -60,13 +61,10 @@ def run(n: int, t_ms: float, batch: int, repeats: int = 3, devices: int = 1) -> 
     steps = round(t_ms / DT)
     net1, y01, drive = build(n, "driven", jax.random.key(1))
 
-    @jax.jit
-    def single(net, y0):
+    def one(net, y0):
         return simulate_network(net, t_ms, DT, input=drive, initial_state=y0).spike_counts
 
-    @jax.jit
-    def batched(nets, y0s):
-        return jax.vmap(lambda net, y0: simulate_network(net, t_ms, DT, input=drive, initial_state=y0).spike_counts)(nets, y0s)
+    single, batched = jax.jit(one), jax.jit(jax.vmap(one))
 
     nets, y0s, _ = stack_networks(n, range(1, batch + 1))
     counts1, t1 = time_compiled(lambda: single(net1, y01), repeats)
@@ -76,7 +74,6 @@ def run(n: int, t_ms: float, batch: int, repeats: int = 3, devices: int = 1) -> 
     per_s_batch = batch / tb["run_s"]
     sharded = {}
     if devices > 1:
-        one = lambda net, y0: simulate_network(net, t_ms, DT, input=drive, initial_state=y0).spike_counts
         per_device = jax.jit(vmap_sharded(one, jax.devices()[:devices]))
         counts_s, ts = time_compiled(lambda: per_device(nets, y0s), repeats)
         few = jax.jit(vmap_sharded(one, jax.devices()[:devices], batch_size=2))
