@@ -115,6 +115,8 @@ def main(argv=None) -> None:
                     help="also split the batch over this many host CPU devices (one per core)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    if args.devices < 1:
+        ap.error(f"--devices must be >= 1, got {args.devices}")
     if args.devices > 1 and len(jax.devices()) < args.devices:
         if argv is not None or os.environ.get("_NEURODYN_COBA_BATCH_RESTARTED"):
             raise SystemExit(f"--devices {args.devices}: JAX has {len(jax.devices())} device(s); "

@@ -480,6 +480,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
+    if args.brian2_threads < 0:
+        ap.error(f"--brian2-threads must be >= 0 (0: no OpenMP), got {args.brian2_threads}")
     import brian2
 
     info = {**machine_info(), "brian2": brian2.__version__, "load_average_start": load_average()}

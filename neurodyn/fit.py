@@ -65,7 +65,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .inputs import as_input
 from .simulate import simulate
-from .surrogate import spike  # re-exported: neurodyn.fit.spike
+from .surrogate import check_surrogate, spike  # spike re-exported: neurodyn.fit.spike
 from .neurons.base import AbstractSpikingNeuron, State
 
 # --------------------------------------------------------------------------- transforms
@@ -914,9 +914,8 @@ def simulate_surrogate(
     soft reset, the refractory clamp; counts Σ_t s, so d(count)/dθ is the surrogate
     gradient; `v` is the membrane potential after each step, shape (steps, neurons).
     """
-    if not (isinstance(model, AbstractSpikingNeuron) and model.resets):
-        raise ValueError(f"model must be a reset (integrate-and-fire) spiking model, got {type(model).__name__}")
-    res = simulate(
+    check_surrogate(surrogate, slope)  # under this function's argument names
+    res = simulate(  # checks the model
         model, t1, dt, input=input, n_neurons=n_neurons, initial_state=initial_state,
         solver=solver or diffrax.Euler(), record=(model.spike_variable,), check=False,
         surrogate=surrogate, surrogate_slope=slope,

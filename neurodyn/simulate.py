@@ -29,7 +29,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
 from .inputs import AbstractInput, as_input
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State, concrete
-from .surrogate import spike
+from .surrogate import check_surrogate, spike
 
 
 class NumericalBlowUpError(FloatingPointError):
@@ -393,9 +393,12 @@ def simulate(
         raise ValueError(f"{type(model).__name__} delivers spikes between steps: use mode='clock'")
     solver = _check_solver(solver, inp, model, mode)
     if surrogate is not None:
-        spike(jnp.zeros(()), surrogate, surrogate_slope)  # checks the name and the slope
+        check_surrogate(surrogate, surrogate_slope, "surrogate_slope")
         if mode != "clock" or not (isinstance(model, AbstractSpikingNeuron) and model.resets):
-            raise ValueError("surrogate= needs mode='clock' and a reset (integrate-and-fire) model or network")
+            raise ValueError(
+                f"surrogate= needs mode='clock' and a reset (integrate-and-fire) model or network, "
+                f"got {type(model).__name__} in mode={mode!r}"
+            )
         if progress or stream_to is not None:
             raise ValueError("surrogate= runs in one piece: drop progress= and stream_to=")
     n = _population_size(model, inp, initial_state, n_neurons)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["SURROGATES", "spike"]
+__all__ = ["SURROGATES", "check_surrogate", "spike"]
 
 SURROGATES = ("fast_sigmoid", "sigmoid", "arctan")
 
@@ -51,8 +51,13 @@ def spike(
         arctan:                    (β/2)/(1 + (πβx/2)²)
     with slope β (per unit of x, e.g. 1/mV for x = V − V_th).
     """
+    check_surrogate(surrogate, slope)
+    return _heaviside(x, surrogate, float(slope))
+
+
+def check_surrogate(surrogate: str, slope, slope_name: str = "slope") -> None:
+    """Raise ValueError unless `surrogate` is a known shape and `slope` a number > 0."""
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
-    if not (isinstance(slope, (int, float)) and slope > 0):
-        raise ValueError(f"slope must be a number > 0, got {slope!r}")
-    return _heaviside(x, surrogate, float(slope))
+    if isinstance(slope, bool) or not (isinstance(slope, (int, float)) and slope > 0):
+        raise ValueError(f"{slope_name} must be a number > 0 (per unit of V − V_th), got {slope!r}")

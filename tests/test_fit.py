@@ -380,6 +380,8 @@ def test_surrogate_network_run_has_the_same_spikes():
         nd.simulate(nd.HodgkinHuxley(), 5.0, 0.01, surrogate="fast_sigmoid")
     with pytest.raises(ValueError, match="surrogate must be one of"):
         _network_run(0.005, surrogate="relu")
+    with pytest.raises(ValueError, match="surrogate_slope must be a number > 0"):
+        _network_run(0.005, surrogate="arctan", surrogate_slope=0.0)
 
 
 class _Net(eqx.Module):  # holds the one trainable weight

@@ -389,9 +389,9 @@ def simulate_network(
     synaptic variables at 0) and nothing is recorded by default. (With the compiled
     delivery kernel, simulate's `unroll=2` is the faster setting here too: COBA 4k driven
     19.8 vs 30.4 µs/step with unroll=1, same run.) Every other argument (`input`,
-    `solver`, `record_neurons`, `record_every`,
-    `max_spikes`, `spike_block`, `key` for Poisson sources and noise, `progress`, `dtype`,
-    `check`) is `simulate`'s; `final_state` continues a run, delay buffers included.
+    `solver`, `record_neurons`, `record_every`, `max_spikes`, `spike_block`, `key` for
+    Poisson sources and noise, `progress`, `dtype`, `check`, `surrogate`) is `simulate`'s;
+    `final_state` continues a run, delay buffers included.
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, got {type(network).__name__}")
