@@ -1,0 +1,75 @@
+"""Model 5: one attention head used as an associative memory.
+
+Attention(Q, K, V) = softmax(Q Kᵀ · scale) V (Vaswani et al. 2017, eq. 1), computed by
+`neurodyn.attention.dot_product_attention` — the very function the transformer uses — with
+the cue as the query Q, the stored patterns as both keys K and values V, padding masked
+out and scale = β/N. This is one update of the modern continuous Hopfield network
+(Ramsauer et al. 2020, ξ_new = X softmax(β' Xᵀ ξ), β' = β/N), i.e.
+`UniversalHopfield("dot", "softmax", β)` of `dense.py`; the tests check the two agree to
+float rounding. The stored representation is the key/value cache: P·N floats.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..attention import dot_product_attention
+from .dense import PatternStore, _check_beta, _check_int
+from .harness import AbstractMemory, Retrieval
+
+
+class AttentionMemory(AbstractMemory):
+    """K = V = stored patterns, Q = cue, scale β/N; `n_steps` applications of the head.
+
+    Fields:
+        beta: inverse temperature per unit of x·q/N (scale = β/N). Default 8.
+        n_steps: how many times the head is applied, the output fed back as the query.
+    """
+
+    beta: float = 8.0
+    n_steps: int = 1
+
+    binary: ClassVar[bool] = False
+    symmetric: ClassVar[bool] = False
+    operation_unit: ClassVar[str] = "flop"
+
+    def __check_init__(self):
+        _check_beta("AttentionMemory", self.beta)
+        _check_int("AttentionMemory", "n_steps", self.n_steps, 1)
+
+    @property
+    def label(self) -> str:
+        return f"attention head β={self.beta:g}" + ("" if self.n_steps == 1 else f", {self.n_steps} steps")
+
+    def store(self, patterns, mask) -> PatternStore:
+        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
+
+    def attend(self, memory: PatternStore, query: Float[Array, " n"]):
+        """(output, attention weights) of one application of the head."""
+        n = memory.patterns.shape[-1]
+        out, weights = dot_product_attention(
+            query[None, :], memory.patterns, memory.patterns,
+            scale=self.beta / n, mask=memory.mask[None, :],
+        )
+        return out[0], weights[0]
+
+    def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
+        del key
+        trajectory = lax.scan(lambda q, _: (self.attend(memory, q)[0],) * 2, cue, None,
+                              length=self.n_steps)[1]
+        p, n = memory.patterns.shape
+        return Retrieval(
+            output=trajectory[-1],
+            n_steps=jnp.asarray(self.n_steps),
+            time_ms=jnp.asarray(jnp.nan, jnp.float32),
+            operations=jnp.asarray(4.0 * p * n * self.n_steps, jnp.float32),
+            converged=jnp.asarray(True),
+            trajectory=trajectory,
+        )
+
+    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
+        return 4 * n_patterns * n_neurons
