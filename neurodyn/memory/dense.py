@@ -185,7 +185,7 @@ class DenseAssociativeMemory(AbstractMemory):
     """
 
     degree: int = 3
-    max_steps: int = 20
+    max_steps: int = 10
 
     binary: ClassVar[bool] = True
     symmetric: ClassVar[bool] = True  # for even n; odd n: −ξ is not stored (see spurious_rate)
