@@ -20,6 +20,7 @@ Models (adapters over neurodyn's own modules):
 
 from .attention import AttentionMemory
 from .classical import ClassicalMemory
+from .continuous import ContinuousMemory
 from .dense import DenseAssociativeMemory, PatternStore, UniversalHopfield, modern_hopfield
 from .harness import (
     AbstractMemory,
@@ -34,6 +35,7 @@ from .harness import (
     spurious_rate,
     wall_time_per_retrieval,
 )
+from .spiking import SpikingMemory, SpikingStore
 from .patterns import (
     binarise_cue,
     corrupt,
@@ -46,9 +48,9 @@ from .patterns import (
 )
 
 __all__ = [
-    "AbstractMemory", "AttentionMemory", "ClassicalMemory", "DenseAssociativeMemory",
+    "AbstractMemory", "AttentionMemory", "ClassicalMemory", "ContinuousMemory", "DenseAssociativeMemory",
     "MemoryCurve", "PatternStore", "Retrieval", "UniversalHopfield", "basin",
     "binarise_cue", "capacity_curve", "corrupt", "cost", "digits", "flip", "gaussian_noise",
     "mask", "mask_half", "modern_hopfield", "overlap", "random_pattern_sets",
-    "random_patterns", "robustness", "spurious_rate", "wall_time_per_retrieval",
+    "random_patterns", "robustness", "SpikingMemory", "SpikingStore", "spurious_rate", "wall_time_per_retrieval",
 ]

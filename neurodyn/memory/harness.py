@@ -210,7 +210,8 @@ class MemoryCurve(eqx.Module):
         x: (points,) the swept values (P/N, or corruption level).
         fraction_retrieved: fraction of the stored patterns with final overlap ≥ min_overlap.
         mean_overlap: mean final overlap.
-        mean_steps, mean_time_ms, mean_operations: mean cost per retrieval.
+        mean_steps, mean_time_ms, mean_operations: mean cost per retrieval (time: over
+            the runs that settled; NaN for models without a clock).
         fraction_converged: fraction of runs that settled.
         min_overlap: the retrieval criterion.
     """
@@ -241,12 +242,18 @@ def _summarise(x, counts, out, n_points, n_trials, min_overlap) -> MemoryCurve:
     def mean(a):
         return (np.where(real, a, 0.0).sum(-1) / n_real).reshape(n_points, n_trials)
 
+    def mean_finite(a):  # time to converge: NaN (never settled, or no clock) left out
+        ok = real & np.isfinite(a)
+        with np.errstate(invalid="ignore"):
+            out = np.where(ok, a, 0.0).sum(-1) / ok.sum(-1)
+        return out.reshape(n_points, n_trials)
+
     return MemoryCurve(
         x=np.asarray(x, float),
         fraction_retrieved=mean(m >= min_overlap),
         mean_overlap=mean(m),
         mean_steps=mean(steps),
-        mean_time_ms=mean(t_ms),
+        mean_time_ms=mean_finite(t_ms),
         mean_operations=mean(ops),
         fraction_converged=mean(conv),
         min_overlap=min_overlap,
