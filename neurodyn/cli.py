@@ -2,6 +2,7 @@
 
     neurodyn demo --out neurodyn_out     HH neuron, LIF population, f–I curves: PNGs + JSON
     neurodyn gpt train|sample ...        the transformer (see `neurodyn gpt --help`)
+    neurodyn compare --out DIR [--quick] associative memory side by side: table, JSON, PNGs
 """
 
 from __future__ import annotations
@@ -112,7 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", type=Path, default=Path("neurodyn_out"), help="output folder")
     d.add_argument("--quick", action="store_true", help="smaller f-I curves (for CI)")
     sub.add_parser("gpt", help="train / sample the transformer (neurodyn gpt --help)")
+    c = sub.add_parser("compare", help="associative memory: every model on one task (table, JSON, PNGs)")
+    c.add_argument("--out", type=Path, default=Path("neurodyn_compare"), help="output folder")
+    c.add_argument("--quick", action="store_true", help="smaller sizes (N = 100, 1 trial)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-recall", action="store_true", help="skip training the transformer")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        from neurodyn.memory.compare import format_table, plot_comparison, run_comparison, write_json
+
+        result = run_comparison("quick" if args.quick else "default", seed=args.seed,
+                                recall=not args.no_recall)
+        result["figures"] = [str(p) for p in plot_comparison(result, args.out)]
+        write_json(result, args.out / "associative_memory.json")
+        print(format_table(result))
+        print(f"wrote associative_memory.json and {len(result['figures'])} figures to {args.out.resolve()}")
+        return 0
     if args.command == "demo":
         summary = demo(args.out, quick=args.quick)
         print(f"wrote {', '.join(sorted(p.name for p in args.out.iterdir()))} to {args.out.resolve()}")

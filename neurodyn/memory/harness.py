@@ -271,6 +271,9 @@ def capacity_curve(
 ) -> MemoryCurve:
     """Fraction retrieved vs load: store the first P rows of each trial's pattern set.
 
+    Loads are bucketed by the next power of two of P: the pattern axis is padded to the
+    bucket size and masked, so a curve compiles once per bucket, never once per load.
+
     Every stored pattern is cued (corrupted by `corruption` = (kind, level); default exact
     cues, the protocol of `neurodyn.hopfield.capacity_curve`) and retrieved. Each trial is
     one memory being loaded up with its own pattern sequence.
@@ -298,10 +301,23 @@ def capacity_curve(
         )
     kind, level = corruption
     _check_corruption("capacity_curve", kind, level)
+    # bucket the loads by the next power of two of P (at least 8): one compiled program per
+    # bucket, the pattern axis padded within it (a bucket wastes < half of its work)
+    buckets = np.maximum(8, 2 ** np.ceil(np.log2(counts))).astype(int)
+    buckets = np.minimum(buckets, p_max)
+    keys = jr.split(key, counts.size * n_trials).reshape(counts.size, n_trials)
+    parts = [None] * counts.size
+    for size in np.unique(buckets):
+        idx = np.nonzero(buckets == size)[0]
+        c = np.repeat(counts[idx], n_trials)
+        out = _trials(model, keys[idx].reshape(-1), jnp.tile(sets[:, :size], (idx.size, 1, 1)),
+                      jnp.asarray(c), jnp.full(c.size, float(level), jnp.float32), kind)
+        out = [np.asarray(a, float) for a in out]
+        for k, i in enumerate(idx):
+            rows = slice(k * n_trials, (k + 1) * n_trials)
+            parts[i] = [np.pad(a[rows], ((0, 0), (0, p_max - size)), constant_values=np.nan) for a in out]
+    out = [np.concatenate([part[f] for part in parts]) for f in range(5)]
     all_counts = np.repeat(counts, n_trials)
-    keys = jr.split(key, all_counts.size)
-    out = _trials(model, keys, jnp.tile(sets, (counts.size, 1, 1)), jnp.asarray(all_counts),
-                  jnp.full(all_counts.size, float(level), jnp.float32), kind)
     return _summarise(counts / n, all_counts, out, counts.size, n_trials, min_overlap)
 
 
