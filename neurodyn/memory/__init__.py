@@ -32,6 +32,7 @@ from .harness import (
     overlap,
     random_pattern_sets,
     robustness,
+    robustness_many,
     spurious_rate,
     wall_time_per_retrieval,
 )
@@ -52,5 +53,5 @@ __all__ = [
     "MemoryCurve", "PatternStore", "Retrieval", "UniversalHopfield", "basin",
     "binarise_cue", "capacity_curve", "corrupt", "cost", "digits", "flip", "gaussian_noise",
     "mask", "mask_half", "modern_hopfield", "overlap", "random_pattern_sets",
-    "random_patterns", "robustness", "SpikingMemory", "SpikingStore", "spurious_rate", "wall_time_per_retrieval",
+    "random_patterns", "robustness", "robustness_many", "SpikingMemory", "SpikingStore", "spurious_rate", "wall_time_per_retrieval",
 ]

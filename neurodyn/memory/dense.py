@@ -188,7 +188,9 @@ class DenseAssociativeMemory(AbstractMemory):
     max_steps: int = 10
 
     binary: ClassVar[bool] = True
-    symmetric: ClassVar[bool] = True  # for even n; odd n: −ξ is not stored (see spurious_rate)
+    # odd n (the default 3): E(−σ) = −E(σ), a reversed pattern is an energy maximum, not a
+    # stored state; for even n it is one and `spurious_rate` counts it as spurious here
+    symmetric: ClassVar[bool] = False
     operation_unit: ClassVar[str] = "flop"
 
     def __check_init__(self):

@@ -174,14 +174,19 @@ def _retrieve_all(model, memory, cues, keys) -> Retrieval:
     return jax.vmap(one)(cues, keys)
 
 
+KINDS = ("flip", "gaussian", "mask", "mask_half")
+
+
 def _cues(model, key, targets, kind, level):
+    """Corrupted cues; `kind` is an index into KINDS (traced: one program for all kinds)."""
     corrupt_key, coin_key = jr.split(key)
-    cues = corrupt(corrupt_key, targets, kind, level)
+    branches = [lambda k, x, lv, name=name: corrupt(k, x, name, lv) for name in KINDS]
+    cues = jax.lax.switch(kind, branches, corrupt_key, targets, level)
     return binarise_cue(coin_key, cues) if model.binary else cues
 
 
 @eqx.filter_jit
-def _trials(model, keys, pattern_sets, counts, levels, kind: str):
+def _trials(model, keys, pattern_sets, counts, levels, kinds):
     """Store the first `count` rows, cue every stored row at `level`, retrieve, compare.
 
     One element of the batch = (key, pattern set, count, level); returns per-row overlaps,
@@ -189,7 +194,7 @@ def _trials(model, keys, pattern_sets, counts, levels, kind: str):
     """
 
     def one(args):
-        key, patterns, count, level = args
+        key, patterns, count, level, kind = args
         rows = jnp.arange(patterns.shape[0])
         mask = rows < count
         patterns = jnp.where(mask[:, None], patterns, 0.0)
@@ -200,7 +205,7 @@ def _trials(model, keys, pattern_sets, counts, levels, kind: str):
         return (overlap(patterns, out.output), out.n_steps, out.time_ms, out.operations,
                 out.converged)
 
-    return jax.lax.map(one, (keys, pattern_sets, counts, levels))
+    return jax.lax.map(one, (keys, pattern_sets, counts, levels, kinds))
 
 
 class MemoryCurve(eqx.Module):
@@ -271,8 +276,8 @@ def capacity_curve(
 ) -> MemoryCurve:
     """Fraction retrieved vs load: store the first P rows of each trial's pattern set.
 
-    Loads are bucketed by the next power of two of P: the pattern axis is padded to the
-    bucket size and masked, so a curve compiles once per bucket, never once per load.
+    Loads are bucketed by factors of 8 below the largest P: the pattern axis is padded to
+    the bucket size and masked, so a curve compiles once per bucket, never once per load.
 
     Every stored pattern is cued (corrupted by `corruption` = (kind, level); default exact
     cues, the protocol of `neurodyn.hopfield.capacity_curve`) and retrieved. Each trial is
@@ -301,17 +306,19 @@ def capacity_curve(
         )
     kind, level = corruption
     _check_corruption("capacity_curve", kind, level)
-    # bucket the loads by the next power of two of P (at least 8): one compiled program per
-    # bucket, the pattern axis padded within it (a bucket wastes < half of its work)
-    buckets = np.maximum(8, 2 ** np.ceil(np.log2(counts))).astype(int)
-    buckets = np.minimum(buckets, p_max)
+    # bucket the loads by powers of 8 below P_max: one compiled program per bucket, the
+    # pattern axis padded to the bucket's size and masked (compiling costs more than the
+    # padded work at these sizes; a bucket spans a factor 8 of P)
+    buckets = np.array([int(np.ceil(p_max / 8 ** int(np.floor(np.log(p_max / c) / np.log(8))))) for c in counts])
+    buckets = np.maximum(buckets, counts)
     keys = jr.split(key, counts.size * n_trials).reshape(counts.size, n_trials)
     parts = [None] * counts.size
     for size in np.unique(buckets):
         idx = np.nonzero(buckets == size)[0]
         c = np.repeat(counts[idx], n_trials)
         out = _trials(model, keys[idx].reshape(-1), jnp.tile(sets[:, :size], (idx.size, 1, 1)),
-                      jnp.asarray(c), jnp.full(c.size, float(level), jnp.float32), kind)
+                      jnp.asarray(c), jnp.full(c.size, float(level), jnp.float32),
+                      jnp.full(c.size, KINDS.index(kind)))
         out = [np.asarray(a, float) for a in out]
         for k, i in enumerate(idx):
             rows = slice(k * n_trials, (k + 1) * n_trials)
@@ -341,20 +348,51 @@ def robustness(
     Returns:
         `MemoryCurve` with x = levels.
     """
+    return robustness_many(model, key, patterns, {kind: levels}, min_overlap=min_overlap)[kind]
+
+
+def robustness_many(
+    model: AbstractMemory,
+    key: PRNGKeyArray,
+    patterns: Float[Array, "*trials patterns neurons"],
+    levels: dict[str, Sequence[float]],
+    *,
+    min_overlap: float = MIN_OVERLAP,
+    timed: bool = False,
+) -> dict:
+    """`robustness` for several corruption kinds at once ({kind: levels}), as one compiled
+    program. With `timed`, the program is run a second time and "wall_s_per_retrieval"
+    (that run's wall time over the number of retrievals, cue corruption included) is added
+    to the returned dict."""
     _check_model("robustness", model)
     min_overlap = _check_min_overlap("robustness", min_overlap)
     sets = _pattern_sets("robustness", patterns)
     n_trials, p, _ = sets.shape
-    lv = np.asarray(levels, float)
-    if lv.ndim != 1 or lv.size == 0:
-        raise ValueError(f"robustness: levels must be a non-empty 1-D list, got {levels}")
-    _check_corruption("robustness", kind, lv)
-    all_levels = np.repeat(lv, n_trials)
-    keys = jr.split(key, all_levels.size)
-    counts = np.full(all_levels.size, p)
-    out = _trials(model, keys, jnp.tile(sets, (lv.size, 1, 1)), jnp.asarray(counts),
-                  jnp.asarray(all_levels, jnp.float32), kind)
-    return _summarise(lv, counts, out, lv.size, n_trials, min_overlap)
+    all_levels, all_kinds, sizes = [], [], {}
+    for kind, lv in levels.items():
+        lv = np.asarray(lv, float)
+        if lv.ndim != 1 or lv.size == 0:
+            raise ValueError(f"robustness: levels must be a non-empty 1-D list, got {lv.tolist()}")
+        _check_corruption("robustness", kind, lv)
+        sizes[kind] = lv
+        all_levels.append(np.repeat(lv, n_trials))
+        all_kinds.append(np.full(lv.size * n_trials, KINDS.index(kind)))
+    lv_all, kinds = np.concatenate(all_levels), np.concatenate(all_kinds)
+    m = lv_all.size // n_trials
+    args = (model, jr.split(key, lv_all.size), jnp.tile(sets, (m, 1, 1)), jnp.full(lv_all.size, p),
+            jnp.asarray(lv_all, jnp.float32), jnp.asarray(kinds))
+    out = [np.asarray(a, float) for a in _trials(*args)]
+    result, start = {}, 0
+    for kind, lv in sizes.items():
+        rows = slice(start * n_trials, (start + lv.size) * n_trials)
+        result[kind] = _summarise(lv, np.full(lv.size * n_trials, p), [a[rows] for a in out],
+                                  lv.size, n_trials, min_overlap)
+        start += lv.size
+    if timed:
+        t = time.perf_counter()
+        jax.block_until_ready(_trials(*args))
+        result["wall_s_per_retrieval"] = (time.perf_counter() - t) / (lv_all.size * p)
+    return result
 
 
 def basin(curve: MemoryCurve, fraction: float = BASIN_FRACTION) -> float:
@@ -427,7 +465,7 @@ def wall_time_per_retrieval(
     @eqx.filter_jit
     def batch(model, key, patterns):
         memory = model.store(patterns, jnp.ones(p, bool))
-        cues = _cues(model, key, patterns, "flip", 0.1)
+        cues = _cues(model, key, patterns, 0, 0.1)  # 10 % flipped
         return _retrieve_all(model, memory, cues, jr.split(key, p)).output
 
     jax.block_until_ready(batch(model, key, sets[0]))
@@ -469,6 +507,6 @@ def cost(
 
 __all__ = [
     "AbstractMemory", "MemoryCurve", "Retrieval", "basin", "capacity_curve", "cost",
-    "overlap", "random_pattern_sets", "robustness", "spurious_rate", "wall_time_per_retrieval",
+    "overlap", "random_pattern_sets", "robustness", "robustness_many", "spurious_rate", "wall_time_per_retrieval",
 ]
 
