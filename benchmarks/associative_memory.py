@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import emit, machine_info  # noqa: E402
+from _common import emit, machine_info
 
 
 def main(argv=None) -> dict:
@@ -33,7 +33,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
 
-    from neurodyn.memory.compare import format_table, plot_comparison, run_comparison, write_json
+    from neurodyn.memory.compare import (
+        format_table,
+        plot_comparison,
+        run_comparison,
+        write_json,
+    )
 
     result = run_comparison("quick" if args.quick else "default", seed=args.seed,
                             recall=not args.no_recall)

@@ -41,7 +41,6 @@ from neurodyn.memory import (
     spurious_rate,
 )
 
-
 # ----------------------------------------------------------------------------- patterns
 
 
@@ -95,7 +94,7 @@ def test_classical_hebbian_capacity_at_n250_matches_the_finite_size_value():
     # 0.1863 ± 0.0030 over 16 networks (tests/test_hopfield_capacity.py); network-to-network
     # sd ≈ 0.008 at this size, so 4 networks: ± 0.015 is > 3 standard errors.
     n = 250
-    counts = np.arange(36, 56, 2)  # α = 0.144 … 0.216
+    counts = np.arange(36, 57, 3)  # α = 0.144 … 0.216
     sets = random_pattern_sets(jr.key(0), 4, counts.max(), n)
     curve = capacity_curve(ClassicalMemory(), jr.key(1), sets, counts)
     assert curve.critical_load == pytest.approx(0.186, abs=0.015)
@@ -123,7 +122,8 @@ def test_storkey_stores_more_than_hebbian_and_sync_has_the_same_fixed_points():
     hebb = capacity_curve(ClassicalMemory("hebbian"), jr.key(1), sets, counts)
     stork = capacity_curve(ClassicalMemory("storkey"), jr.key(1), sets, counts)
     # α = 0.3 is far beyond Hebbian capacity, within Storkey's (≈ N/√(2 ln N) patterns)
-    assert hebb.fraction_retrieved[-1].mean() < 0.3 < 0.8 < stork.fraction_retrieved[-1].mean()
+    assert hebb.fraction_retrieved[-1].mean() < 0.3
+    assert stork.fraction_retrieved[-1].mean() > 0.8
     # from exact cues at low load both dynamics stay put: a stored pattern is a fixed point
     sync = capacity_curve(ClassicalMemory(synchronous=True), jr.key(1), sets, [5])
     assert sync.fraction_retrieved.min() == 1.0 and sync.mean_steps.max() == 1.0

@@ -6,7 +6,12 @@ import json
 import pytest
 
 from neurodyn.memory import ClassicalMemory, modern_hopfield
-from neurodyn.memory.compare import format_table, plot_comparison, run_comparison, write_json
+from neurodyn.memory.compare import (
+    format_table,
+    plot_comparison,
+    run_comparison,
+    write_json,
+)
 
 
 def test_comparison_table_figures_and_json(tmp_path):

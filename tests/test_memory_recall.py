@@ -13,7 +13,12 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from neurodyn.memory.recall import RecallConfig, recall_attention, recall_sequences, train_recall
+from neurodyn.memory.recall import (
+    RecallConfig,
+    recall_attention,
+    recall_sequences,
+    train_recall,
+)
 from neurodyn.transformer import GPT
 
 
@@ -54,7 +59,7 @@ def test_trained_transformer_recalls_few_pairs_and_degrades_with_more():
     from neurodyn.memory.recall import recall_accuracy
 
     cfg = RecallConfig()
-    model, history = train_recall(cfg)
+    model, _ = train_recall(cfg)
     acc = recall_accuracy(model, cfg, jr.key(5))
     assert min(acc[p] for p in (1, 2, 3)) >= 0.95
     assert acc[12] < acc[1] - 0.3  # beyond the 6 trained pairs the look-up breaks down

@@ -21,7 +21,12 @@ Models (adapters over neurodyn's own modules):
 from .attention import AttentionMemory
 from .classical import ClassicalMemory
 from .continuous import ContinuousMemory
-from .dense import DenseAssociativeMemory, PatternStore, UniversalHopfield, modern_hopfield
+from .dense import (
+    DenseAssociativeMemory,
+    PatternStore,
+    UniversalHopfield,
+    modern_hopfield,
+)
 from .harness import (
     AbstractMemory,
     MemoryCurve,
@@ -36,7 +41,6 @@ from .harness import (
     spurious_rate,
     wall_time_per_retrieval,
 )
-from .spiking import SpikingMemory, SpikingStore
 from .patterns import (
     binarise_cue,
     corrupt,
@@ -47,11 +51,36 @@ from .patterns import (
     mask_half,
     random_patterns,
 )
+from .spiking import SpikingMemory, SpikingStore
 
 __all__ = [
-    "AbstractMemory", "AttentionMemory", "ClassicalMemory", "ContinuousMemory", "DenseAssociativeMemory",
-    "MemoryCurve", "PatternStore", "Retrieval", "UniversalHopfield", "basin",
-    "binarise_cue", "capacity_curve", "corrupt", "cost", "digits", "flip", "gaussian_noise",
-    "mask", "mask_half", "modern_hopfield", "overlap", "random_pattern_sets",
-    "random_patterns", "robustness", "robustness_many", "SpikingMemory", "SpikingStore", "spurious_rate", "wall_time_per_retrieval",
+    "AbstractMemory",
+    "AttentionMemory",
+    "ClassicalMemory",
+    "ContinuousMemory",
+    "DenseAssociativeMemory",
+    "MemoryCurve",
+    "PatternStore",
+    "Retrieval",
+    "SpikingMemory",
+    "SpikingStore",
+    "UniversalHopfield",
+    "basin",
+    "binarise_cue",
+    "capacity_curve",
+    "corrupt",
+    "cost",
+    "digits",
+    "flip",
+    "gaussian_noise",
+    "mask",
+    "mask_half",
+    "modern_hopfield",
+    "overlap",
+    "random_pattern_sets",
+    "random_patterns",
+    "robustness",
+    "robustness_many",
+    "spurious_rate",
+    "wall_time_per_retrieval",
 ]

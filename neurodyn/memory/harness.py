@@ -168,7 +168,7 @@ def random_pattern_sets(key: PRNGKeyArray, n_trials: int, n_patterns: int, n_neu
 
 
 def _retrieve_all(model, memory, cues, keys) -> Retrieval:
-    one = lambda c, k: model.retrieve(memory, c, k)  # noqa: E731
+    one = lambda c, k: model.retrieve(memory, c, k)
     if model.sequential_cues:
         return jax.lax.map(lambda a: one(*a), (cues, keys))
     return jax.vmap(one)(cues, keys)
@@ -189,8 +189,9 @@ def _cues(model, key, targets, kind, level):
 def _trials(model, keys, pattern_sets, counts, levels, kinds):
     """Store the first `count` rows, cue every stored row at `level`, retrieve, compare.
 
-    One element of the batch = (key, pattern set, count, level); returns per-row overlaps,
-    steps, time, operations, convergence (padding rows included, masked by the caller).
+    One element of the batch = (key, pattern set, count, level, kind); returns per-row
+    overlaps, steps, time, operations, convergence and the best overlap with any stored
+    pattern (padding rows included, masked by the caller).
     """
 
     def one(args):
@@ -202,8 +203,12 @@ def _trials(model, keys, pattern_sets, counts, levels, kinds):
         cue_key, run_key = jr.split(key)
         cues = _cues(model, cue_key, patterns, kind, level)
         out = _retrieve_all(model, memory, cues, jr.split(run_key, patterns.shape[0]))
+        # best overlap with any stored pattern (reversed ones too for symmetric models)
+        m_all = jax.vmap(lambda o: overlap(patterns, o[None, :]))(out.output)  # (cues, P)
+        m_all = jnp.abs(m_all) if model.symmetric else m_all
+        best = jnp.max(jnp.where(mask[None, :], m_all, -jnp.inf), -1)
         return (overlap(patterns, out.output), out.n_steps, out.time_ms, out.operations,
-                out.converged)
+                out.converged, best)
 
     return jax.lax.map(one, (keys, pattern_sets, counts, levels, kinds))
 
@@ -218,6 +223,9 @@ class MemoryCurve(eqx.Module):
         mean_steps, mean_time_ms, mean_operations: mean cost per retrieval (time: over
             the runs that settled; NaN for models without a clock).
         fraction_converged: fraction of runs that settled.
+        fraction_spurious: fraction of runs ending near none of the stored patterns (best
+            overlap with any of them, or with a reversed one for `symmetric` models,
+            < min_overlap): spurious, mixture or metastable end points.
         min_overlap: the retrieval criterion.
     """
 
@@ -228,6 +236,7 @@ class MemoryCurve(eqx.Module):
     mean_time_ms: Float[np.ndarray, "points trials"]
     mean_operations: Float[np.ndarray, "points trials"]
     fraction_converged: Float[np.ndarray, "points trials"]
+    fraction_spurious: Float[np.ndarray, "points trials"]
     min_overlap: float = eqx.field(static=True)
 
     @property
@@ -240,7 +249,7 @@ class MemoryCurve(eqx.Module):
 
 
 def _summarise(x, counts, out, n_points, n_trials, min_overlap) -> MemoryCurve:
-    m, steps, t_ms, ops, conv = (np.asarray(a, float) for a in out)
+    m, steps, t_ms, ops, conv, best = (np.asarray(a, float) for a in out)
     real = np.arange(m.shape[1])[None, :] < np.asarray(counts)[:, None]
     n_real = real.sum(-1)
 
@@ -261,6 +270,7 @@ def _summarise(x, counts, out, n_points, n_trials, min_overlap) -> MemoryCurve:
         mean_time_ms=mean_finite(t_ms),
         mean_operations=mean(ops),
         fraction_converged=mean(conv),
+        fraction_spurious=mean(best < min_overlap),
         min_overlap=min_overlap,
     )
 
@@ -323,7 +333,7 @@ def capacity_curve(
         for k, i in enumerate(idx):
             rows = slice(k * n_trials, (k + 1) * n_trials)
             parts[i] = [np.pad(a[rows], ((0, 0), (0, p_max - size)), constant_values=np.nan) for a in out]
-    out = [np.concatenate([part[f] for part in parts]) for f in range(5)]
+    out = [np.concatenate([part[f] for part in parts]) for f in range(6)]
     all_counts = np.repeat(counts, n_trials)
     return _summarise(counts / n, all_counts, out, counts.size, n_trials, min_overlap)
 

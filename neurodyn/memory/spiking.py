@@ -55,12 +55,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..network import Connectivity, CurrentSynapse, Network, Projection, simulate_network
+from ..network import (
+    Connectivity,
+    CurrentSynapse,
+    Network,
+    Projection,
+    simulate_network,
+)
 from ..neurons import LIF
 from .harness import AbstractMemory, Retrieval, overlap
 
