@@ -266,15 +266,20 @@ def open_stream(directory, model, inp, solver, key, config, rec_idx, state, chun
 
 
 def chunk_capacity(max_spikes: int, steps: int, n_steps: int, n: int, dt: float) -> int:
-    """Spike buffer of a streamed chunk of `steps` steps, for a run's `max_spikes` over `n_steps`.
+    """Spike buffer of a streamed chunk of `steps` steps, in a run of `n_steps` steps.
 
-    Never more than the run's `max_spikes`; at least the chunk's even share of it and room for
-    `_SPIKE_RATE_HZ` per neuron over the chunk (simulate's default rule, per chunk), so it does
-    not grow with the run's duration.
+    simulate's default `max_spikes` (room for `_SPIKE_RATE_HZ` per neuron over the whole
+    run, at most 50 million) is re-sized for the chunk's own duration, so the buffer does not
+    grow with the run's duration; a `max_spikes` the user chose is each chunk's buffer.
+    Overflow is counted and warned about as in any run.
     """
-    share = math.ceil(max_spikes * steps / n_steps) + n
-    by_rate = n * math.ceil(steps * dt / 1000.0 * _SPIKE_RATE_HZ) + 64
-    return int(min(max_spikes, max(share, by_rate)))
+    per_s = n * _SPIKE_RATE_HZ
+    run_s = n_steps * dt / 1000.0
+    # the default as simulate computes it, allowing for its rounding of (t1 - t0)
+    defaults = {min(n * (math.ceil(run_s * _SPIKE_RATE_HZ) + d) + 64, 50_000_000) for d in (-1, 0, 1)}
+    if max_spikes in defaults:
+        return int(min(max_spikes, math.ceil(steps * dt / 1000.0 * per_s / n) * n + 64))
+    return int(max_spikes)
 
 
 def chunk_arrays(part) -> dict[str, np.ndarray]:
