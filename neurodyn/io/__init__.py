@@ -11,6 +11,7 @@ file raises `DamagedFileError` naming it.
 """
 
 from ._atomic import DamagedFileError
+from .nwb import read_nwb, stream_to_nwb, to_nwb
 from .results import load, load_state, save, save_state
 from .stream import StreamMismatchError, iter_chunks, load_stream, stream_metadata
 
@@ -21,7 +22,10 @@ __all__ = [
     "load",
     "load_state",
     "load_stream",
+    "read_nwb",
     "save",
     "save_state",
     "stream_metadata",
+    "stream_to_nwb",
+    "to_nwb",
 ]
