@@ -63,51 +63,27 @@ def run_chunked(model, inp, state, rec_idx, solver, key, config, *, chunks: int,
             cfg = _with_steps(config, steps)
             if writer is not None:  # spike buffer sized per chunk: memory independent of duration
                 n = state.refractory_until.shape[-1]
-                cfg = dataclasses.replace(cfg, max_spikes=chunk_capacity(config.max_spikes, steps, n_steps, n, config.dt))
+                capacity = chunk_capacity(config.max_spikes, steps, n_steps, n, config.dt)
+                cfg = dataclasses.replace(cfg, max_spikes=capacity)
             part = _run_clock(model, inp, state, rec_idx, solver, key, cfg)
             state = part.final_state
             if writer is not None:
-                writer.commit(part)  # the chunk and its resume state, then the manifest
-                part = _without_records(part)
-            parts.append(part)
-            if writer is not None:
-                parts = [merge(parts, 0)]  # running totals: one chunk in memory at a time
+                writer.commit(part)  # the chunk and its resume state, then the manifest; totals kept
+            else:
+                parts.append(part)
             done += steps
             bar.update(steps)
-    return merge(parts, 0 if writer is not None else config.max_spikes)
+    return writer.summary() if writer is not None else merge(parts, config.max_spikes)
 
 
 def _with_steps(config, n_steps: int):
     return dataclasses.replace(config, n_steps=n_steps)
 
 
-def _without_records(part: SimulationResult) -> SimulationResult:
-    """The chunk minus what was written to disk (spikes and traces), counts kept."""
-    empty_t = jnp.zeros((0,), part.times.dtype)
-    return SimulationResult(
-        times=empty_t,
-        traces={k: jnp.zeros((0,) + v.shape[1:], v.dtype) for k, v in part.traces.items()},
-        recorded_neurons=part.recorded_neurons,
-        spike_times=jnp.zeros((0,), part.spike_times.dtype),
-        spike_neurons=jnp.zeros((0,), jnp.int32),
-        n_spikes=part.n_spikes,
-        n_spikes_stored=jnp.zeros((), jnp.int32),
-        spike_counts=part.spike_counts,
-        spikes_dropped=part.spikes_dropped,
-        final_state=part.final_state,
-        blowup_time=part.blowup_time,
-        blowup_neuron=part.blowup_neuron,
-        rate_counts=part.rate_counts,
-        rate_groups=part.rate_groups,
-        rate_bin_ms=part.rate_bin_ms,
-    )
-
-
 def merge(parts: list[SimulationResult], max_spikes: int) -> SimulationResult:
     """One result from consecutive chunks (host side), with a spike buffer of max_spikes.
 
-    Spikes that do not fit count as dropped, except for streamed chunks (max_spikes = 0,
-    records on disk), where only the chunks' own drops count.
+    Spikes that do not fit count as dropped.
     """
     first = parts[0]
     times = jnp.concatenate([p.spike_times[: int(p.n_spikes_stored)] for p in parts])
@@ -115,7 +91,7 @@ def merge(parts: list[SimulationResult], max_spikes: int) -> SimulationResult:
     stored = min(int(times.shape[0]), max_spikes)
     pad = max_spikes - stored
     n_spikes = sum(int(p.n_spikes) for p in parts)
-    n_dropped = sum(int(p.spikes_dropped) for p in parts) if max_spikes == 0 else n_spikes - stored
+    n_dropped = n_spikes - stored
     blown = [p for p in parts if not bool(jnp.isnan(p.blowup_time))]
     return SimulationResult(
         times=jnp.concatenate([p.times for p in parts]),

@@ -15,6 +15,7 @@ import numpy as np
 from ._atomic import DamagedFileError, sha256
 
 _CHECKSUM = "__sha256"
+_COMMENT_LEN = 64  # hex sha256 of the file before it, in the zip comment
 
 
 def _content_hash(arrays: dict[str, np.ndarray]) -> str:
@@ -27,30 +28,34 @@ def _content_hash(arrays: dict[str, np.ndarray]) -> str:
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An .npz file (in memory) holding `arrays` and a checksum of their contents."""
+    """An .npz file (in memory) holding `arrays`, a checksum of their contents, and the sha256
+    of the whole file in the zip comment (so that any altered byte is detected)."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     buf = io.BytesIO()
     np.savez(buf, **arrays, **{_CHECKSUM: np.array(_content_hash(arrays))})
-    return buf.getvalue()
+    data = buf.getvalue()
+    # the end-of-central-directory record is the last 22 bytes; its last 2 give the comment length
+    body = data[:-2] + _COMMENT_LEN.to_bytes(2, "little")
+    return body + sha256(body).encode()
 
 
 def read_npz(path: Path, data: bytes | None = None) -> dict[str, np.ndarray]:
-    """Every array of an .npz written by `npz_bytes`, checksum verified.
+    """Every array of an .npz written by `npz_bytes`, checksums verified.
 
     Raises `DamagedFileError` naming `path` if the file is truncated, altered or unreadable.
     """
+    if data is None:
+        data = Path(path).read_bytes()
+    body, digest = data[:-_COMMENT_LEN], data[-_COMMENT_LEN:]
+    if len(data) < 22 + _COMMENT_LEN or sha256(body).encode() != digest:
+        raise DamagedFileError(f"{path} is damaged (truncated or altered: its sha256 does not match)")
     try:
-        source = io.BytesIO(data) if data is not None else path
-        with np.load(source, allow_pickle=False) as f:
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        raise DamagedFileError(f"{path} is damaged (truncated or altered): {type(e).__name__}: {e}") from None
+        raise DamagedFileError(f"{path} is damaged (unreadable): {type(e).__name__}: {e}") from None
     stored = arrays.pop(_CHECKSUM, None)
-    if stored is None:
-        raise DamagedFileError(f"{path} has no checksum: not written by neurodyn, or damaged")
-    if str(stored) != _content_hash(arrays):
+    if stored is None or str(stored) != _content_hash(arrays):
         raise DamagedFileError(f"{path} is damaged: its contents do not match their checksum")
     return arrays
 

@@ -249,6 +249,48 @@ class StreamWriter:
         })
         self._write_manifest(crash="manifest", index=i)
         self.step = step_end
+        self._add_to_totals(part)
+
+    def _add_to_totals(self, part) -> None:
+        """Counts, rates and blow-up report of the chunks so far, on the host (NumPy), so
+        that nothing on the device or in JAX's caches grows with the number of chunks."""
+        t = getattr(self, "_totals", None)
+        if t is None:
+            t = self._totals = {"n_spikes": 0, "dropped": 0, "counts": 0, "rates": [], "blowup": None}
+        t["n_spikes"] += int(part.n_spikes)
+        t["dropped"] += int(part.spikes_dropped)
+        t["counts"] = t["counts"] + np.asarray(part.spike_counts)
+        if part.rate_counts is not None:
+            t["rates"].append(np.asarray(part.rate_counts))
+        if t["blowup"] is None and not np.isnan(float(part.blowup_time)):
+            t["blowup"] = (part.blowup_time, part.blowup_neuron)
+        t["last"] = part
+
+    def summary(self):
+        """The run's result without its records (spikes and traces are on disk): counts,
+        rates, blow-up report and final state of the chunks this writer committed."""
+        from ..simulate import SimulationResult
+
+        t = self._totals
+        last = t["last"]
+        blow_t, blow_i = t["blowup"] or (last.blowup_time, last.blowup_neuron)
+        return SimulationResult(
+            times=jnp.zeros((0,), last.times.dtype),
+            traces={k: jnp.zeros((0,) + v.shape[1:], v.dtype) for k, v in last.traces.items()},
+            recorded_neurons=last.recorded_neurons,
+            spike_times=jnp.zeros((0,), last.spike_times.dtype),
+            spike_neurons=jnp.zeros((0,), jnp.int32),
+            n_spikes=jnp.asarray(t["n_spikes"], jnp.int32),
+            n_spikes_stored=jnp.zeros((), jnp.int32),
+            spike_counts=jnp.asarray(t["counts"], last.spike_counts.dtype),
+            spikes_dropped=jnp.asarray(t["dropped"], jnp.int32),
+            final_state=last.final_state,
+            blowup_time=blow_t,
+            blowup_neuron=blow_i,
+            rate_counts=None if last.rate_counts is None else jnp.asarray(np.concatenate(t["rates"])),
+            rate_groups=last.rate_groups,
+            rate_bin_ms=last.rate_bin_ms,
+        )
 
     def _write_manifest(self, crash: str | None = None, index: int | None = None) -> None:
         content = {"format": FORMAT, "producer": self.producer, "chunk_steps": self.chunk_steps,
