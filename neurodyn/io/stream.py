@@ -328,8 +328,9 @@ def chunk_arrays(part) -> dict[str, np.ndarray]:
     """A chunk's records as named arrays: spikes, record times, traces, counts, rate counts."""
     k = int(part.n_spikes_stored)
     arrays = dict(
-        spike_times=np.asarray(part.spike_times[:k]),
-        spike_neurons=np.asarray(part.spike_neurons[:k]),
+        # sliced in NumPy: a JAX slice per distinct length k would compile (and keep) one op each
+        spike_times=np.asarray(part.spike_times)[:k],
+        spike_neurons=np.asarray(part.spike_neurons)[:k],
         times=np.asarray(part.times),
         recorded_neurons=np.asarray(part.recorded_neurons),
         spike_counts=np.asarray(part.spike_counts),
