@@ -89,10 +89,10 @@ def _killed_run(d: Path, point: str, jax_cache: Path) -> None:
 # kill points: <file>_<when>:<chunk index>. Each file is written as temp -> fsync -> rename.
 FAST_KILLS = [
     "chunk_after_rename:2",  # chunk 2 on disk, manifest not yet updated (the duplicated-spikes case)
-    "chunk_mid:1",  # half of chunk 1's temp file written
     "manifest_mid:3",  # last chunk on disk, the manifest half rewritten
 ]
 SLOW_KILLS = [
+    "chunk_mid:1",  # half of chunk 1's temp file written
     "chunk_before_write:0",
     "chunk_after_rename:0",  # before the first manifest entry: nothing committed
     "chunk_before_rename:2",
