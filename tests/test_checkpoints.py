@@ -79,3 +79,29 @@ def test_checkpoint_round_trip(reference):
     state, cfg, extra = load_checkpoint(reference[0])
     assert cfg == train_run.CFG and extra == {}
     _assert_same(state, reference[1])
+
+
+def test_files_of_neurodyn_0_1_still_load(tmp_path):
+    """Checkpoints (state.eqx + state.json) and tokenizers (neurodyn-bpe-1) written before the
+    checksummed formats load, the checkpoint with a warning that it has no checksum."""
+    import json
+
+    import equinox as eqx
+
+    from neurodyn.transformer.tokenizer import BPETokenizer
+    from neurodyn.transformer.train import init_train_state
+
+    state = init_train_state(train_run.MCFG, train_run.CFG, key=jax.random.key(4))
+    eqx.tree_serialise_leaves(tmp_path / "state.eqx", (state.model, state.opt_state))
+    (tmp_path / "state.json").write_text(json.dumps({
+        "format": "neurodyn-gpt-1", "model_config": train_run.MCFG.to_dict(),
+        "train_config": train_run.CFG.to_dict(), "step": 0, "history": state.history, "extra": {}}))
+    with pytest.warns(RuntimeWarning, match="old checkpoint without a checksum"):
+        back, cfg, _ = load_checkpoint(tmp_path)
+    assert cfg == train_run.CFG
+    for a, b in zip(jax.tree.leaves(back.model), jax.tree.leaves(state.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    (tmp_path / "tok.json").write_text(json.dumps(
+        {"format": "neurodyn-bpe-1", "pretokenizer": "gpt2", "special_tokens": ["<|e|>"], "merges": [[116, 104]]}))
+    tok = BPETokenizer.load(tmp_path / "tok.json")
+    assert tok.encode("th") == [256] and tok.vocab_size == 258
