@@ -52,7 +52,7 @@ def run_chunked(model, inp, state, rec_idx, solver, key, config, *, chunks: int,
     per_chunk = -(-per_chunk // grid) * grid  # records and rate bins stay on one grid
     writer = None
     if stream_to is not None:
-        from .io.stream import chunk_capacity, open_stream
+        from .io.stream import open_stream
 
         writer = open_stream(stream_to, model, inp, solver, key, config, rec_idx, state, per_chunk)
     parts, done = [], 0
@@ -60,11 +60,8 @@ def run_chunked(model, inp, state, rec_idx, solver, key, config, *, chunks: int,
               disable=not show_progress) as bar:
         while done < n_steps:
             steps = min(per_chunk, n_steps - done) if writer is None else writer.next_steps(n_steps - done)
-            cfg = _with_steps(config, steps)
-            if writer is not None:  # spike buffer sized per chunk: memory independent of duration
-                n = state.refractory_until.shape[-1]
-                capacity = chunk_capacity(config.max_spikes, steps, n_steps, n, config.dt)
-                cfg = dataclasses.replace(cfg, max_spikes=capacity)
+            # a stream sizes each chunk's spike buffer for the chunk: memory independent of duration
+            cfg = _with_steps(config, steps) if writer is None else writer.chunk_config(config, steps, n_steps)
             part = _run_clock(model, inp, state, rec_idx, solver, key, cfg)
             state = part.final_state
             if writer is not None:

@@ -54,7 +54,7 @@ def save(result, path) -> Path:
 
 def load(path):
     """The `SimulationResult` written by `save` (its `final_state` continues the run)."""
-    from ..simulate import SimState, SimulationResult
+    from ..simulate import SimulationResult
 
     path = Path(path)
     if not path.exists():
@@ -76,7 +76,6 @@ def load(path):
             values[f.name] = jnp.asarray(arrays[f.name])
         elif f.default is dataclasses.MISSING:
             raise DamagedFileError(f"{path} has no field {f.name!r} of a SimulationResult")
-    del SimState
     return SimulationResult(**values)
 
 

@@ -228,6 +228,15 @@ class StreamWriter:
         into = (self.step - self.start_step) % self.chunk_steps
         return min(self.chunk_steps - into, remaining)
 
+    def chunk_config(self, config, steps: int, n_steps: int):
+        """The clock-loop config of a chunk of `steps` steps in a call of `n_steps` steps, its
+        spike buffer sized for the chunk (`chunk_capacity`)."""
+        import dataclasses
+
+        n = int(self.producer["n_neurons"])
+        capacity = chunk_capacity(config.max_spikes, steps, n_steps, n, config.dt)
+        return dataclasses.replace(config, n_steps=steps, max_spikes=capacity)
+
     def commit(self, part) -> None:
         """Write one finished chunk (a `SimulationResult`) with its final state, then the manifest."""
         i = len(self.chunks)
