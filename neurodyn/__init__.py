@@ -4,7 +4,7 @@ Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax 
 `simulate` path; populations are one vector ODE with a neuron axis.
 """
 
-from . import analysis, fit, hopfield, inputs, monitors, network, parallel, surrogate, transformer
+from . import analysis, fit, hopfield, inputs, io, monitors, network, parallel, surrogate, transformer
 from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
 from .neurons import (
     AbstractNeuron,
@@ -42,6 +42,7 @@ __all__ = [
     "fit",
     "hopfield",
     "inputs",
+    "io",
     "monitors",
     "network",
     "parallel",

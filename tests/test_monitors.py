@@ -67,7 +67,7 @@ def test_streamed_and_resumed_run_equals_the_uninterrupted_one(whole, tmp_path):
     assert first.spike_times.shape == (0,) and int(first.n_spikes) > 0  # spikes went to disk
     # "stop" here; a new process would continue from the saved state:
     resumed = simulate_network(net, 60.0, 0.1, initial_state=load_state(tmp_path), stream_to=tmp_path, progress=2, **KW)
-    assert len(list(tmp_path.glob("chunk_*.npz"))) == 5  # 3 chunks, then 2 more
+    assert len(list(tmp_path.glob("chunk_*.npz"))) == 6  # 3 chunks, then 3 more on the stream's 100-step grid
     disk = load_stream(tmp_path)
     assert int(disk.n_spikes) == int(first.n_spikes) + int(resumed.n_spikes) == int(whole.n_spikes)
     np.testing.assert_array_equal(disk.spikes()[1], whole.spikes()[1])

@@ -1,11 +1,10 @@
 """`neurodyn gpt train/sample` on a small generated text file."""
 
-import json
-
 import pytest
 
 from neurodyn.transformer.cli import main
 from neurodyn.transformer.corpus import toy_corpus
+from neurodyn.transformer.train import load_checkpoint
 
 SMALL = ["--vocab-size", "300", "--context", "16", "--d-model", "32", "--heads", "2",
          "--layers", "1", "--batch-size", "8", "--eval-every", "10", "--no-progress"]
@@ -17,11 +16,12 @@ def test_train_resume_sample(tmp_path, capsys):
     text.write_text(toy_corpus(300, seed=0), encoding="utf-8")
     out = tmp_path / "run"
     assert main(["train", "--text", str(text), "--out", str(out), "--steps", "20", *SMALL]) == 0
-    for name in ("tokenizer.json", "state.eqx", "state.json", "loss.png"):
+    for name in ("tokenizer.json", "checkpoint.ckpt", "loss.png"):
         assert (out / name).exists(), name
     assert main(["train", "--text", str(text), "--out", str(out), "--steps", "30", "--resume", *SMALL]) == 0
-    meta = json.loads((out / "state.json").read_text())
-    assert meta["step"] == 30 and meta["history"]["step"] == list(range(1, 31))
+    state, _, extra = load_checkpoint(out)
+    assert state.step == 30 and state.history["step"] == list(range(1, 31))
+    assert extra == {"tokenizer": "tokenizer.json"}
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(out), "--prompt", "The neuron", "--max-new-tokens", "10",
                  "--top-k", "5", "--seed", "1", "--attention-plot", str(tmp_path / "a.png")]) == 0

@@ -193,10 +193,12 @@ class ClassicalHopfield(eqx.Module):
 
     def local_field(self, state: Spins) -> Float[Array, "*batch neurons"]:
         """h = W s − θ for one state or a batch of states."""
+        check_last_dim("ClassicalHopfield.local_field", "state", state, self.n_neurons, "the number of neurons")
         return state @ self.weights - self.threshold  # W symmetric: (W s)_i = (s W)_i
 
     def energy(self, state: Spins) -> Float[Array, "*batch"]:
         """E(s) = −½ sᵀ W s + θᵀ s (Hopfield 1982)."""
+        check_last_dim("ClassicalHopfield.energy", "state", state, self.n_neurons, "the number of neurons")
         return -0.5 * jnp.sum(state * (state @ self.weights), -1) + state @ self.threshold
 
 
@@ -239,6 +241,7 @@ def asynchronous_sweep(
         key: PRNG key for the update order (and the Glauber draws when temperature > 0).
         temperature: T ≥ 0; 0 gives deterministic sign updates.
     """
+    state = _as_state("asynchronous_sweep", net, state)
     step = _async_step(net, temperature)
     order, uniforms = _sweep_inputs(key, state.shape[-1])
     state, _ = lax.scan(lambda s, x: (step(s, x), None), state, (order, uniforms))
@@ -252,6 +255,10 @@ def synchronous_step(
     temperature: Float[ArrayLike, ""] = 0.0,
 ) -> Float[Array, "*batch neurons"]:
     """Update all neurons at once (Little dynamics); `key` is needed only when T > 0."""
+    return _synchronous_step(net, _as_state("synchronous_step", net, state), key, temperature)
+
+
+def _synchronous_step(net, state, key, temperature):
     if key is None:
         uniforms = jnp.zeros(state.shape, state.dtype)
     else:
@@ -374,7 +381,7 @@ def _run_one(net, cue, key, max_sweeps, synchronous, temperature):
         sweep, state, _, energies = carry
         sweep_key = jr.fold_in(key, sweep)
         if synchronous:
-            new = synchronous_step(net, state, sweep_key, temperature)
+            new = _synchronous_step(net, state, sweep_key, temperature)
         else:
             new = asynchronous_sweep(net, state, sweep_key, temperature)
         changed = jnp.any(new != state)
@@ -464,4 +471,8 @@ def _as_state(owner: str, net: ClassicalHopfield, state) -> Spins:
     check_ndim(owner, "cue/state", state, tuple(range(1, 8)), "(..., n_neurons)")
     check_last_dim(owner, "cue/state", state, net.n_neurons, "the number of neurons of net")
     check_binary(owner, "cue/state", state)
-    return jnp.asarray(state, net.weights.dtype)
+    state = jnp.asarray(state, net.weights.dtype)
+    if isinstance(state, jax.core.Tracer):  # under jit/vmap: checked when the values are known
+        state = eqx.error_if(state, (state != 1) & (state != -1),
+                             f"{owner}: cue/state must contain only -1 and +1 (binary ±1 spins)")
+    return state

@@ -6,7 +6,8 @@
 
 `train` fits a byte-level BPE tokenizer to the text (or reuses the one in --out when
 resuming), splits the tokens 90/10 into train/validation, trains, and writes to --out:
-tokenizer.json, state.eqx + state.json (the checkpoint) and loss.png.
+tokenizer.json, checkpoint.ckpt (weights, optimiser state and metadata, one checksummed
+file replaced atomically) and loss.png.
 `sample` prints the prompt and its continuation; --attention-plot saves attention maps.
 """
 

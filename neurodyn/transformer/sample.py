@@ -91,7 +91,9 @@ def generate(
     V, C = model.config.vocab_size, model.config.context_length
     if prompt.ndim != 1 or prompt.shape[0] < 1:
         raise ValueError(f"prompt must be a non-empty 1-D sequence of ids, got shape {prompt.shape}")
-    if int(prompt.min()) < 0 or int(prompt.max()) >= V:
+    if isinstance(prompt, jax.core.Tracer):  # under jit: checked when the values are known
+        prompt = eqx.error_if(prompt, (prompt < 0) | (prompt >= V), f"prompt ids must be in [0, vocab_size={V})")
+    elif int(prompt.min()) < 0 or int(prompt.max()) >= V:
         raise ValueError(
             f"prompt holds ids in [{int(prompt.min())}, {int(prompt.max())}], outside [0, vocab_size={V})"
         )

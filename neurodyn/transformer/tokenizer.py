@@ -314,24 +314,43 @@ class BPETokenizer:
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
-        """Write the tokenizer as a plain JSON file (merges as id pairs)."""
+        """Write the tokenizer as a JSON file (merges as id pairs) with a sha256 of its
+        contents, atomically (temporary name, fsync, rename)."""
+        from neurodyn.io._atomic import sha256, write_atomic
+
         data = {
-            "format": "neurodyn-bpe-1",
+            "format": "neurodyn-bpe-2",
             "pretokenizer": self.pretokenizer,
             "special_tokens": self.special_tokens,
             "merges": [list(p) for p in self.merges],
         }
-        Path(path).write_text(json.dumps(data, indent=0), encoding="utf-8")
+        data["sha256"] = sha256(json.dumps(data, sort_keys=True).encode())
+        write_atomic(path, json.dumps(data, indent=0).encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        """Read a tokenizer written by `save`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != "neurodyn-bpe-1":
+        """Read a tokenizer written by `save`; a truncated or altered file raises
+        `neurodyn.io.DamagedFileError` naming it."""
+        from neurodyn.io._atomic import DamagedFileError, sha256
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer file at {path}")
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DamagedFileError(f"{path} is damaged (not complete JSON: {e})") from None
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt not in ("neurodyn-bpe-1", "neurodyn-bpe-2"):
             raise ValueError(f"{path} is not a neurodyn BPE tokenizer file")
-        return cls(
-            [tuple(p) for p in data["merges"]], data["special_tokens"], data["pretokenizer"]
-        )
+        if fmt == "neurodyn-bpe-2":  # -1 files (neurodyn 0.1.0) carry no checksum
+            stored = data.pop("sha256", None)
+            if stored != sha256(json.dumps(data, sort_keys=True).encode()):
+                raise DamagedFileError(f"{path} is damaged: its contents do not match their checksum")
+        try:
+            return cls([tuple(p) for p in data["merges"]], data["special_tokens"], data["pretokenizer"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DamagedFileError(f"{path} is damaged: {type(e).__name__}: {e}") from None
 
     def __eq__(self, other: object) -> bool:
         return (

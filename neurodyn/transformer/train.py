@@ -20,6 +20,7 @@ The hot loop is one `eqx.filter_jit` function that runs `steps_per_call` optimis
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -291,16 +292,30 @@ def train(
 
 
 # ----------------------------------------------------------------------- checkpoints
-def save_checkpoint(directory: str | Path, state: TrainState, cfg: TrainConfig, *, extra: dict | None = None) -> None:
-    """Write `state.eqx` (model + optimiser leaves, `eqx.tree_serialise_leaves`) and
-    `state.json` (configs, step, history, extra) to `directory`."""
+CHECKPOINT_FILE = "checkpoint.ckpt"
+_MAGIC = b"NEURODYN-GPT-CHECKPOINT-2\n"
+
+
+def save_checkpoint(directory: str | Path, state: TrainState, cfg: TrainConfig, *, extra: dict | None = None) -> Path:
+    """Write a checkpoint: `directory/checkpoint.ckpt`, one file replaced atomically.
+
+    The file holds the metadata (step, model and train configs (incl. the seed that keys
+    every batch), loss history, `extra`) as JSON, the model and optimiser leaves
+    (`eqx.tree_serialise_leaves`) and a sha256 of everything before it. It is written to a
+    temporary name, fsynced and renamed over the previous checkpoint, which stays intact
+    until the new one is complete: a run killed at any moment leaves one consistent
+    checkpoint (weights, optimiser state and step always from the same step).
+    """
+    import io as _io
+
+    from neurodyn.io._atomic import write_atomic
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / "state.eqx.tmp"
-    eqx.tree_serialise_leaves(tmp, (state.model, state.opt_state))
-    tmp.replace(directory / "state.eqx")
+    payload = _io.BytesIO()
+    eqx.tree_serialise_leaves(payload, (state.model, state.opt_state))
     meta = {
-        "format": "neurodyn-gpt-1",
+        "format": "neurodyn-gpt-2",
         "model_config": state.model.config.to_dict(),
         "train_config": cfg.to_dict(),
         "step": state.step,
@@ -308,23 +323,72 @@ def save_checkpoint(directory: str | Path, state: TrainState, cfg: TrainConfig, 
         "extra": extra or {},
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    (directory / "state.json").write_text(json.dumps(meta, indent=1, allow_nan=True))
+    header = json.dumps(meta, allow_nan=True).encode()
+    body = _MAGIC + len(header).to_bytes(8, "little") + header + payload.getvalue()
+    path = directory / CHECKPOINT_FILE
+    write_atomic(path, body + hashlib.sha256(body).digest(), crash="checkpoint", index=state.step)
+    return path
 
 
 def load_checkpoint(directory: str | Path) -> tuple[TrainState, TrainConfig, dict]:
-    """Read a checkpoint: (TrainState, the TrainConfig it was saved with, extra)."""
+    """Read a checkpoint: (TrainState, the TrainConfig it was saved with, extra).
+
+    The file's sha256 is verified first: a truncated or altered checkpoint raises
+    `neurodyn.io.DamagedFileError` naming it.
+    """
+    from neurodyn.io import DamagedFileError
+
     directory = Path(directory)
-    meta_path = directory / "state.json"
-    if not meta_path.exists():
-        raise FileNotFoundError(f"no checkpoint in {directory} (missing state.json)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != "neurodyn-gpt-1":
-        raise ValueError(f"{meta_path} is not a neurodyn GPT checkpoint")
+    path = directory / CHECKPOINT_FILE
+    if not path.exists():
+        if (directory / "state.json").exists():
+            return _load_legacy_checkpoint(directory)
+        raise FileNotFoundError(f"no checkpoint in {directory} (missing {CHECKPOINT_FILE})")
+    data = path.read_bytes()
+    body, digest = data[:-32], data[-32:]
+    if not data.startswith(_MAGIC):
+        raise DamagedFileError(f"{path} is not a neurodyn GPT checkpoint (or its start is damaged)")
+    if len(data) < len(_MAGIC) + 40 or hashlib.sha256(body).digest() != digest:
+        raise DamagedFileError(
+            f"{path} is damaged (truncated or altered: its sha256 does not match); "
+            f"no consistent checkpoint to resume from"
+        )
+    n = int.from_bytes(body[len(_MAGIC):len(_MAGIC) + 8], "little")
+    start = len(_MAGIC) + 8
+    meta = json.loads(body[start:start + n])
+    return _restore(meta, body[start + n:], path)
+
+
+def _restore(meta: dict, payload, path) -> tuple[TrainState, TrainConfig, dict]:
+    import io as _io
+
     mcfg = GPTConfig.from_dict(meta["model_config"])
     cfg = TrainConfig.from_dict(meta["train_config"])
     like = init_train_state(mcfg, cfg, key=jax.random.key(0))
-    model, opt_state = eqx.tree_deserialise_leaves(directory / "state.eqx", (like.model, like.opt_state))
+    source = _io.BytesIO(payload) if isinstance(payload, bytes) else payload
+    model, opt_state = eqx.tree_deserialise_leaves(source, (like.model, like.opt_state))
     return TrainState(model, opt_state, meta["step"], meta["history"]), cfg, meta["extra"]
+
+
+def _load_legacy_checkpoint(directory: Path) -> tuple[TrainState, TrainConfig, dict]:
+    """A checkpoint of neurodyn <= 0.1.0 (state.eqx + state.json, no checksum)."""
+    import warnings
+
+    from neurodyn.io import DamagedFileError
+
+    meta_path = directory / "state.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as e:
+        raise DamagedFileError(f"{meta_path} is damaged: {e}") from None
+    if meta.get("format") != "neurodyn-gpt-1":
+        raise ValueError(f"{meta_path} is not a neurodyn GPT checkpoint")
+    warnings.warn(f"{directory} holds an old checkpoint without a checksum (state.eqx + state.json); "
+                  f"the next save writes {CHECKPOINT_FILE}", RuntimeWarning, stacklevel=3)
+    try:
+        return _restore(meta, directory / "state.eqx", directory / "state.eqx")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise DamagedFileError(f"{directory / 'state.eqx'} is damaged: {e}") from None
 
 
 def plot_loss_curves(history: dict, path: str | Path | None = None, *, ax=None):
