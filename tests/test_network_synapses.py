@@ -115,6 +115,12 @@ def test_delta_jump_arrives_at_spike_time_plus_delay_plus_dt(delay):
     k = int(np.argmax(v > 0))  # first record with the jump in it
     assert res.times[k] == pytest.approx(t_first + delay + DT, abs=1e-4)
     assert v[k] == pytest.approx(0.5, abs=F32_MV)
+    # NEST 3.10, the same two iaf_psc_delta neurons (driver I_e = 600 pA, E_L = V_reset = −70,
+    # V_th = −55 mV, C_m = 250 pF, τ_m = 10 ms, t_ref = 2 ms; J = 0.5 mV, delay 1.5 ms, dt 0.1):
+    # driver spikes at 9.9 and 21.8 ms, the target's voltmeter shows the jump first at 11.4 ms.
+    np.testing.assert_allclose(times[neurons == 0][:2], [9.9, 21.8], atol=1e-4)
+    if delay == 1.4:
+        assert res.times[k] == pytest.approx(11.4, abs=1e-4)
 
 
 def test_delta_jumps_arriving_while_refractory_are_discarded():
@@ -134,6 +140,16 @@ def test_delta_jumps_arriving_while_refractory_are_discarded():
     np.testing.assert_array_equal(v[2:22], -70.0)  # records at t = 0.2 ... 2.1 ms: clamped, jumps dropped
     assert v[22] == pytest.approx(-70.0 + w, abs=F32_MV)  # first step after t_ref: one jump lands
     assert v[23] == pytest.approx(-70.0 + w * math.exp(-DT / 10.0) + w, abs=F32_MV)
+    # NEST 3.10, iaf_psc_delta with V_m(0) = −54 mV and a spike_generator firing at 0.1, 0.2,
+    # ... 4.0 ms (weight 0.3 mV, delay 0.1 ms): voltmeter V_m at t = 0.1 ... 3.9 ms
+    np.testing.assert_allclose(v[1:40], NEST_REFRACTORY_TRACE, atol=F32_MV)
+
+
+NEST_REFRACTORY_TRACE = [-70.0] * 21 + [
+    -69.7, -69.402985, -69.108925, -68.817792, -68.529555, -68.244186, -67.961657, -67.681939,
+    -67.405004, -67.130824, -66.859373, -66.590623, -66.324547, -66.061118, -65.800311,
+    -65.542098, -65.286455, -65.033356,
+]
 
 
 def test_a_jump_can_trigger_a_spike_in_the_step_it_lands():

@@ -48,12 +48,14 @@ def brunel_network(
     theta: float = 20.0,
     v_reset: float = 10.0,
     t_ref: float = 2.0,
+    max_eta: float | None = None,
 ) -> tuple[Network, State]:
     """The network ("E", "I") and an initial state with V ~ U(0, θ) per neuron.
 
     Arguments: n neurons (80 % E), relative inhibition g, drive η = ν_ext/ν_thr, connection
     probability ε, jump J (mV), delay D (ms, NEST's convention: ≥ dt), step dt (ms) and the
-    neuron's τ_m (ms), θ, V_r (mV), τ_rp (ms).
+    neuron's τ_m (ms), θ, V_r (mV), τ_rp (ms). `max_eta`: the largest η of a sweep, so that
+    networks of one size share one compiled run (`PoissonDrive.max_rate`).
     """
     if not delay >= dt:
         raise ValueError(f"delay must be >= dt = {dt} ms (NEST's minimum delay), got {delay}")
@@ -77,7 +79,8 @@ def brunel_network(
             Projection("E", "all", fixed_in_degree(k_e, n_e, n, c_e, j, allow_duplicates=True), "jump", delay=d),
             Projection("I", "all", fixed_in_degree(k_i, n_i, n, c_i, -g * j, allow_duplicates=True), "jump", delay=d),
         ],
-        drives=[PoissonDrive("all", "jump", c_e, eta * nu_thr, j, delay=d)],
+        drives=[PoissonDrive("all", "jump", c_e, eta * nu_thr, j, delay=d,
+                             max_rate=None if max_eta is None else max(max_eta, eta) * nu_thr)],
     )
     y0 = net.initial_state()
     y0["v"] = jax.random.uniform(k_v, (n,), minval=0.0, maxval=theta)

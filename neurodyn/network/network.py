@@ -187,8 +187,10 @@ class PoissonDrive(eqx.Module):
     resolution); above, `jax.random.poisson` (rejection). At λ = 2 (Brunel's drive) on
     10 000 neurons inversion took 0.12 ms/step and `jax.random.poisson`'s Knuth loop
     1.8-2.4 ms/step (2-core CPU, load average 9, same hour).
-    The table length is fixed when the run is compiled, from the rate given at
-    construction; a larger traced rate stops the run with an error.
+    The table length is fixed when the run is compiled, from `max_rate` (default: the rate
+    given at construction); a larger traced rate stops the run with an error. Drives
+    built with the same `max_rate` share one compiled run (a sweep over rates compiles
+    once).
 
     With `delay` d ms (a whole number of steps), nothing arrives during the first d ms of
     the run: a delayed Poisson process is a Poisson process, so this is the same input in
@@ -201,13 +203,24 @@ class PoissonDrive(eqx.Module):
     rate: Float[ArrayLike, ""]  # ν per input, Hz
     weight: Float[ArrayLike, ""]  # added per input spike (receptor units; delta: mV)
     delay: float = eqx.field(static=True, default=0.0)  # ms
-    rate_bound: float = eqx.field(static=True, default=0.0)  # Hz; the rate at construction
+    rate_bound: float = eqx.field(static=True, default=0.0)  # Hz; max_rate, else the rate
 
-    def __init__(self, target: str, receptor: str, n_inputs: int, rate, weight, delay: float = 0.0):
-        self.target, self.receptor, self.n_inputs = target, receptor, n_inputs
-        self.rate, self.weight, self.delay = rate, weight, delay
+    def __init__(
+        self, target: str, receptor: str, n_inputs: int, rate, weight, delay: float = 0.0,
+        max_rate: float | None = None,
+    ):
+        self.target, self.receptor, self.n_inputs, self.delay = target, receptor, n_inputs, delay
+        # arrays, not Python floats: filter_jit treats floats as static, so a sweep over
+        # rates or weights would recompile for every value
+        self.rate = jnp.asarray(rate, float) if concrete(rate) is not None and _numeric(rate) else rate
+        self.weight = jnp.asarray(weight, float) if concrete(weight) is not None and _numeric(weight) else weight
         r = concrete(rate)
-        self.rate_bound = float(np.max(r)) if r is not None and r.size and np.all(np.isfinite(r)) else 0.0
+        r = float(np.max(r)) if r is not None and r.size and np.all(np.isfinite(r)) else 0.0
+        if max_rate is not None:
+            if not (isinstance(max_rate, (int, float)) and math.isfinite(max_rate) and max_rate >= r):
+                raise ValueError(f"PoissonDrive.max_rate must be a finite number >= rate = {r} Hz, got {max_rate!r}")
+            r = float(max_rate)
+        self.rate_bound = r
 
     def __check_init__(self):
         if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)) or self.n_inputs < 1:
@@ -250,6 +263,10 @@ class PoissonDrive(eqx.Module):
         if d:
             counts = jnp.where(step >= d, counts, 0.0)
         return self.weight * counts
+
+
+def _numeric(x) -> bool:
+    return np.issubdtype(np.asarray(x).dtype, np.number)
 
 
 class DCCurrent(eqx.Module):
