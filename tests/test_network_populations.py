@@ -211,3 +211,19 @@ def test_drives_and_sources_are_validated():
         Network(lif, syn, {"A": 2}, [Projection("A", "A", from_lists([0], [1], 1.0, n_pre=2, n_post=2), "gi")])
     with pytest.raises(ValueError, match="Projection A->B: unknown population 'B'"):
         Network(lif, syn, {"A": 2}, [Projection("A", "B", from_lists([0], [1], 1.0, n_pre=2, n_post=2), "ge")])
+
+
+def test_exact_integration_of_two_iaf_populations_with_their_own_parameters():
+    """Populations of IAF and LIF with different τ_m, E_L: ExactIntegration per population
+    equals each model integrated alone (exact propagators, same input)."""
+    iaf = nd.IAF(c_m=200.0, tau_m=15.0, e_l=-65.0, threshold=-50.0, v_reset=-65.0, i_e=300.0)
+    lif = nd.LIF(tau_m=8.0, v_rest=0.0, threshold=10.0, v_reset=0.0, refractory_period=1.0)
+    net = Network({"A": iaf, "B": lif}, [], {"A": 2, "B": 3}, drives=[DCCurrent("B", 14.0)])
+    solver = nd.network.ExactIntegration()
+    res = simulate_network(net, 50.0, DT, record=("v",), solver=solver)
+    alone_a = nd.simulate(iaf, 50.0, DT, n_neurons=2, solver=solver)
+    alone_b = nd.simulate(lif, 50.0, DT, input=14.0, n_neurons=3, solver=solver)
+    np.testing.assert_allclose(res.traces["v"][:, :2], alone_a.traces["v"], rtol=1e-6, atol=2e-5)
+    np.testing.assert_allclose(res.traces["v"][:, 2:], alone_b.traces["v"], rtol=1e-6, atol=2e-5)
+    assert int(alone_a.n_spikes) > 0 and int(alone_b.n_spikes) > 0
+    np.testing.assert_array_equal(res.spike_counts, np.concatenate([alone_a.spike_counts, alone_b.spike_counts]))
