@@ -131,9 +131,11 @@ def main(argv=None) -> None:
     walls = {"nest": [], "neurodyn": []}
     load = [load_average()]
     for seed in args.seeds:
-        for name, fn in (("nest", lambda: run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads)),
-                         ("neurodyn", lambda: run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms))):
-            spikes, wall = fn()
+        for name in ("nest", "neurodyn"):  # alternated, one seed at a time
+            if name == "nest":
+                spikes, wall = run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads)
+            else:
+                spikes, wall = run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms)
             rows[name].append(statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
             walls[name].append(wall)
         load.append(load_average())

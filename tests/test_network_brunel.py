@@ -21,7 +21,7 @@ def test_brunel_network_has_brunels_in_degrees_weights_and_drive():
     proj_e, proj_i = net.projections
     np.testing.assert_array_equal(proj_e.connectivity.in_degree(), 80)
     np.testing.assert_array_equal(proj_i.connectivity.in_degree(), 20)
-    pre, post, w = proj_e.connectivity.to_lists()
+    w = proj_e.connectivity.to_lists()[2]
     assert np.all(w == np.float32(0.1))
     assert np.all(proj_i.connectivity.to_lists()[2] == np.float32(-0.5))
     assert proj_e.delay == pytest.approx(1.4)  # NEST's D = 1.5 ms lands at t_spike + 1.5 (see synapses)

@@ -9,7 +9,6 @@ refractory rule (NEST model docs: spikes arriving while refractory are discarded
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -45,7 +45,6 @@ from jaxtyping import Array, ArrayLike, Float, PyTree
 from ..neurons.base import State
 from ..neurons.iaf import IAF
 from ..neurons.lif import LIF
-from ..solvers import _phi
 
 __all__ = ["ExactIntegration", "WithJumps", "membrane_constants"]
 
@@ -68,7 +67,7 @@ def _psi(a: Float[Array, "..."], h: Float[ArrayLike, ""]) -> Float[Array, "..."]
     return h * h * jnp.where(small, series, exact)
 
 
-def membrane_constants(model) -> tuple:
+def membrane_constants(model) -> tuple:  # (τ_m, E_L, R, I_bias)
     """(τ_m, E_L, R, I_bias) of a linear integrate-and-fire model: τ_m dV/dt = −(V − E_L) + R (I + I_bias)."""
     if isinstance(model, IAF):
         return model.tau_m, model.e_l, model.tau_m / model.c_m, model.i_e
@@ -152,7 +151,7 @@ class WithJumps(_AbstractNetworkSolver):
         return self.inner.init(terms, t0, t1, y0, args)
 
     def step(self, terms, t0, t1, y0: PyTree, args, solver_state, made_jump):
-        y1, err, dense, state, result = self.inner.step(terms, t0, t1, y0, args, solver_state, made_jump)
+        y1, err, _, state, result = self.inner.step(terms, t0, t1, y0, args, solver_state, made_jump)
         y1 = args[0].land_jumps(y1)
         return y1, err, dict(y0=y0, y1=y1), state, result
 
