@@ -3,8 +3,11 @@
 10 000 `iaf_psc_delta` neurons (8000 E / 2000 I), ε = 0.1 (C_E = 800, C_I = 200, NEST
 `fixed_indegree`, autapses and multapses allowed), J = 0.1 mV, g = 5, D = 1.5 ms,
 ν_ext/ν_thr = 2 (C_E Poisson inputs per neuron, as one `poisson_generator` of rate C_E·ν_ext),
-τ_m = 20 ms, θ = 20 mV, V_r = 10 mV, t_ref = 2 ms, V(0) ~ U(0, θ), dt = 0.1 ms: Brunel 2000
-Fig. 8C, the asynchronous irregular (AI) regime (`neurodyn.network.brunel`).
+τ_m = 20 ms, θ = 20 mV, V_r = 10 mV, t_ref = 2 ms, V(0) ~ U(0, θ), dt = 0.1 ms
+(`neurodyn.network.brunel`). (g, η) = (5, 2) is Brunel 2000's asynchronous irregular (AI)
+point (Fig. 8C, there with J = 0.2 mV, C_E = 1000); with J = 0.1 mV and C_E = 800 both
+simulators give irregular firing at ≈ 43 Hz (CV ISI ≈ 0.36) on a fast population
+oscillation (spectrum peak ≈ 120 Hz): between AI and synchronous irregular (fast).
 
 For each seed, NEST and neurodyn are run alternately in the same process (NEST from the
 `nest-simulator` package; run this script with the interpreter of an environment that has
@@ -139,7 +142,7 @@ def main(argv=None) -> None:
             rows[name].append(statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
             walls[name].append(wall)
         load.append(load_average())
-    result = {"model": "brunel2000-AI", "n": args.n, "g": args.g, "eta": args.eta, "t_ms": args.t_ms,
+    result = {"model": "brunel2000-delta", "n": args.n, "g": args.g, "eta": args.eta, "t_ms": args.t_ms,
               "t_skip_ms": args.t_skip, "dt_ms": DT, "seeds": args.seeds, "nest_threads": args.threads,
               "machine": machine_summary(), "load_average": load}
     for key in ("rate_hz", "cv_isi", "peak_hz"):
