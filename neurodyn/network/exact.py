@@ -135,7 +135,9 @@ class WithJumps(_AbstractNetworkSolver):
     """Any Diffrax solver, followed by landing a network's delta-synapse jumps.
 
     `simulate_network` wraps the solver in this by itself when the network has delta
-    synapses. Stochastic (SDE) terms pass through to `inner` unchanged.
+    synapses. Limitation: `simulate` integrates white noise (noisy inputs, `OUCurrent`)
+    only with `diffrax.Euler` itself as the solver, so delta synapses cannot yet be
+    combined with those (Poisson drives and sources are fine: they act through delivery).
     """
 
     inner: diffrax.AbstractSolver = diffrax.Euler()
