@@ -45,6 +45,8 @@ from jaxtyping import Array, ArrayLike, Float, PyTree
 from ..neurons.base import State
 from ..neurons.iaf import IAF
 from ..neurons.lif import LIF
+from ..solvers import _phi
+from .synapses import AlphaCurrentSynapse, CurrentSynapse, DeltaSynapse
 
 __all__ = ["ExactIntegration", "WithJumps", "membrane_constants"]
 
@@ -87,6 +89,45 @@ def propagate_membrane(v, current_terms, tau_m, e_l, r, i_ext, h):
     return v + (decay * (v - e_l) - r * decay * i_ext + current_terms)
 
 
+def propagate_network(network, y: State, input_current, h) -> State:
+    """One exact step of length h (ms) of a linear IAF `Network` (module docstring)."""
+    for syn in network.synapses:
+        if not isinstance(syn, (CurrentSynapse, AlphaCurrentSynapse, DeltaSynapse)):
+            raise ValueError(
+                f"ExactIntegration: receptor {syn.name!r} is a {type(syn).__name__}; exact "
+                f"propagators exist for current synapses (CurrentSynapse, AlphaCurrentSynapse, "
+                f"DeltaSynapse) only: use a Diffrax solver (e.g. ExponentialEuler)"
+            )
+    consts = [membrane_constants(m) for m in network.models]
+    if not network.mixed:
+        tau_m, e_l, r, bias = consts[0]
+    else:
+        tau_m, e_l, r, bias = (network.per_neuron([c[j] for c in consts]) for j in range(4))
+    if network.neuron_state_names != ("v",):
+        raise ValueError(f"ExactIntegration: the neurons must have the one state variable v, got {network.neuron_state_names}")
+    i_ext = network.external_current(input_current) + bias
+    y1 = dict(y)
+    p22 = jnp.exp(-h / tau_m)
+    syn_terms = 0.0
+    for syn in network.synapses:
+        if isinstance(syn, DeltaSynapse):
+            continue
+        a = 1.0 / tau_m - 1.0 / syn.tau
+        a = jnp.broadcast_to(a, y["v"].shape)
+        decay = jnp.exp(-h / syn.tau)
+        g = y[syn.name]
+        if isinstance(syn, CurrentSynapse):
+            syn_terms = syn_terms + (r / tau_m) * p22 * _phi(a, h) * g
+            y1[syn.name] = decay * g
+        else:  # alpha: g and its rise variable x
+            x = y[syn.spike_variable]
+            syn_terms = syn_terms + (r / tau_m) * p22 * (_phi(a, h) * g + (math.e / syn.tau) * _psi(a, h) * x)
+            y1[syn.name] = decay * (g + math.e * (h / syn.tau) * x)
+            y1[syn.spike_variable] = decay * x
+    y1["v"] = propagate_membrane(y["v"], syn_terms, tau_m, e_l, r, i_ext, h)
+    return network.land_jumps(y1)
+
+
 class _AbstractNetworkSolver(diffrax.AbstractSolver):
     """A fixed-step solver that reads the model from `simulate`'s args (model, input, t)."""
 
@@ -124,7 +165,7 @@ class ExactIntegration(_AbstractNetworkSolver):
         from .network import Network  # (network imports this module)
 
         if isinstance(model, Network):
-            y1 = model.propagate(y0, i_ext, h)
+            y1 = propagate_network(model, y0, i_ext, h)
         else:
             tau_m, e_l, r, bias = membrane_constants(model)
             y1 = {**y0, "v": propagate_membrane(y0["v"], 0.0, tau_m, e_l, r, i_ext + bias, h)}

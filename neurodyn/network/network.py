@@ -52,12 +52,11 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from ..neurons.base import AbstractSpikingNeuron, State, check_parameter, concrete
 from ..simulate import SimState, SimulationResult, simulate
-from ..solvers import _phi
 from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver
 from .drives import DCCurrent, PoissonDrive
-from .exact import ExactIntegration, WithJumps, _psi, membrane_constants, propagate_membrane
-from .synapses import AbstractSynapse, AlphaCurrentSynapse, CurrentSynapse, DeltaSynapse
+from .exact import ExactIntegration, WithJumps
+from .synapses import AbstractSynapse, DeltaSynapse
 
 class Projection(eqx.Module):
     """Synapses from population `pre` to population `post` onto receptor `receptor`.
@@ -343,7 +342,7 @@ class Network(AbstractSpikingNeuron):
         """Whether populations have their own models (else one model for all neurons)."""
         return isinstance(self.neuron, tuple)
 
-    def _per_population(self, values) -> Float[Array, " neurons"]:
+    def per_neuron(self, values) -> Float[Array, " neurons"]:
         """One value per neuron from one (scalar or per-neuron) value per population."""
         return jnp.concatenate([
             jnp.broadcast_to(jnp.asarray(v, float), (b - a,)) for v, (_, a, b) in zip(values, self.populations)
@@ -361,7 +360,7 @@ class Network(AbstractSpikingNeuron):
     def threshold(self):
         if not self.mixed:
             return self.neuron.threshold
-        return self._per_population([m.threshold for m in self.models])
+        return self.per_neuron([m.threshold for m in self.models])
 
     @property
     def refractory_period(self):
@@ -370,7 +369,7 @@ class Network(AbstractSpikingNeuron):
         periods = [m.refractory_period for m in self.models]
         if all(isinstance(p, (int, float)) and p == 0 for p in periods):
             return 0.0  # static zero: the loop then skips refractoriness entirely
-        return self._per_population(periods)
+        return self.per_neuron(periods)
 
     @property
     def spike_variable(self) -> str:
@@ -513,7 +512,7 @@ class Network(AbstractSpikingNeuron):
                 y[k] = jnp.broadcast_to(jnp.asarray(value, float), (self.n,))
         return y
 
-    # ------------------------------------------------------------------ exact steps and jumps
+    # ------------------------------------------------------------------ delta jumps
 
     def land_jumps(self, y: State) -> State:
         """Add the delta-synapse jumps waiting in their variables to their targets; clear them."""
@@ -522,44 +521,6 @@ class Network(AbstractSpikingNeuron):
             y[syn.target] = y[syn.target] + y[syn.name]
             y[syn.name] = jnp.zeros_like(y[syn.name])
         return y
-
-    def propagate(self, y: State, input_current, h) -> State:
-        """One exact step of length h (ms) of a linear IAF network (`ExactIntegration`)."""
-        for syn in self.synapses:
-            if not isinstance(syn, (CurrentSynapse, AlphaCurrentSynapse, DeltaSynapse)):
-                raise ValueError(
-                    f"ExactIntegration: receptor {syn.name!r} is a {type(syn).__name__}; exact "
-                    f"propagators exist for current synapses (CurrentSynapse, AlphaCurrentSynapse, "
-                    f"DeltaSynapse) only: use a Diffrax solver (e.g. ExponentialEuler)"
-                )
-        consts = [membrane_constants(m) for m in self.models]
-        if not self.mixed:
-            tau_m, e_l, r, bias = consts[0]
-        else:
-            tau_m, e_l, r, bias = (self._per_population([c[j] for c in consts]) for j in range(4))
-        if self.neuron_state_names != ("v",):
-            raise ValueError(f"ExactIntegration: the neurons must have the one state variable v, got {self.neuron_state_names}")
-        i_ext = self.external_current(input_current) + bias
-        y1 = dict(y)
-        p22 = jnp.exp(-h / tau_m)
-        syn_terms = 0.0
-        for syn in self.synapses:
-            if isinstance(syn, DeltaSynapse):
-                continue
-            a = 1.0 / tau_m - 1.0 / syn.tau
-            a = jnp.broadcast_to(a, y["v"].shape)
-            decay = jnp.exp(-h / syn.tau)
-            g = y[syn.name]
-            if isinstance(syn, CurrentSynapse):
-                syn_terms = syn_terms + (r / tau_m) * p22 * _phi(a, h) * g
-                y1[syn.name] = decay * g
-            else:  # alpha: g and its rise variable x
-                x = y[syn.spike_variable]
-                syn_terms = syn_terms + (r / tau_m) * p22 * (_phi(a, h) * g + (math.e / syn.tau) * _psi(a, h) * x)
-                y1[syn.name] = decay * (g + math.e * (h / syn.tau) * x)
-                y1[syn.spike_variable] = decay * x
-        y1["v"] = propagate_membrane(y["v"], syn_terms, tau_m, e_l, r, i_ext, h)
-        return self.land_jumps(y1)
 
     # ------------------------------------------------------------------ delivery
 
