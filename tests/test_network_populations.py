@@ -227,3 +227,22 @@ def test_exact_integration_of_two_iaf_populations_with_their_own_parameters():
     np.testing.assert_allclose(res.traces["v"][:, 2:], alone_b.traces["v"], rtol=1e-6, atol=2e-5)
     assert int(alone_a.n_spikes) > 0 and int(alone_b.n_spikes) > 0
     np.testing.assert_array_equal(res.spike_counts, np.concatenate([alone_a.spike_counts, alone_b.spike_counts]))
+
+
+def test_resumed_brunel_run_equals_the_uninterrupted_one():
+    """Delta synapses, delayed projections and a delayed PoissonDrive: 2 × 15 ms (continuing
+    from final_state) gives the same spikes and state as one 30 ms run."""
+    from neurodyn.network.brunel import brunel_network
+
+    net, y0 = brunel_network(jax.random.key(3), 400, epsilon=0.2, j=0.2, g=5.0, eta=2.0)
+    kw = dict(solver=nd.network.ExactIntegration(), key=jax.random.key(4))
+    whole = simulate_network(net, 30.0, DT, initial_state=y0, **kw)
+    first = simulate_network(net, 15.0, DT, initial_state=y0, **kw)
+    second = simulate_network(net, 30.0, DT, initial_state=first.final_state, **kw)
+    t1, i1 = first.spikes()
+    t2, i2 = second.spikes()
+    tw, iw = whole.spikes()
+    assert tw.size > 100
+    np.testing.assert_allclose(np.concatenate([t1, t2]), tw, atol=1e-4)
+    np.testing.assert_array_equal(np.concatenate([i1, i2]), iw)
+    np.testing.assert_array_equal(second.final_state.y["v"], whole.final_state.y["v"])
