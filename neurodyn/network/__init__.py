@@ -15,25 +15,43 @@ __all__ = [
     "fixed_probability",
     "from_lists",
 ]
+from .exact import ExactIntegration, WithJumps
 from .network import (
+    DCCurrent,
     Network,
+    PoissonDrive,
     PoissonGroup,
     PoissonInput,
     Projection,
     random_initial_state,
     simulate_network,
 )
-from .synapses import AbstractSynapse, ConductanceSynapse, CurrentSynapse, OUCurrent
+from .synapses import (
+    AbstractSynapse,
+    AlphaConductanceSynapse,
+    AlphaCurrentSynapse,
+    ConductanceSynapse,
+    CurrentSynapse,
+    DeltaSynapse,
+    OUCurrent,
+)
 
 __all__ += [
     "AbstractSynapse",
+    "AlphaConductanceSynapse",
+    "AlphaCurrentSynapse",
     "ConductanceSynapse",
     "CurrentSynapse",
+    "DCCurrent",
+    "DeltaSynapse",
+    "ExactIntegration",
     "Network",
     "OUCurrent",
+    "PoissonDrive",
     "PoissonGroup",
     "PoissonInput",
     "Projection",
     "random_initial_state",
     "simulate_network",
+    "WithJumps",
 ]

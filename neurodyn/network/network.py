@@ -1,13 +1,21 @@
 """Networks of spiking neurons coupled by sparse projections, and their step loop.
 
-A `Network` is one population of `n` neurons of one spiking model (parameters may differ
-per neuron), split into named sub-populations (e.g. "E" = neurons 0..3199, "I" = the
-rest, as Brian2 does with subgroups), plus receptor types (`synapses`, each one state
-variable per neuron) and `projections` (pre population → post population, a
-`Connectivity` table, a receptor, a delay). Its vector field is the neuron's with the
+A `Network` is `n` neurons split into named populations (e.g. "E" = neurons 0..3199, "I" =
+the rest, as Brian2 does with subgroups), of one spiking model (parameters may differ per
+neuron) or of one model per population (e.g. AdEx excitatory cells and LIF interneurons),
+plus receptor types (`synapses`: exponential, alpha or delta, each one or two state
+variables per neuron) and `projections` (pre population → post population, a
+`Connectivity` table, a receptor, a delay). Its vector field is the neurons' with the
 synaptic currents added to the input:
 
-    d(neuron state)/dt = f_neuron(t, state, I_ext(t) + Σ_r I_r(g_r, v)),   dg_r/dt = −g_r/τ_r
+    d(neuron state)/dt = f_neuron(t, state, I_ext(t) + I_DC + Σ_r I_r(g_r, v)),   dg_r/dt = −g_r/τ_r
+
+Several models: every state variable is one array over all n neurons (the clock loop's
+layout); a population's model reads and writes its slice of the variables it has, and the
+entries of variables it lacks (e.g. AdEx's w on LIF neurons) stay 0. A receptor's weights
+are in the input units of the population it targets (AdEx: pA, LIF with R = 1: mV), so give
+each model its own receptors when the units differ. A one-model network takes exactly the
+code path it took before populations could differ (no slicing).
 
 A `Network` is a spiking model: `neurodyn.simulate` runs it with the one clock loop
 (threshold, reset and refractory clamp at step boundaries) and calls `Network.deliver`
@@ -20,9 +28,12 @@ detected at the end of step s (time t_s) changes g at t_s + delay: with delay 0,
 next step on (Brian2's order: update, threshold, synapses, reset).
 
 Random inputs: `PoissonGroup` sources (spike trains feeding projections), `PoissonInput`
-(binomial counts onto a receptor, nothing stored), and `OUCurrent` receptors (an
-Ornstein–Uhlenbeck current integrated as an SDE); they draw from the run's `key`, one
-subkey per step, so chunked and resumed runs reproduce uninterrupted ones.
+(Brian2's: binomial counts onto a receptor, nothing stored), `PoissonDrive` (NEST's
+`poisson_generator` background: K_ext inputs at ν as one Poisson process of rate K_ext·ν,
+exact Poisson counts per step) and `OUCurrent` receptors (an Ornstein–Uhlenbeck current
+integrated as an SDE); they draw from the run's `key`, one subkey per step, so chunked and
+resumed runs reproduce uninterrupted ones. `DCCurrent` adds a constant current to one
+population (NEST's `dc_generator`, or `I_e`).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -38,11 +50,13 @@ from typing import ClassVar
 
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from ..neurons.base import AbstractSpikingNeuron, State, check_parameter
+from ..neurons.base import AbstractSpikingNeuron, State, check_parameter, concrete
 from ..simulate import SimState, SimulationResult, simulate
 from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver
-from .synapses import AbstractSynapse
+from .drives import DCCurrent, PoissonDrive
+from .exact import ExactIntegration, WithJumps
+from .synapses import AbstractSynapse, DeltaSynapse
 
 class Projection(eqx.Module):
     """Synapses from population `pre` to population `post` onto receptor `receptor`.
@@ -85,7 +99,9 @@ class PoissonGroup(eqx.Module):
     """A population of independent Poisson spike sources (Brian2's PoissonGroup).
 
     Each source fires in each step with probability rate·dt (rate in Hz, scalar or one per
-    source; rate·dt must be <= 1). Sources are not neurons of the network: they have no
+    source). rate·dt > 1 is invalid (a source cannot fire more than once per step): the
+    run refuses it at its start, naming rate and dt; use `PoissonDrive` for inputs whose
+    expected count per step exceeds 1. Sources are not neurons of the network: they have no
     state and are not recorded, they only feed projections whose `pre` is their `name`.
     Their spikes come from the run's PRNG key, step by step (reproducible and identical in
     chunked and uninterrupted runs).
@@ -103,8 +119,22 @@ class PoissonGroup(eqx.Module):
         if shape not in ((), (self.size,)):
             raise ValueError(f"PoissonGroup.rate must be a scalar or have {self.size} values, got shape {shape}")
 
+    def check_step(self, dt: float) -> None:
+        """Raise ValueError if rate·dt > 1 for this step dt (ms)."""
+        _check_probability(f"PoissonGroup {self.name!r}", self.rate, dt)
+
     def spikes(self, key, dt: float) -> Bool[Array, " sources"]:
         return jax.random.uniform(key, (self.size,)) < self.rate * (dt / 1000.0)
+
+
+def _check_probability(owner: str, rate, dt: float) -> None:
+    r = concrete(rate)
+    if r is not None and np.max(r) * dt / 1000.0 > 1.0:
+        raise ValueError(
+            f"{owner}: rate·dt must be <= 1 (at most one spike per source and step), got "
+            f"rate = {np.max(r):.6g} Hz and dt = {dt} ms (rate·dt = {np.max(r) * dt / 1000.0:.4g}); "
+            f"lower the rate or dt, or use PoissonDrive (Poisson counts, no such limit)"
+        )
 
 
 class PoissonInput(eqx.Module):
@@ -126,8 +156,12 @@ class PoissonInput(eqx.Module):
         check_parameter("PoissonInput", "rate", self.rate, lower=0.0)
         check_parameter("PoissonInput", "weight", self.weight)
 
+    def check_step(self, dt: float) -> None:
+        """Raise ValueError if rate·dt > 1 for this step dt (ms)."""
+        _check_probability(f"PoissonInput onto {self.target!r}", self.rate, dt)
+
     def increments(self, key, n: int, dt: float, dtype) -> Float[Array, " neurons"]:
-        p = jnp.minimum(self.rate * (dt / 1000.0), 1.0)
+        p = self.rate * (dt / 1000.0)
         counts = jax.random.binomial(key, self.n_inputs, p, shape=(n,), dtype=dtype)
         return self.weight * counts
 
@@ -140,44 +174,42 @@ class Network(AbstractSpikingNeuron):
     `deliver` after each step's threshold and reset.
 
     Arguments:
-        neuron: the spiking model of all `n` neurons (parameters scalar or one per neuron).
-        synapses: receptor types, each with a distinct `name` (a new state variable); an
-            `OUCurrent` here adds an Ornstein-Uhlenbeck noise current.
+        neuron: the spiking model of all `n` neurons (parameters scalar or one per neuron),
+            or a mapping {population name: model} giving every population its own model
+            (parameters scalar or one per neuron of that population). All models must
+            share the spike variable ("v").
+        synapses: receptor types, each with a distinct `name` (new state variables; alpha
+            synapses add `<name>_rise` too); an `OUCurrent` here adds an Ornstein-Uhlenbeck
+            noise current; a `DeltaSynapse` makes spikes jump its `target` (e.g. "v").
         populations: ordered {name: size}; neurons are numbered population by population.
         projections: the `Projection`s; their sizes, receptors and weight signs are checked.
         sources: `PoissonGroup`s that projections may use as `pre`.
-        poisson_inputs: `PoissonInput`s (binomial drive per neuron, nothing stored).
+        poisson_inputs: `PoissonInput`s (Brian2's binomial drive per neuron, nothing stored).
+        drives: `PoissonDrive`s (NEST's Poisson background) and `DCCurrent`s.
     """
 
-    neuron: AbstractSpikingNeuron
+    neuron: AbstractSpikingNeuron | tuple[AbstractSpikingNeuron, ...]
     synapses: tuple[AbstractSynapse, ...]
     projections: tuple[Projection, ...]
     sources: tuple[PoissonGroup, ...]
     poisson_inputs: tuple[PoissonInput, ...]
+    drives: tuple[PoissonDrive | DCCurrent, ...]
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
+    neuron_state_names: tuple[str, ...] = eqx.field(static=True)
 
     delivers: ClassVar[bool] = True
 
     def __init__(
         self,
-        neuron: AbstractSpikingNeuron,
+        neuron: AbstractSpikingNeuron | Mapping[str, AbstractSpikingNeuron],
         synapses: Sequence[AbstractSynapse],
         populations: Mapping[str, int],
         projections: Sequence[Projection] = (),
         sources: Sequence[PoissonGroup] = (),
         poisson_inputs: Sequence[PoissonInput] = (),
+        drives: Sequence[PoissonDrive | DCCurrent] = (),
     ):
-        if not isinstance(neuron, AbstractSpikingNeuron) or isinstance(neuron, Network):
-            raise TypeError(f"neuron must be a spiking neuron model, got {type(neuron).__name__}")
-        synapses = tuple(synapses)
-        names = [s.name for s in synapses]
-        clash = set(names) & set(neuron.state_names)
-        if len(set(names)) != len(names) or clash:
-            raise ValueError(
-                f"synapse names must be distinct and differ from the neuron's state "
-                f"variables {neuron.state_names}, got {names}"
-            )
         pops, start = [], 0
         for name, size in populations.items():
             if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
@@ -188,11 +220,52 @@ class Network(AbstractSpikingNeuron):
             raise ValueError("populations must name at least one population")
         if "all" in populations:
             raise ValueError('"all" is reserved for the whole network; rename that population')
-        for pname, shape in neuron.parameter_shapes().items():
-            if shape != (start,):
+        if isinstance(neuron, Mapping):
+            missing = [p[0] for p in pops if p[0] not in neuron]
+            extra = [k for k in neuron if k not in populations]
+            if missing or extra:
                 raise ValueError(
-                    f"{type(neuron).__name__}.{pname} has shape {shape}; the network has {start} "
-                    f"neurons: give a scalar or one value per neuron"
+                    f"neuron: give one model per population {[p[0] for p in pops]}; "
+                    f"missing {missing}, unknown {extra}"
+                )
+            models = tuple(neuron[p[0]] for p in pops)
+            sizes_of = [p[2] - p[1] for p in pops]
+        else:
+            models, sizes_of = (neuron,), [start]
+        state_names: list[str] = []
+        for model, size in zip(models, sizes_of):
+            if not isinstance(model, AbstractSpikingNeuron) or isinstance(model, Network):
+                raise TypeError(f"neuron must be a spiking neuron model, got {type(model).__name__}")
+            if model.spike_variable != models[0].spike_variable:
+                raise ValueError(
+                    f"neuron: every population's model must spike on the same variable, got "
+                    f"{models[0].spike_variable!r} and {model.spike_variable!r}"
+                )
+            for pname, shape in model.parameter_shapes().items():
+                if shape != (size,):
+                    what = "the network" if len(models) == 1 else "its population"
+                    raise ValueError(
+                        f"{type(model).__name__}.{pname} has shape {shape}; {what} has {size} "
+                        f"neurons: give a scalar or one value per neuron"
+                    )
+            state_names += [k for k in model.state_names if k not in state_names]
+        synapses = tuple(synapses)
+        for syn in synapses:
+            if not isinstance(syn, AbstractSynapse):
+                raise TypeError(f"synapses must be AbstractSynapse objects, got {type(syn).__name__}")
+        names = [s.name for s in synapses]
+        variables = [k for s in synapses for k in s.state_names]
+        clash = set(variables) & set(state_names)
+        if len(set(variables)) != len(variables) or clash:
+            raise ValueError(
+                f"synapse names must be distinct and differ from the neuron's state "
+                f"variables {tuple(state_names)}, got {names} (state variables {variables})"
+            )
+        for syn in synapses:
+            if isinstance(syn, DeltaSynapse) and syn.target not in state_names:
+                raise ValueError(
+                    f"DeltaSynapse {syn.name!r}: unknown target {syn.target!r}; the neurons' state "
+                    f"variables are {tuple(state_names)}"
                 )
         sources = tuple(sources)
         for src in sources:
@@ -227,65 +300,150 @@ class Network(AbstractSpikingNeuron):
         for pin in poisson_inputs:
             if not isinstance(pin, PoissonInput):
                 raise TypeError(f"poisson_inputs must be PoissonInput objects, got {type(pin).__name__}")
-            if pin.target not in sizes:
-                raise ValueError(f"PoissonInput: unknown target population {pin.target!r}; have {list(sizes)}")
-            if pin.receptor not in by_name:
-                raise ValueError(f"PoissonInput: unknown receptor {pin.receptor!r}; synapses are {names}")
-            if by_name[pin.receptor].nonnegative_weights:
-                check_parameter("PoissonInput onto a conductance receptor", "weight", pin.weight, lower=0.0)
-        self.neuron = neuron
+        drives = tuple(drives)
+        for drv in drives:
+            if not isinstance(drv, (PoissonDrive, DCCurrent)):
+                raise TypeError(f"drives must be PoissonDrive or DCCurrent objects, got {type(drv).__name__}")
+        for drv in poisson_inputs + drives:
+            kind = type(drv).__name__
+            if drv.target not in sizes:
+                raise ValueError(f"{kind}: unknown target population {drv.target!r}; have {list(sizes)}")
+            if isinstance(drv, DCCurrent):
+                shape = np.shape(drv.amplitude)
+                if shape not in ((), (sizes[drv.target],)):
+                    raise ValueError(
+                        f"DCCurrent.amplitude onto {drv.target!r} must be a scalar or have "
+                        f"{sizes[drv.target]} values, got shape {shape}"
+                    )
+                continue
+            if drv.receptor not in by_name:
+                raise ValueError(f"{kind}: unknown receptor {drv.receptor!r}; synapses are {names}")
+            if by_name[drv.receptor].nonnegative_weights:
+                check_parameter(f"{kind} onto a conductance receptor", "weight", drv.weight, lower=0.0)
+        self.neuron = models[0] if len(models) == 1 else models
         self.synapses = synapses
         self.projections = tuple(projections)
         self.sources = sources
         self.poisson_inputs = poisson_inputs
+        self.drives = drives
         self.populations = tuple(pops)
         self.n = start
+        self.neuron_state_names = tuple(state_names)
 
     # ------------------------------------------------------------------ the spiking model
 
     @property
+    def models(self) -> tuple[AbstractSpikingNeuron, ...]:
+        """The neuron model of each population (one model: a 1-tuple for all)."""
+        return self.neuron if isinstance(self.neuron, tuple) else (self.neuron,)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether populations have their own models (else one model for all neurons)."""
+        return isinstance(self.neuron, tuple)
+
+    def per_neuron(self, values) -> Float[Array, " neurons"]:
+        """One value per neuron from one (scalar or per-neuron) value per population."""
+        return jnp.concatenate([
+            jnp.broadcast_to(jnp.asarray(v, float), (b - a,)) for v, (_, a, b) in zip(values, self.populations)
+        ])
+
+    @property
+    def synapse_state_names(self) -> tuple[str, ...]:
+        return tuple(k for s in self.synapses for k in s.state_names)
+
+    @property
     def state_names(self) -> tuple[str, ...]:
-        return tuple(self.neuron.state_names) + tuple(s.name for s in self.synapses)
+        return self.neuron_state_names + self.synapse_state_names
 
     @property
     def threshold(self):
-        return self.neuron.threshold
+        if not self.mixed:
+            return self.neuron.threshold
+        return self.per_neuron([m.threshold for m in self.models])
 
     @property
     def refractory_period(self):
-        return self.neuron.refractory_period
+        if not self.mixed:
+            return self.neuron.refractory_period
+        periods = [m.refractory_period for m in self.models]
+        if all(isinstance(p, (int, float)) and p == 0 for p in periods):
+            return 0.0  # static zero: the loop then skips refractoriness entirely
+        return self.per_neuron(periods)
 
     @property
     def spike_variable(self) -> str:
-        return self.neuron.spike_variable
+        return self.models[0].spike_variable
 
     @property
     def resets(self) -> bool:
-        return self.neuron.resets
+        return any(m.resets for m in self.models)
 
     @property
     def clamped(self) -> tuple[str, ...]:
-        return self.neuron.clamped
+        out: list[str] = []
+        for m in self.models:
+            out += [k for k in m.clamped if k not in out]
+        return tuple(out)
 
     @property
     def random_events(self) -> bool:
-        return bool(self.sources or self.poisson_inputs)
+        return bool(self.sources or self.poisson_inputs or any(isinstance(d, PoissonDrive) for d in self.drives))
 
     @property
     def noisy_variables(self) -> tuple[str, ...]:
-        return self.neuron.noisy_variables + tuple(s.name for s in self.synapses if s.noisy)
+        out: list[str] = []
+        for m in self.models:
+            out += [k for k in m.noisy_variables if k not in out]
+        return tuple(out) + tuple(s.name for s in self.synapses if s.noisy)
+
+    @property
+    def delta_synapses(self) -> tuple[DeltaSynapse, ...]:
+        return tuple(s for s in self.synapses if isinstance(s, DeltaSynapse))
 
     def _neuron_part(self, y: State) -> State:
-        return {k: y[k] for k in self.neuron.state_names}
+        return {k: y[k] for k in self.neuron_state_names}
+
+    def _map_populations(self, fn, y: State, *per_neuron, fill=None) -> State:
+        """Apply fn(model, model's slice of y, slices of per_neuron...) per population and join.
+
+        Variables a population's model lacks are `fill` there (default: kept from y).
+        """
+        parts = []
+        for model, (_, a, b) in zip(self.models, self.populations):
+            parts.append(fn(model, {k: y[k][a:b] for k in model.state_names}, *(x[a:b] for x in per_neuron)))
+        names = [k for k in self.neuron_state_names if any(k in part for part in parts)]
+        out = {}
+        for k in names:
+            pieces = []
+            for part, (_, a, b) in zip(parts, self.populations):
+                if k in part:
+                    pieces.append(jnp.broadcast_to(part[k], (b - a,)))
+                else:
+                    pieces.append(y[k][a:b] if fill is None else jnp.full((b - a,), fill, y[k].dtype))
+            out[k] = jnp.concatenate(pieces)
+        return out
 
     def threshold_distance(self, state: State):
-        return self.neuron.threshold_distance(self._neuron_part(state))
+        if not self.mixed:
+            return self.neuron.threshold_distance(self._neuron_part(state))
+        return jnp.concatenate([
+            jnp.broadcast_to(m.threshold_distance({k: state[k][a:b] for k in m.state_names}), (b - a,))
+            for m, (_, a, b) in zip(self.models, self.populations)
+        ])
 
     def spiked(self, before: State, after: State):
-        return self.neuron.spiked(self._neuron_part(before), self._neuron_part(after))
+        if not self.mixed:
+            return self.neuron.spiked(self._neuron_part(before), self._neuron_part(after))
+        return jnp.concatenate([
+            m.spiked({k: before[k][a:b] for k in m.state_names}, {k: after[k][a:b] for k in m.state_names})
+            for m, (_, a, b) in zip(self.models, self.populations)
+        ])
 
     def reset(self, state: State, spiked) -> State:
-        return {**state, **self.neuron.reset(self._neuron_part(state), spiked)}
+        if not self.mixed:
+            return {**state, **self.neuron.reset(self._neuron_part(state), spiked)}
+        return {**state, **self._map_populations(lambda m, y, s: m.reset(y, s), state, spiked)}
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"n": (self.n,)}
@@ -299,35 +457,79 @@ class Network(AbstractSpikingNeuron):
                 return slice(start, stop)
         raise KeyError(f"no population {name!r}; have {[p[0] for p in self.populations]}")
 
+    def external_current(self, input_current):
+        """The input plus the `DCCurrent`s (a scalar or one value per neuron)."""
+        current = input_current
+        for drv in self.drives:
+            if isinstance(drv, DCCurrent):
+                sl = self.population(drv.target)
+                amp = jnp.broadcast_to(jnp.asarray(drv.amplitude), (sl.stop - sl.start,))
+                current = jnp.broadcast_to(current, (self.n,)).at[sl].add(amp)
+        return current
+
     def vector_field(self, t, y: State, input_current) -> State:
         """d(state)/dt: the neuron's field with the synaptic currents added to its input."""
-        v = y[self.neuron.spike_variable]
-        current = input_current
+        v = y[self.spike_variable]
+        current = self.external_current(input_current)
         for syn in self.synapses:
-            current = current + syn.current(y[syn.name], v)
-        dy = self.neuron.vector_field(t, self._neuron_part(y), current)
+            if not isinstance(syn, DeltaSynapse):
+                current = current + syn.current(y[syn.name], v)
+        if not self.mixed:
+            dy = self.neuron.vector_field(t, self._neuron_part(y), current)
+        else:
+            current = jnp.broadcast_to(current, (self.n,))
+            dy = self._map_populations(lambda m, ys, c: m.vector_field(t, ys, c), y, current, fill=0.0)
         for syn in self.synapses:
-            dy[syn.name] = syn.decay(y[syn.name])
+            dy.update(syn.vector_field({k: y[k] for k in syn.state_names}))
         return dy
 
     def diffusion(self, t, y: State) -> State:
-        out = self.neuron.diffusion(t, self._neuron_part(y)) if self.neuron.noisy_variables else {}
+        if not self.mixed:
+            out = self.neuron.diffusion(t, self._neuron_part(y)) if self.neuron.noisy_variables else {}
+        else:
+            out = self._map_populations(lambda m, ys: m.diffusion(t, ys), y, fill=0.0)
+            out = {k: out.get(k, jnp.zeros_like(y[k])) for k in self.noisy_variables if k in self.neuron_state_names}
         for syn in self.synapses:
             if syn.noisy:
                 out[syn.name] = jnp.broadcast_to(syn.noise_amplitude(), y[syn.name].shape)
         return out
 
     def initial_state(self, n_neurons: int | None = None) -> State:
-        """The neuron's resting state with every synaptic variable at its resting value."""
-        y = dict(self.neuron.initial_state(self.n))
+        """The neurons' resting state with every synaptic variable at its resting value."""
+        if not self.mixed:
+            y = dict(self.neuron.initial_state(self.n))
+        else:
+            parts = [m.initial_state(b - a) for m, (_, a, b) in zip(self.models, self.populations)]
+            y = {
+                k: jnp.concatenate([
+                    jnp.broadcast_to(jnp.asarray(part[k], float), (b - a,)) if k in part else jnp.zeros((b - a,))
+                    for part, (_, a, b) in zip(parts, self.populations)
+                ])
+                for k in self.neuron_state_names
+            }
         for syn in self.synapses:
-            y[syn.name] = jnp.broadcast_to(jnp.asarray(syn.resting_value, float), (self.n,))
+            for k, value in syn.initial_state().items():
+                y[k] = jnp.broadcast_to(jnp.asarray(value, float), (self.n,))
+        return y
+
+    # ------------------------------------------------------------------ delta jumps
+
+    def land_jumps(self, y: State) -> State:
+        """Add the delta-synapse jumps waiting in their variables to their targets; clear them."""
+        y = dict(y)
+        for syn in self.delta_synapses:
+            y[syn.target] = y[syn.target] + y[syn.name]
+            y[syn.name] = jnp.zeros_like(y[syn.name])
         return y
 
     # ------------------------------------------------------------------ delivery
 
     def delivery_state(self, n_neurons: int, dt: float, dtype) -> tuple:
-        """One ring buffer (delay steps × post size) per delayed projection, None otherwise."""
+        """One ring buffer (delay steps × post size) per delayed projection, None otherwise.
+
+        Also checks, at the start of a run, that every Poisson source has rate·dt <= 1.
+        """
+        self.check_step(dt)
         rings = []
         for proj in self.projections:
             d = proj.delay_steps(dt)
@@ -335,14 +537,35 @@ class Network(AbstractSpikingNeuron):
             rings.append(jnp.zeros((d, size), dtype) if d > 0 else None)
         return tuple(rings)
 
+    def check_step(self, dt: float) -> None:
+        """Raise ValueError naming rate and dt if a PoissonGroup or PoissonInput has rate·dt > 1."""
+        for drv in self.sources + self.poisson_inputs:
+            drv.check_step(dt)
+        for drv in self.drives:
+            if isinstance(drv, PoissonDrive):
+                drv.delay_steps(dt)
+
+    def _spike_target(self, receptor: str) -> str:
+        """The state variable that spikes onto `receptor` add to (alpha: its rise variable)."""
+        return next(s.spike_variable for s in self.synapses if s.name == receptor)
+
     def deliver(self, y: State, rings, spiked, step, key, dt: float):
         """Add this step's spikes to the synaptic variables (delay 0) or the ring buffers.
 
         A delayed projection's ring row `step % delay` holds what arrives now: it is added
         to g, then overwritten with what this step's spikes send (arriving `delay` steps
         later). Poisson sources and inputs draw from `key`, one subkey per source.
+        Delta-synapse variables must be empty here (the step's solver landed the jumps):
+        a run whose solver does not land them (plain `simulate` with a Diffrax solver not
+        wrapped in `WithJumps`) stops with an error instead of silently dropping them.
         """
         y = dict(y)
+        for syn in self.delta_synapses:
+            y[syn.name] = eqx.error_if(
+                y[syn.name], jnp.any(y[syn.name] != 0),
+                f"delta synapse {syn.name!r}: its jumps were not applied; step the network with "
+                f"neurodyn.network.ExactIntegration() or WithJumps(solver), as simulate_network does",
+            )
         source_spikes = {
             src.name: src.spikes(jax.random.fold_in(key, j), dt) for j, src in enumerate(self.sources)
         } if self.sources else {}
@@ -353,21 +576,29 @@ class Network(AbstractSpikingNeuron):
             else:
                 pre_spiked, pre_start = spiked, self.population(proj.pre).start
             post = self.population(proj.post)
-            g = y[proj.receptor]
+            var = self._spike_target(proj.receptor)
+            g = y[var]
             if ring is None:
-                y[proj.receptor] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start)
+                y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start)
             else:
                 slot = step % ring.shape[0]
                 g = g.at[post].add(ring[slot])
                 row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start)
                 ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
-                y[proj.receptor] = g
+                y[var] = g
             new_rings.append(ring)
         for j, pin in enumerate(self.poisson_inputs):
             post = self.population(pin.target)
             k = jax.random.fold_in(key, len(self.sources) + j)
-            g = y[pin.receptor]
-            y[pin.receptor] = g.at[post].add(pin.increments(k, post.stop - post.start, dt, g.dtype))
+            var = self._spike_target(pin.receptor)
+            y[var] = y[var].at[post].add(pin.increments(k, post.stop - post.start, dt, y[var].dtype))
+        offset = len(self.sources) + len(self.poisson_inputs)
+        for j, drv in enumerate(self.drives):
+            if isinstance(drv, PoissonDrive):
+                post = self.population(drv.target)
+                k = jax.random.fold_in(key, offset + j)
+                var = self._spike_target(drv.receptor)
+                y[var] = y[var].at[post].add(drv.increments(k, post.stop - post.start, step, dt, y[var].dtype))
         return y, tuple(new_rings)
 
 
@@ -386,7 +617,9 @@ def simulate_network(
     """`neurodyn.simulate` for a `Network`, clock-driven, with network defaults.
 
     Differences from `simulate`: `initial_state` may omit variables (they start at rest:
-    synaptic variables at 0) and nothing is recorded by default. (With the compiled
+    synaptic variables at 0), nothing is recorded by default, Poisson rates are checked
+    against dt (rate·dt <= 1) before the run, and with delta synapses the solver (default
+    Euler) is wrapped in `WithJumps` unless it is `ExactIntegration` or already wrapped. (With the compiled
     delivery kernel, simulate's `unroll=2` is the faster setting here too: COBA 4k driven
     19.8 vs 30.4 µs/step with unroll=1, same run.) Every other argument (`input`,
     `solver`, `record_neurons`, `record_every`, `max_spikes`, `spike_block`, `key` for
@@ -404,6 +637,9 @@ def simulate_network(
         initial_state = {**network.initial_state(), **initial_state}
     if kwargs.get("mode", "clock") != "clock":
         raise ValueError("networks are simulated clock-driven: mode must be 'clock'")
+    network.check_step(dt)
+    if network.delta_synapses and not isinstance(kwargs.get("solver"), (ExactIntegration, WithJumps)):
+        kwargs["solver"] = WithJumps(kwargs.get("solver") or diffrax.Euler())
     return simulate(network, t1, dt, initial_state=initial_state, record=record, **kwargs)
 
 

@@ -2,6 +2,7 @@
 
 from .adex import AdEx
 from .base import AbstractNeuron, AbstractSpikingNeuron, State, check_parameter
+from .iaf import IAF
 from .hodgkin_huxley import HodgkinHuxley, gate_steady_states, hh_rates
 from .izhikevich import Izhikevich
 from .lif import LIF
@@ -12,6 +13,7 @@ __all__ = [
     "AbstractSpikingNeuron",
     "AdEx",
     "HodgkinHuxley",
+    "IAF",
     "Izhikevich",
     "LIF",
     "State",

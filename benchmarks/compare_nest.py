@@ -1,0 +1,160 @@
+"""The Brunel (2000) delta-synapse network in NEST and in neurodyn: statistics and run times.
+
+10 000 `iaf_psc_delta` neurons (8000 E / 2000 I), ε = 0.1 (C_E = 800, C_I = 200, NEST
+`fixed_indegree`, autapses and multapses allowed), J = 0.1 mV, g = 5, D = 1.5 ms,
+ν_ext/ν_thr = 2 (C_E Poisson inputs per neuron, as one `poisson_generator` of rate C_E·ν_ext),
+τ_m = 20 ms, θ = 20 mV, V_r = 10 mV, t_ref = 2 ms, V(0) ~ U(0, θ), dt = 0.1 ms
+(`neurodyn.network.brunel`). (g, η) = (5, 2) is Brunel 2000's asynchronous irregular (AI)
+point (Fig. 8C, there with J = 0.2 mV, C_E = 1000); with J = 0.1 mV and C_E = 800 both
+simulators give irregular firing at ≈ 43 Hz (CV ISI ≈ 0.36) on a fast population
+oscillation (spectrum peak ≈ 120 Hz): between AI and synchronous irregular (fast).
+
+For each seed, NEST and neurodyn are run alternately in the same process (NEST from the
+`nest-simulator` package; run this script with the interpreter of an environment that has
+it, e.g. /work/venvs/nest/bin/python with PYTHONPATH pointing at neurodyn). Both are
+measured over [t_skip, t): mean rate (Hz), CV ISI (mean over neurons with ≥ 3 spikes) and
+the frequency of the peak of the population-rate periodogram (1 ms bins). The two use
+different random numbers (connectivity, drive, initial state), so they are compared
+through the seed-to-seed spread: neurodyn's mean over seeds should lie within NEST's
+mean ± 2 SD (reported as `within_spread`).
+
+Timing: NEST's `Simulate` wall time (network build excluded) with `--threads` threads;
+neurodyn's run wall time after a compiling run (build and compile excluded), XLA on all
+cores. The ratio is ours/NEST per seed, and its median.
+
+    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cv_isi, emit, load_average, machine_summary  # noqa: E402
+
+DT = 0.1
+PARAMS = dict(epsilon=0.1, j=0.1, delay=1.5, tau_m=20.0, theta=20.0, v_reset=10.0, t_ref=2.0)
+
+
+def statistics_of(times, senders, n: int, t_skip: float, t_ms: float) -> dict:
+    """Mean rate (Hz), CV ISI and population-spectrum peak (Hz) over [t_skip, t_ms)."""
+    from neurodyn.network.brunel import population_spectrum
+
+    times, senders = np.asarray(times, float), np.asarray(senders)
+    keep = (times >= t_skip) & (times < t_ms)
+    t, s = times[keep], senders[keep]
+    freqs, power = population_spectrum(t, t_skip, t_ms, n)
+    band = freqs >= 5.0  # above the slow drift of a finite window
+    return {
+        "rate_hz": float(t.size / n / ((t_ms - t_skip) / 1000.0)),
+        "cv_isi": cv_isi(t, s),
+        "peak_hz": float(freqs[band][np.argmax(power[band])]),
+    }
+
+
+def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int) -> tuple[dict, float]:
+    import nest
+
+    p = PARAMS
+    nest.ResetKernel()
+    nest.set_verbosity("M_ERROR")
+    nest.SetKernelStatus({"resolution": DT, "local_num_threads": threads, "rng_seed": seed, "print_time": False})
+    n_e = int(round(0.8 * n))
+    c_e, c_i = int(round(p["epsilon"] * n_e)), int(round(p["epsilon"] * (n - n_e)))
+    nu_thr = 1000.0 * p["theta"] / (p["j"] * c_e * p["tau_m"])
+    nodes = nest.Create("iaf_psc_delta", n, params={
+        "C_m": 250.0, "tau_m": p["tau_m"], "t_ref": p["t_ref"], "E_L": 0.0,
+        "V_reset": p["v_reset"], "V_th": p["theta"], "I_e": 0.0,
+    })
+    nodes.V_m = nest.random.uniform(0.0, p["theta"])
+    noise = nest.Create("poisson_generator", params={"rate": eta * nu_thr * c_e})
+    rec = nest.Create("spike_recorder")
+    exc = {"synapse_model": "static_synapse", "weight": p["j"], "delay": p["delay"]}
+    inh = {"synapse_model": "static_synapse", "weight": -g * p["j"], "delay": p["delay"]}
+    nest.Connect(noise, nodes, syn_spec=exc)
+    nest.Connect(nodes[:n_e], nodes, {"rule": "fixed_indegree", "indegree": c_e}, exc)
+    nest.Connect(nodes[n_e:], nodes, {"rule": "fixed_indegree", "indegree": c_i}, inh)
+    nest.Connect(nodes, rec)
+    t0 = time.perf_counter()
+    nest.Simulate(t_ms)
+    wall = time.perf_counter() - t0
+    ev = rec.get("events")
+    return {"times": ev["times"], "senders": ev["senders"] - nodes[0].global_id}, wall
+
+
+def run_neurodyn(seed: int, n: int, g: float, eta: float, t_ms: float) -> tuple[dict, float]:
+    import jax
+
+    from neurodyn.network import ExactIntegration, simulate_network
+    from neurodyn.network.brunel import brunel_network
+
+    net, y0 = brunel_network(jax.random.key(seed), n, g=g, eta=eta, dt=DT, **PARAMS)
+    jax.block_until_ready((net, y0))
+
+    def sim():
+        return simulate_network(net, t_ms, DT, initial_state=y0, solver=ExactIntegration(),
+                                key=jax.random.key(10_000 + seed), max_spikes=int(n * t_ms / 1000 * 200))
+
+    jax.block_until_ready(sim())  # compile (cached across seeds: same shapes)
+    t0 = time.perf_counter()
+    res = jax.block_until_ready(sim())
+    wall = time.perf_counter() - t0
+    if int(res.spikes_dropped):
+        raise RuntimeError(f"spike buffer overflow: {int(res.spikes_dropped)} spikes not stored")
+    times, neurons = res.spikes()
+    return {"times": times, "senders": neurons}, wall
+
+
+def summary(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "values": [round(float(v), 4) for v in values]}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--t-ms", type=float, default=1000.0)
+    ap.add_argument("--t-skip", type=float, default=200.0, help="ms discarded at the start")
+    ap.add_argument("--g", type=float, default=5.0)
+    ap.add_argument("--eta", type=float, default=2.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--threads", type=int, default=2, help="NEST threads")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, help="also write the JSON object to this file")
+    args = ap.parse_args(argv)
+    if args.n < 10 or not (0 <= args.t_skip < args.t_ms) or args.threads < 1 or len(args.seeds) < 1:
+        raise SystemExit("need n >= 10, 0 <= t-skip < t-ms, threads >= 1 and at least one seed")
+    rows = {"nest": [], "neurodyn": []}
+    walls = {"nest": [], "neurodyn": []}
+    load = [load_average()]
+    for seed in args.seeds:
+        for name in ("nest", "neurodyn"):  # alternated, one seed at a time
+            if name == "nest":
+                spikes, wall = run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads)
+            else:
+                spikes, wall = run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms)
+            rows[name].append(statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+            walls[name].append(wall)
+        load.append(load_average())
+    result = {"model": "brunel2000-delta", "n": args.n, "g": args.g, "eta": args.eta, "t_ms": args.t_ms,
+              "t_skip_ms": args.t_skip, "dt_ms": DT, "seeds": args.seeds, "nest_threads": args.threads,
+              "machine": machine_summary(), "load_average": load}
+    for key in ("rate_hz", "cv_isi", "peak_hz"):
+        ours, ref = summary([r[key] for r in rows["neurodyn"]]), summary([r[key] for r in rows["nest"]])
+        result[key] = {"neurodyn": ours, "nest": ref,
+                       "within_spread": bool(abs(ours["mean"] - ref["mean"]) <= 2 * max(ref["sd"], 1e-12))}
+    ratios = [a / b for a, b in zip(walls["neurodyn"], walls["nest"])]
+    result["wall_s"] = {"neurodyn": [round(w, 3) for w in walls["neurodyn"]], "nest": [round(w, 3) for w in walls["nest"]],
+                        "ratio_ours_over_nest": [round(r, 3) for r in ratios],
+                        "median_ratio": round(statistics.median(ratios), 3)}
+    emit(result, args.json, args.out)
+
+
+if __name__ == "__main__":
+    main()
