@@ -903,3 +903,74 @@ def from_lists(
     _, d_table = _scatter_pairs(rows, cols, jnp.asarray(d_np, jnp.int32)[order], slot, n_pre, n_post, k, True)
     max_delay = int(d_np.max())
     return Connectivity(post_idx, w_table, n_pre, n_post, d_table.astype(delay_dtype(max_delay)), dt=dt, max_delay=max_delay)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def expected_max_out_degree(n_synapses: int, n_pre: int) -> int:
+    """The typical table width K of `fixed_total_number`: the median of the largest of
+    n_pre out-degrees ~ Poisson(μ = n_synapses / n_pre) (the Binomial(n, 1/n_pre) limit):
+    the smallest K with n_pre · P(X > K) <= ln 2, summed exactly in log space."""
+    n_synapses, n_pre = int(n_synapses), _check_size("n_pre", n_pre)
+    if n_synapses <= 0:
+        return 1
+    mu = n_synapses / n_pre
+    # P(X > K) summed downward from far in the tail.
+    hi = int(mu + 12 * math.sqrt(mu) + 30)
+    tail, kk = 0.0, hi
+    log_p = hi * math.log(mu) - mu - math.lgamma(hi + 1)
+    while kk > 0:
+        if n_pre * tail > math.log(2):
+            return max(1, kk + 1)
+        tail += math.exp(log_p)
+        log_p += math.log(kk) - math.log(mu)  # pmf(kk - 1) from pmf(kk)
+        kk -= 1
+    return 1
+
+
+def estimate_memory(
+    n_synapses: int,
+    n_pre: int,
+    *,
+    table_width: int | None = None,
+    per_synapse_weight: bool = True,
+    max_delay: int | None = None,
+) -> dict:
+    """Bytes a connectivity table will take, stated before building it.
+
+    Arguments:
+        n_synapses: number of synapses.
+        n_pre: presynaptic population size (rows of the table).
+        table_width: K, the largest out-degree; default: the expected K of
+            `fixed_total_number` (`expected_max_out_degree`). For `fixed_out_degree` it is k.
+        per_synapse_weight: weights drawn per synapse (4 bytes, float32) or one shared.
+        max_delay: the largest delay in steps if delays are per synapse (1 byte below 256,
+            2 below 2¹⁵, else 4), None if the projection has one delay.
+
+    Returns:
+        A dict: `table_width`, `padding` (table entries / synapses − 1), `bytes_per_entry`
+        (index, weight, delay), `bytes_per_synapse` (entry bytes × padding factor),
+        `table_bytes` (what the built `Connectivity` holds) and `build_peak_bytes` (the
+        table plus the builder's temporaries: about 12 bytes per entry while the last
+        distribution is drawn and its finiteness checked).
+    """
+    n_pre = _check_size("n_pre", n_pre)
+    k = expected_max_out_degree(n_synapses, n_pre) if table_width is None else _check_size("table_width", table_width)
+    entries = n_pre * k
+    per_entry = {
+        "index": 4,
+        "weight": 4 if per_synapse_weight else 0,
+        "delay": 0 if max_delay is None else jnp.dtype(delay_dtype(int(max_delay))).itemsize,
+    }
+    entry_bytes = sum(per_entry.values())
+    table = entries * entry_bytes
+    return {
+        "n_synapses": int(n_synapses),
+        "table_width": k,
+        "padding": entries / max(1, n_synapses) - 1.0,
+        "bytes_per_entry": per_entry,
+        "bytes_per_synapse": entry_bytes * entries / max(1, n_synapses),
+        "table_bytes": table,
+        "build_peak_bytes": table + 12 * entries,
+    }
