@@ -789,6 +789,7 @@ def _rows_with_counts(key, counts, n_post: int, k: int, allow_self: bool):
     return jnp.where(jnp.arange(k, dtype=jnp.int32)[None, :] < counts[:, None], post, n_post)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def _distinct_ids(key, n: int, total: int) -> Int[Array, " n"]:
     """n distinct integers in [0, total), uniform over n-subsets, sorted."""
     if 4 * n >= total:
