@@ -761,32 +761,85 @@ def fixed_total_number(
     return _finish(key, post_idx, n_pre, n_post, weight, delay, dt)
 
 
-_COUNT_CHUNK = 2**24  # pre indices drawn per pass (64 MB of int32)
+_COUNT_CHUNK = 2**24  # pre indices drawn per pass (64 MB of uint32)
+
+
+def _uniform_index(key, shape, n: int):
+    """Integers uniform on [0, n) from one 32-bit word each: Lemire's multiply-shift with
+    rejection (Lemire 2019, "Fast random integer generation in an interval", ACM TOMACS
+    29:3). Returns (index, rejected); a rejected entry (probability (2³² mod n) / 2³² <
+    n / 2³²) must be redrawn for exact uniformity. `jax.random.randint` spends two words
+    per value; at 3·10⁸ synapses the words are most of the build time.
+    """
+    x = jax.random.bits(key, shape, jnp.uint32)
+    nn = jnp.uint32(n)
+    x_hi, x_lo = x >> 16, x & 0xFFFF
+    n_hi, n_lo = nn >> 16, nn & 0xFFFF
+    ll, lh, hl = x_lo * n_lo, x_lo * n_hi, x_hi * n_lo
+    mid = (ll >> 16) + (lh & 0xFFFF) + (hl & 0xFFFF)
+    hi = x_hi * n_hi + (lh >> 16) + (hl >> 16) + (mid >> 16)  # ⌊x·n / 2³²⌋
+    rejected = x * nn < jnp.uint32((2**32) % n)  # the low word, mod 2³²
+    return hi.astype(jnp.int32), rejected
+
+
+def _redraw_rejected_rows(key, idx, rejected, n: int):
+    """Redraw every row of `idx` (n_rows, k) that holds a rejected entry of
+    `_uniform_index`, until no row does (in jit).
+
+    Rejection sampling per row: a row is kept only when all its k draws were accepted, so
+    the kept rows are iid uniform. Rejections are rare (≈ k·n/2³² per row), so only a few
+    rows are redrawn, `cap` at a time (sized for the expected number): far cheaper than
+    locating single entries in a 10⁸-entry table.
+    """
+    n_rows, k = idx.shape
+    q = ((2**32) % n) / 2**32
+    expected = n_rows * -math.expm1(k * math.log1p(-q)) if q > 0 else 0.0
+    cap = int(min(n_rows, max(8, 4 * expected + 8)))
+
+    def body(state):
+        i, values, bad_rows = state
+        (rows,) = jnp.nonzero(bad_rows, size=cap, fill_value=n_rows)
+        new, rej = _uniform_index(jax.random.fold_in(key, i), (cap, k), n)
+        values = values.at[rows].set(new, mode="drop")
+        bad_rows = bad_rows.at[rows].set(jnp.any(rej, axis=1), mode="drop")
+        return i + 1, values, bad_rows
+
+    _, idx, _ = jax.lax.while_loop(lambda s: jnp.any(s[2]), body, (jnp.int32(0), idx, jnp.any(rejected, axis=1)))
+    return idx
 
 
 def _multinomial_counts(key, n: int, n_rows: int) -> Int[Array, " rows"]:
     """Multinomial(n; 1/n_rows, …) row counts: the histogram of n uniform row indices
-    (exact; drawn in chunks of 2²⁴ to bound the memory, O(n) work)."""
+    (exact: rejected draws are not counted and drawn again; chunks of 2²⁴ bound the
+    memory; O(n) work)."""
     total = jnp.zeros((n_rows,), jnp.int32)
-    for c, start in enumerate(range(0, n, _COUNT_CHUNK)):
-        total = _add_counts(jax.random.fold_in(key, 100 + c), total, min(_COUNT_CHUNK, n - start))
+    remaining, c = n, 0
+    while remaining > 0:
+        m = min(_COUNT_CHUNK, remaining)
+        m_static = 1 << (m - 1).bit_length()  # few distinct shapes, few compilations
+        total, accepted = _add_counts(jax.random.fold_in(key, 100 + c), total, m, m_static)
+        remaining -= int(accepted)
+        c += 1
     return total
 
 
-@functools.partial(jax.jit, static_argnums=(2,), donate_argnums=(1,))
-def _add_counts(key, total, m: int):
-    rows = jax.random.randint(key, (m,), 0, total.shape[0], jnp.int32)
-    return total.at[rows].add(1)
+@functools.partial(jax.jit, static_argnums=(3,), donate_argnums=(1,))
+def _add_counts(key, total, m, m_static: int):
+    rows, rejected = _uniform_index(key, (m_static,), total.shape[0])
+    use = ~rejected & (jnp.arange(m_static) < m)
+    return total.at[jnp.where(use, rows, total.shape[0])].add(1, mode="drop"), jnp.sum(use)
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _rows_with_counts(key, counts, n_post: int, k: int, allow_self: bool):
     n_rows = counts.shape[0]
     n_cand = n_post - (not allow_self)
-    post = jax.random.randint(key, (n_rows, k), 0, n_cand, jnp.int32)
+    used = jnp.arange(k, dtype=jnp.int32)[None, :] < counts[:, None]
+    post, rejected = _uniform_index(key, (n_rows, k), n_cand)
+    post = _redraw_rejected_rows(jax.random.fold_in(key, 1), post, rejected, n_cand)
     if not allow_self:
         post = post + (post >= jnp.arange(n_rows, dtype=jnp.int32)[:, None])
-    return jnp.where(jnp.arange(k, dtype=jnp.int32)[None, :] < counts[:, None], post, n_post)
+    return jnp.where(used, post, n_post)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
