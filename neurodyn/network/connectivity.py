@@ -70,7 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from .distributions import Normal, Uniform
+from .distributions import Normal, Uniform, _chunk_size, _from_chunks
 
 
 class Connectivity(eqx.Module):
@@ -313,6 +313,9 @@ def _weights(key, weight, shape, mask, name: str = "weight"):
         return _check_weight(weight, (), name)
     if key is None:
         raise ValueError(f"{name} is a distribution: a key is needed to draw it")
+    if isinstance(weight, (Normal, Uniform)):  # chunked, one compilation for every table
+        w = _from_chunks(weight.chunks(key, math.prod(shape)), tuple(shape), jnp.float32)
+        return jnp.where(mask, w, 0.0)
     w = _draw(weight, key, tuple(shape), jnp.result_type(float))
     if w.shape != tuple(shape) or not jnp.issubdtype(w.dtype, jnp.floating):
         raise ValueError(f"{name}: the distribution returned {w.dtype} shape {w.shape}, expected floats of shape {tuple(shape)}")
@@ -362,6 +365,14 @@ def _delay_steps(key, delay, dt, shape, mask, name: str):
     its largest value (read back to the host once: it sizes the ring buffer).
     """
     dt = _check_dt(dt)
+    if isinstance(delay, (Normal, Uniform)):  # supported >= 0 (checked): round chunk by chunk
+        _check_delay_sampler(delay, name)
+        if key is None:
+            raise ValueError(f"{name} is a distribution: a key is needed to draw it")
+        steps = [_round_chunk(c, jnp.float32(dt)) for c in delay.chunks(key, math.prod(shape))]
+        steps = jnp.where(mask, _from_chunks(steps, tuple(shape), jnp.int32), 0)
+        largest = int(jnp.max(steps))
+        return steps.astype(delay_dtype(largest)), largest
     if _is_sampler(delay):
         _check_delay_sampler(delay, name)
         if key is None:
@@ -382,6 +393,11 @@ def _delay_steps(key, delay, dt, shape, mask, name: str):
 
 
 @jax.jit
+def _round_chunk(d, dt):
+    return jnp.floor(d / dt + 0.5).astype(jnp.int32)  # NEST's ld_round, as below
+
+
+@jax.jit
 def _round_delays(d, dt, mask):
     # To the nearest step, halves up: NEST's Time::delay_ms_to_steps (ld_round = floor(x + ½)).
     steps = jnp.floor(d / dt + 0.5)
@@ -395,7 +411,7 @@ def _check_weight(weight, shape, name: str):
     w = jnp.asarray(weight, dtype=jnp.result_type(float))
     if w.ndim != 0 and w.shape != tuple(shape):
         raise ValueError(f"{name} must be a scalar or have shape {tuple(shape)}, got shape {w.shape}")
-    if not isinstance(w, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(w))):
+    if not isinstance(w, jax.core.Tracer) and not np.isfinite(np.asarray(w)).all():  # NumPy: no compilation
         raise ValueError(f"{name} contains NaN or inf")
     return w
 
@@ -455,14 +471,46 @@ def _scatter_pairs(rows, cols, weight, slot, n_rows, pad, k, per_synapse):
 def _finish(key, post_idx, n_pre: int, n_post: int, weight, delay, dt) -> Connectivity:
     """The table with its weights (one number, or drawn with fold_in(key, 1)) and delays
     (None, or rounded to steps of dt, drawn with fold_in(key, 2)). The structure uses
-    `key` itself, so adding a weight or delay distribution keeps the same synapses."""
-    mask = post_idx < n_post
-    w = _weights(None if key is None else jax.random.fold_in(key, 1), weight, post_idx.shape, mask)
+    `key` itself, so adding a weight or delay distribution keeps the same synapses.
+
+    `Normal` and `Uniform` draws run in fixed-size chunks (compiled once for every table)
+    written into host buffers, so building many projections compiles nothing new."""
+    post_np = np.asarray(post_idx)
+    mask = post_np < n_post
+    shape = post_np.shape
+    w_key = None if key is None else jax.random.fold_in(key, 1)
+    if isinstance(weight, (Normal, Uniform)) and key is not None:
+        w = np.zeros(shape, np.float32)
+        _fill(w, weight.chunks(w_key, w.size))
+        w[~mask] = 0.0
+        w = jnp.asarray(w)
+    else:
+        w = _weights(w_key, weight, shape, jnp.asarray(mask))
     if delay is None:
-        return Connectivity(post_idx, w, n_pre, n_post)
+        return Connectivity(jnp.asarray(post_np), w, n_pre, n_post)
     d_key = None if key is None else jax.random.fold_in(key, 2)
-    steps, max_delay = _delay_steps(d_key, delay, dt, post_idx.shape, mask, "delay")
-    return Connectivity(post_idx, w, n_pre, n_post, steps, dt=dt, max_delay=max_delay)
+    if isinstance(delay, (Normal, Uniform)) and key is not None:
+        _check_delay_sampler(delay, "delay")
+        steps = np.zeros(shape, np.int32)
+        dt32 = jnp.float32(_check_dt(dt))
+        _fill(steps, (_round_chunk(c, dt32) for c in delay.chunks(d_key, steps.size)))
+        steps[~mask] = 0
+        max_delay = int(steps.max()) if steps.size else 0
+        steps = jnp.asarray(steps.astype(delay_dtype(max_delay)))
+    else:
+        steps, max_delay = _delay_steps(d_key, delay, dt, shape, jnp.asarray(mask), "delay")
+    return Connectivity(jnp.asarray(post_np), w, n_pre, n_post, steps, dt=dt, max_delay=max_delay)
+
+
+def _fill(buffer: np.ndarray, chunks) -> None:
+    """Copy device chunks one after the other into a host buffer (the last one cut)."""
+    flat = buffer.reshape(-1)
+    pos = 0
+    for c in chunks:
+        c = np.asarray(c)
+        m = min(c.size, flat.size - pos)
+        flat[pos : pos + m] = c[:m]
+        pos += m
 
 
 def _check_specs(weight, delay, dt) -> None:
@@ -745,7 +793,7 @@ def fixed_total_number(
         return _empty(n_pre, n_post, weight, delay, dt)
     if allow_duplicates:
         counts = _multinomial_counts(key, n, n_pre)
-        k = max(1, int(jnp.max(counts)))
+        k = max(1, int(counts.max()))
         post_idx = _rows_with_counts(jax.random.fold_in(key, 3), counts, n_post, k, allow_self)
         return _finish(key, post_idx, n_pre, n_post, weight, delay, dt)
     if pairs >= 2**31:
@@ -761,85 +809,76 @@ def fixed_total_number(
     return _finish(key, post_idx, n_pre, n_post, weight, delay, dt)
 
 
-_COUNT_CHUNK = 2**24  # pre indices drawn per pass (64 MB of uint32)
 
 
-def _uniform_index(key, shape, n: int):
+def _uniform_index(key, shape, n):
     """Integers uniform on [0, n) from one 32-bit word each: Lemire's multiply-shift with
     rejection (Lemire 2019, "Fast random integer generation in an interval", ACM TOMACS
     29:3). Returns (index, rejected); a rejected entry (probability (2³² mod n) / 2³² <
     n / 2³²) must be redrawn for exact uniformity. `jax.random.randint` spends two words
-    per value; at 3·10⁸ synapses the words are most of the build time.
+    per value; at 3·10⁸ synapses the words are most of the build time. `n` may be traced.
     """
     x = jax.random.bits(key, shape, jnp.uint32)
-    nn = jnp.uint32(n)
+    nn = jnp.asarray(n, jnp.uint32)
     x_hi, x_lo = x >> 16, x & 0xFFFF
     n_hi, n_lo = nn >> 16, nn & 0xFFFF
     ll, lh, hl = x_lo * n_lo, x_lo * n_hi, x_hi * n_lo
     mid = (ll >> 16) + (lh & 0xFFFF) + (hl & 0xFFFF)
     hi = x_hi * n_hi + (lh >> 16) + (hl >> 16) + (mid >> 16)  # ⌊x·n / 2³²⌋
-    rejected = x * nn < jnp.uint32((2**32) % n)  # the low word, mod 2³²
+    # 2³² mod n, in uint32: (2³² − n) mod n
+    rejected = x * nn < (jnp.uint32(0) - nn) % nn  # the low word of x·n, mod 2³²
     return hi.astype(jnp.int32), rejected
 
 
-def _redraw_rejected_rows(key, idx, rejected, n: int):
-    """Redraw every row of `idx` (n_rows, k) that holds a rejected entry of
-    `_uniform_index`, until no row does (in jit).
+_REDRAWS = 64  # rejected entries redrawn per pass inside a chunk
 
-    Rejection sampling per row: a row is kept only when all its k draws were accepted, so
-    the kept rows are iid uniform. Rejections are rare (≈ k·n/2³² per row), so only a few
-    rows are redrawn, `cap` at a time (sized for the expected number): far cheaper than
-    locating single entries in a 10⁸-entry table.
-    """
-    n_rows, k = idx.shape
-    q = ((2**32) % n) / 2**32
-    expected = n_rows * -math.expm1(k * math.log1p(-q)) if q > 0 else 0.0
-    cap = int(min(n_rows, max(8, 4 * expected + 8)))
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _index_chunk(key, i, n, size: int):
+    """One chunk of exactly uniform integers in [0, n): `_uniform_index`, then rejected
+    entries (a handful per 10⁶ at n ≈ 2·10⁴) located `_REDRAWS` at a time and redrawn
+    until none is left: each entry is its first accepted draw. `n` is traced, so one
+    compilation serves every table."""
+    key = jax.random.fold_in(key, i)
+    idx, rej = _uniform_index(key, (size,), n)
 
     def body(state):
-        i, values, bad_rows = state
-        (rows,) = jnp.nonzero(bad_rows, size=cap, fill_value=n_rows)
-        new, rej = _uniform_index(jax.random.fold_in(key, i), (cap, k), n)
-        values = values.at[rows].set(new, mode="drop")
-        bad_rows = bad_rows.at[rows].set(jnp.any(rej, axis=1), mode="drop")
-        return i + 1, values, bad_rows
+        j, idx, rej = state
+        (pos,) = jnp.nonzero(rej, size=_REDRAWS, fill_value=size)
+        new, bad = _uniform_index(jax.random.fold_in(key, j), (_REDRAWS,), n)
+        return j + 1, idx.at[pos].set(new, mode="drop"), rej.at[pos].set(bad, mode="drop")
 
-    _, idx, _ = jax.lax.while_loop(lambda s: jnp.any(s[2]), body, (jnp.int32(0), idx, jnp.any(rejected, axis=1)))
+    _, idx, _ = jax.lax.while_loop(lambda s: jnp.any(s[2]), body, (jnp.int32(1), idx, rej))
     return idx
 
 
-def _multinomial_counts(key, n: int, n_rows: int) -> Int[Array, " rows"]:
-    """Multinomial(n; 1/n_rows, …) row counts: the histogram of n uniform row indices
-    (exact: rejected draws are not counted and drawn again; chunks of 2²⁴ bound the
-    memory; O(n) work)."""
-    total = jnp.zeros((n_rows,), jnp.int32)
-    remaining, c = n, 0
-    while remaining > 0:
-        m = min(_COUNT_CHUNK, remaining)
-        m_static = 1 << (m - 1).bit_length()  # few distinct shapes, few compilations
-        total, accepted = _add_counts(jax.random.fold_in(key, 100 + c), total, m, m_static)
-        remaining -= int(accepted)
-        c += 1
+def _uniform_table(key, shape, n: int) -> np.ndarray:
+    """A host int32 table of exactly uniform integers in [0, n), drawn in chunks."""
+    out = np.empty(shape, np.int32)
+    size = _chunk_size(out.size)
+    _fill(out, (_index_chunk(key, i, n, size) for i in range(-(-out.size // size))))
+    return out
+
+
+def _multinomial_counts(key, n: int, n_rows: int) -> np.ndarray:
+    """Multinomial(n; 1/n_rows, …) row counts: the histogram of n exactly uniform row
+    indices, drawn in chunks (O(n) work, O(chunk) memory)."""
+    size = _chunk_size(n)
+    total = np.zeros(n_rows, np.int64)
+    for i in range(-(-n // size)):
+        m = min(size, n - i * size)
+        total += np.bincount(np.asarray(_index_chunk(key, i, n_rows, size))[:m], minlength=n_rows)
     return total
 
 
-@functools.partial(jax.jit, static_argnums=(3,), donate_argnums=(1,))
-def _add_counts(key, total, m, m_static: int):
-    rows, rejected = _uniform_index(key, (m_static,), total.shape[0])
-    use = ~rejected & (jnp.arange(m_static) < m)
-    return total.at[jnp.where(use, rows, total.shape[0])].add(1, mode="drop"), jnp.sum(use)
-
-
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _rows_with_counts(key, counts, n_post: int, k: int, allow_self: bool):
+def _rows_with_counts(key, counts, n_post: int, k: int, allow_self: bool) -> np.ndarray:
+    """(n_rows, k) targets: row i holds counts[i] uniform candidates, then padding n_post."""
     n_rows = counts.shape[0]
-    n_cand = n_post - (not allow_self)
-    used = jnp.arange(k, dtype=jnp.int32)[None, :] < counts[:, None]
-    post, rejected = _uniform_index(key, (n_rows, k), n_cand)
-    post = _redraw_rejected_rows(jax.random.fold_in(key, 1), post, rejected, n_cand)
+    post = _uniform_table(key, (n_rows, k), n_post - (not allow_self))
     if not allow_self:
-        post = post + (post >= jnp.arange(n_rows, dtype=jnp.int32)[:, None])
-    return jnp.where(used, post, n_post)
+        post += post >= np.arange(n_rows, dtype=np.int32)[:, None]
+    post[np.arange(k)[None, :] >= np.asarray(counts)[:, None]] = n_post
+    return post
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))

@@ -10,6 +10,8 @@ redrawn until it falls inside, so the result has the distribution *truncated* to
 piled onto the bounds). `Normal(bounds="redraw")` draws that truncated normal directly by
 inverting its CDF (`Φ⁻¹(U(Φ(low), Φ(high)))`): the same distribution as NEST's
 rejection loop, in one pass over the synapses, whatever the fraction redrawn.
+Draws run in chunks of 2²⁰ through one compiled function whose parameters are traced,
+so building 64 projections with 64 different distributions compiles it once.
 `bounds="clip"` is the alternative that moves the outside mass *onto* the bound
 (`jnp.clip`, NEST's `nest.math.min/max`): the minimum value then has an atom of probability.
 
@@ -25,6 +27,7 @@ The Potjans & Diesmann (2014) microcircuit as NEST 3 builds it (PyNEST example
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -93,44 +96,72 @@ class Normal(eqx.Module):
         """The smallest and largest value a draw can take."""
         return self.low, self.high
 
-    def __call__(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
-        if self.std == 0:
-            value = min(max(self.mean, self.low), self.high)
-            return jnp.full(shape, value, dtype)
-        if self.bounds == "clip" or (self.low == -math.inf and self.high == math.inf):
-            x = self.mean + self.std * jax.random.normal(key, shape, dtype)
-            return jnp.clip(x, self.low, self.high)
+    def _params(self) -> tuple:
+        """(mean, std, Φ(lo), Φ(hi), lo, hi, flip, low, high) for `_normal_chunk`."""
+        inf = math.inf
+        if self.std == 0 or self.bounds == "clip" or (self.low == -inf and self.high == inf):
+            return (self.mean, self.std, 0.0, 1.0, -inf, inf, False, self.low, self.high)
         lo = (self.low - self.mean) / self.std
         hi = (self.high - self.mean) / self.std
-        z = _truncated_standard_normal(key, lo, hi, shape, dtype)
-        # mean + std·z can round one ulp past a bound that z respected: keep the bound.
-        return jnp.clip(self.mean + self.std * z, self.low, self.high)
+        flip = abs(lo) > abs(hi)  # keep the bound in the accurate lower tail of Φ⁻¹
+        if flip:
+            lo, hi = -hi, -lo
+        return (self.mean, self.std, _ndtr(lo), _ndtr(hi), lo, hi, flip, self.low, self.high)
+
+    def chunks(self, key: PRNGKeyArray, n: int):
+        """n float32 draws as equal chunks (the last one runs past n), one at a time."""
+        size = _chunk_size(n)
+        params = self._params()
+        return (_normal_chunk(key, i, *params, size) for i in range(-(-n // size)))
+
+    def __call__(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+        return _from_chunks(self.chunks(key, math.prod(shape)), shape, dtype)
+
+
+CHUNK = 2**20  # draws per compiled call: one compilation serves every table size
+_SMALL_CHUNK = 2**14  # for small draws (tests, small projections): a second compilation
+
+
+def _chunk_size(n: int) -> int:
+    return _SMALL_CHUNK if n <= _SMALL_CHUNK else CHUNK
+
+
+def _from_chunks(chunks, shape, dtype) -> Array:
+    n = math.prod(shape)
+    chunks = list(chunks)
+    flat = chunks[0] if len(chunks) == 1 else jnp.concatenate(chunks)
+    return flat[:n].reshape(shape).astype(dtype)
 
 
 def _ndtr(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def _truncated_standard_normal(key, lo: float, hi: float, shape, dtype) -> Array:
-    """N(0, 1) truncated to [lo, hi] by inverting its CDF: z = Φ⁻¹(U(Φ(lo), Φ(hi))).
+@functools.partial(jax.jit, static_argnums=(11,))
+def _normal_chunk(key, i, mean, std, p_lo, p_hi, lo, hi, flip, low, high, size: int):
+    """One chunk of N(mean, std) truncated to [low, high] by inverting its CDF,
+    z = Φ⁻¹(U(Φ(lo), Φ(hi))) with lo, hi in SD units, or (p = 0, 1) untruncated then
+    clipped. Every parameter is traced, so one compilation serves all distributions.
 
-    Φ(lo), Φ(hi) are computed in float64 on the host and Φ⁻¹ is `ndtri`, accurate far into
-    the lower tail; the bound that is nearer the mean's far side is put there by symmetry
-    (z → −z), so a bound 10 SD out (NEST's sign-preserving weights) is met exactly rather
-    than through erf(−7) rounding to −1 in float32 (which gives −inf in
-    `jax.random.truncated_normal` once in 2²³ draws).
+    Φ(lo), Φ(hi) come from the host in float64 and Φ⁻¹ is `ndtri`, accurate far into the
+    lower tail; a bound on the upper side is mirrored there (z → −z, `flip`), so a bound
+    10 SD out (NEST's sign-preserving weights) is met exactly rather than through
+    erf(−7) rounding to −1 in float32 (which makes `jax.random.truncated_normal` return
+    −inf once in 2²³ draws). U sits on the midpoints (k + ½)·2⁻²³ of the float32 uniform
+    grid, never exactly 0: the deepest tail reached is Φ⁻¹(2⁻²⁴) ≈ 5.3 SD, as with
+    `jax.random.normal`.
     """
-    flip = abs(lo) > abs(hi)
-    if flip:
-        lo, hi = -hi, -lo
-    # U on the midpoints (k + ½)·2⁻²³ of jax's float32 uniform grid: never exactly 0, so
-    # the float32 grid cannot put an atom at the far bound; the deepest tail reached is
-    # Φ⁻¹(2⁻²⁴) ≈ −5.3 SD, as with `jax.random.normal`.
-    grid = (jax.random.bits(key, shape, jnp.uint32) >> 9).astype(dtype)
-    p_lo, p_hi = _ndtr(lo), _ndtr(hi)
+    grid = (jax.random.bits(jax.random.fold_in(key, i), (size,), jnp.uint32) >> 9).astype(jnp.float32)
     u = p_lo + (grid + 0.5) * (2.0**-23 * (p_hi - p_lo))
     z = jnp.clip(jax.scipy.special.ndtri(u), lo, hi)
-    return -z if flip else z
+    z = jnp.where(flip, -z, z)
+    # mean + std·z can round one ulp past a bound that z respected: keep the bound.
+    return jnp.clip(mean + std * z, low, high)
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _uniform_chunk(key, i, low, high, size: int):
+    return jax.random.uniform(jax.random.fold_in(key, i), (size,), jnp.float32, low, high)
 
 
 class Uniform(eqx.Module):
@@ -148,8 +179,13 @@ class Uniform(eqx.Module):
     def support(self) -> tuple[float, float]:
         return self.low, self.high
 
+    def chunks(self, key: PRNGKeyArray, n: int):
+        """n float32 draws as equal chunks (the last one runs past n), one at a time."""
+        size = _chunk_size(n)
+        return (_uniform_chunk(key, i, self.low, self.high, size) for i in range(-(-n // size)))
+
     def __call__(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
-        return jax.random.uniform(key, shape, dtype, self.low, self.high)
+        return _from_chunks(self.chunks(key, math.prod(shape)), shape, dtype)
 
 
 Sampler = Callable[[PRNGKeyArray, tuple[int, ...], object], Array]
