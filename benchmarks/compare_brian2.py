@@ -235,6 +235,9 @@ def _brian2_network(b2, model: str, n: int, method: str, same: dict | None = Non
         return group, (ce, ci)
     ce.connect(i=same["E"][0], j=same["E"][1])
     ci.connect(i=same["I"][0], j=same["I"][1])
+    for syn, pre in ((ce, "E"), (ci, "I")):  # per-synapse delays (ms), when neurodyn has them
+        if pre in same.get("delays", {}):
+            syn.delay = same["delays"][pre] * ms
     g_unit = {"cuba": mV, "cobahh": b2.usiemens}.get(model, 1)  # coba: g in units of g_L
     for name, values in same["y0"].items():
         setattr(group, name, values * (mV if name == "v" else g_unit if name in ("ge", "gi") else 1))
@@ -247,12 +250,17 @@ def shared_network(ours: "NeurodynRun") -> dict:
     The weights are the projections' shared constants (w_e, w_i), as in Brian2's
     `on_pre="ge += we"`; checked here so a per-synapse weight table is never dropped.
     """
-    out = {"y0": {k: np.asarray(v, dtype=np.float64) for k, v in ours.y0.items()}}
+    out = {"y0": {k: np.asarray(v, dtype=np.float64) for k, v in ours.y0.items()}, "delays": {}}
     for proj in ours.net.projections:
-        pre, post, weight = proj.connectivity.to_lists()
+        conn = proj.connectivity
+        pre, post, weight = conn.to_lists()
         if np.ptp(np.asarray(weight)) != 0:
             raise ValueError(f"projection {proj.pre}->{proj.post}: per-synapse weights are not exported")
         out[proj.pre] = (np.asarray(pre, np.int32), np.asarray(post, np.int32))
+        if conn.delay is not None:  # same order as to_lists: row-major over the table's mask
+            out["delays"][proj.pre] = np.asarray(conn.delay, np.float64)[np.asarray(conn.mask)] * conn.dt
+        elif proj.delay:
+            raise ValueError(f"projection {proj.pre}->{proj.post}: a single delay is not exported")
     return out
 
 

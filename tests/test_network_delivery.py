@@ -37,7 +37,7 @@ def random_conn(seed: int, per_synapse: bool, dtype=jnp.float32) -> Connectivity
     weight = rng.normal(0.0, 1.0, n_syn) if per_synapse else 0.7
     conn = from_lists(pre, post, weight, n_pre=N_PRE, n_post=N_POST)
     holes = rng.random(conn.post_idx.shape) < 0.1
-    post_idx = jnp.where(holes, N_POST + rng.integers(0, 3), conn.post_idx)  # any value >= n_post
+    post_idx = jnp.where(holes, N_POST, conn.post_idx)  # padding is the one sentinel n_post
     return Connectivity(post_idx, jnp.asarray(conn.weight, dtype), N_PRE, N_POST)
 
 

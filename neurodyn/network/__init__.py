@@ -2,18 +2,27 @@
 
 from .connectivity import (
     Connectivity,
+    estimate_memory,
     fixed_in_degree,
     fixed_out_degree,
     fixed_probability,
+    fixed_total_number,
     from_lists,
+    one_to_one,
 )
+from .distributions import Normal, Uniform
 
 __all__ = [
     "Connectivity",
+    "Normal",
+    "Uniform",
+    "estimate_memory",
     "fixed_in_degree",
     "fixed_out_degree",
     "fixed_probability",
+    "fixed_total_number",
     "from_lists",
+    "one_to_one",
 ]
 from .exact import ExactIntegration, WithJumps
 from .network import (

@@ -7,6 +7,13 @@ n_post, is skipped). `s` is the spike vector: bool (s_i = 1 for a spike) or floa
 surrogate-gradient code passes spikes as floats; delivery is linear in them). In matrix
 form out = target + Wᵀ s, with W the (n_pre, n_post) weight matrix placed at post_start.
 
+`deliver_delayed` does the same with per-synapse delays (`Connectivity.delay`, whole
+steps) through a ring buffer of R >= max delay rows × n_post (memory O(R·n_post), never a
+history of the run): at step s it first adds ring row s mod R to the target and clears it
+(what arrives now), then adds each spiking row's synapse k to ring row (s + d_ik) mod R,
+or straight to the target where d_ik = 0. A spike of step s therefore reaches synapse k in
+the delivery of step s + d_ik exactly.
+
 Two implementations with the same result:
 - `ffi`: a C++ XLA FFI handler (`_kernels/delivery.cc`) that loops only over the neurons
   that spiked and adds each one's row, the way Brian2's and NEST's C++ kernels do. XLA's
@@ -62,17 +69,19 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .connectivity import Connectivity
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "deliver_delayed"]
 
 ROWS = 16  # spiking rows scattered per while_loop iteration in the pure-JAX path
 METHODS = ("auto", "ffi", "jax")
 _SOURCE = Path(__file__).parent / "_kernels" / "delivery.cc"
 _TARGET = "neurodyn_deliver"
 _SYMBOL = "NeurodynDeliver"
+_TARGET_DELAYED = "neurodyn_deliver_delayed"
+_SYMBOL_DELAYED = "NeurodynDeliverDelayed"
 _FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -115,6 +124,61 @@ def deliver(
     """
     if not isinstance(conn, Connectivity):
         raise TypeError(f"conn must be a Connectivity, got {type(conn).__name__}")
+    target, spiked, post_start, pre_start = _check_call(target, conn, spiked, post_start, pre_start)
+    impl = _choose(method, target.dtype)
+    post_idx = conn.post_idx if conn.post_idx.dtype == jnp.int32 else conn.post_idx.astype(jnp.int32)
+    return _deliver(impl, (post_start, conn.n_post, pre_start), target, post_idx, jnp.asarray(conn.weight), spiked)
+
+
+def deliver_delayed(
+    target: Float[Array, " n_total"],
+    ring: Float[Array, "rows n_post"],
+    conn: Connectivity,
+    spiked: Bool[Array, " n_pre"] | Float[Array, " n_pre"],
+    step: Int[ArrayLike, ""],
+    post_start: int = 0,
+    *,
+    pre_start: int | None = None,
+    method: str | None = None,
+) -> tuple[Float[Array, " n_total"], Float[Array, "rows n_post"]]:
+    """Delivery with per-synapse delays through a ring buffer (see the module docstring).
+
+    Arguments:
+        target: (n_total,) values the synapses add to, as in `deliver`.
+        ring: (R, n_post) ring buffer, the target's dtype, R >= max(1, conn.max_delay);
+            start from zeros and pass back what this returns (e.g. in a scan carry).
+        conn: a `Connectivity` with per-synapse delays (`conn.delay`).
+        spiked: the spikes of this step, as in `deliver` (with `pre_start` likewise).
+        step: this step's index (int32 scalar; steps must advance by one per call).
+        post_start, pre_start, method: as in `deliver`.
+
+    Returns:
+        (target, ring) updated: target has received what arrives at this step.
+    """
+    if not isinstance(conn, Connectivity):
+        raise TypeError(f"conn must be a Connectivity, got {type(conn).__name__}")
+    if conn.delay is None:
+        raise ValueError("deliver_delayed needs a Connectivity with per-synapse delays (conn.delay is None); use deliver")
+    target, spiked, post_start, pre_start = _check_call(target, conn, spiked, post_start, pre_start)
+    ring = jnp.asarray(ring)
+    rows = max(1, conn.max_delay)
+    if ring.ndim != 2 or ring.shape[1] != conn.n_post or ring.shape[0] < rows or ring.dtype != target.dtype:
+        raise ValueError(
+            f"ring must be a ({'>='}{rows}, {conn.n_post}) {target.dtype} array (rows >= the largest "
+            f"delay {conn.max_delay} steps, one column per postsynaptic neuron), got {ring.dtype} shape {ring.shape}"
+        )
+    step = jnp.asarray(step)
+    if step.shape != () or not jnp.issubdtype(step.dtype, jnp.integer):
+        raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
+    impl = _choose(method, target.dtype)
+    where = (post_start, conn.n_post, pre_start)
+    return _deliver_delayed(
+        impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), conn.delay, spiked, step.astype(jnp.int32)
+    )
+
+
+def _check_call(target, conn, spiked, post_start, pre_start):
+    """The checks `deliver` and `deliver_delayed` share: (target, spiked, post_start, pre_start)."""
     target = jnp.asarray(target)
     spiked = jnp.asarray(spiked)
     if target.ndim != 1 or not jnp.issubdtype(target.dtype, jnp.floating):
@@ -142,9 +206,7 @@ def deliver(
             f"post_start={post_start} with n_post={conn.n_post} does not fit in target of "
             f"size {target.shape[0]} (need 0 <= post_start <= {target.shape[0] - conn.n_post})"
         )
-    impl = _choose(method, target.dtype)
-    post_idx = conn.post_idx if conn.post_idx.dtype == jnp.int32 else conn.post_idx.astype(jnp.int32)
-    return _deliver(impl, (post_start, conn.n_post, pre_start), target, post_idx, jnp.asarray(conn.weight), spiked)
+    return target, spiked, post_start, pre_start
 
 
 # --------------------------------------------------------------------------- choice
@@ -304,6 +366,146 @@ def _ffi_call(post_start: int, n_post: int, pre_start: int):
     return batched_call
 
 
+# --------------------------------------------------------------------------- per-synapse delays
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _deliver_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
+    return _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+
+
+def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
+    jax_path = functools.partial(_deliver_delayed_jax, where)
+    if impl == "jax":
+        return jax_path(target, ring, post_idx, weight, delay, spiked, step)
+    if spiked.dtype != jnp.bool_:
+        spiked = spiked.astype(target.dtype)
+    if weight.dtype not in _FFI_DTYPES:
+        weight = weight.astype(target.dtype)
+    return jax.lax.platform_dependent(
+        target, ring, post_idx, weight, delay, spiked, step, cpu=_ffi_call_delayed(*where), default=jax_path
+    )
+
+
+def _arrive(where, target, ring, step):
+    """Add ring row step mod R to the target and clear it: (target, ring, slot)."""
+    post_start, n_post, _ = where
+    rows = ring.shape[0]
+    slot = jnp.mod(step, rows)
+    arriving = jax.lax.dynamic_index_in_dim(ring, slot, 0, keepdims=False)
+    target = jax.lax.dynamic_update_slice_in_dim(
+        target, jax.lax.dynamic_slice_in_dim(target, post_start, n_post) + arriving, post_start, 0
+    )
+    ring = jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(arriving), slot, 0)
+    return target, ring, slot
+
+
+def _delayed_targets(where, post_idx, delay, slot, rows: int, n_total: int):
+    """Flat destinations of every synapse: into the ring (d >= 1) or the target (d = 0).
+
+    Ring entries are numbered n_total + row·n_post + p after the target's, so one scatter
+    into concatenate([target, ring.ravel()]) serves both; padding maps past the end.
+    """
+    post_start, n_post, _ = where
+    valid = (post_idx >= 0) & (post_idx < n_post)
+    d = delay.astype(jnp.int32)
+    r = slot + d
+    r = jnp.where(r >= rows, r - rows, r)
+    flat = jnp.where(d == 0, post_idx + post_start, n_total + r * n_post + post_idx)
+    return jnp.where(valid, flat, n_total + rows * n_post)
+
+
+def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, step):
+    """The pure-JAX path: arrivals, then top_k picks ROWS spiking rows at a time and
+    scatter-adds them into the (target, ring) pair."""
+    post_start, n_post, pre_start = where
+    n_total = target.shape[0]
+    rows = ring.shape[0]
+    n_pre = post_idx.shape[0]
+    target, ring, slot = _arrive(where, target, ring, step)
+    spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
+    active = spiked != 0
+    n_active = jnp.sum(active, dtype=jnp.int32)
+    per_synapse = weight.ndim > 0
+    scaled = spiked.dtype != jnp.bool_
+    k = min(ROWS, n_pre)
+    both = jnp.concatenate([target, ring.ravel()])
+
+    def body(carry):
+        c, acc, remaining = carry
+        vals, picked = jax.lax.top_k(remaining, k)
+        dest = _delayed_targets(where, post_idx[picked], delay[picked], slot, rows, n_total)
+        dest = jnp.where(vals[:, None] > 0, dest, acc.shape[0])  # non-spiking -> dropped
+        w = (weight[picked] if per_synapse else jnp.broadcast_to(weight, dest.shape)).astype(acc.dtype)
+        if scaled:
+            w = w * spiked[picked].astype(acc.dtype)[:, None]
+        acc = acc.at[dest.ravel()].add(w.ravel(), mode="drop")
+        return c + 1, acc, remaining.at[picked].set(0.0)
+
+    _, both, _ = jax.lax.while_loop(
+        lambda carry: carry[0] * k < n_active,
+        body,
+        (jnp.zeros((), jnp.int32), both, active.astype(jnp.float32)),
+    )
+    return both[:n_total], both[n_total:].reshape(ring.shape)
+
+
+@functools.partial(_deliver_delayed.defjvp, symbolic_zeros=True)
+def _deliver_delayed_jvp(impl, where, primals, tangents):
+    """Linear in (target, ring) and bilinear in (weight, spikes): the tangent is the same
+    map applied to (d target, d ring) plus the dense scatter of d weight·s + weight·d s."""
+    target, ring, post_idx, weight, delay, spiked, step = primals
+    d_target, d_ring, _, d_weight, _, d_spiked, _ = tangents
+    out = _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+    post_start, n_post, pre_start = where
+    n_total, rows = target.shape[0], ring.shape[0]
+    n_pre = post_idx.shape[0]
+    d_target = jnp.zeros_like(target) if isinstance(d_target, SymbolicZero) else d_target
+    d_ring = jnp.zeros_like(ring) if isinstance(d_ring, SymbolicZero) else d_ring
+    d_target, d_ring, slot = _arrive(where, d_target, d_ring, step)
+    spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
+    contribution = None
+    if not isinstance(d_weight, SymbolicZero):
+        contribution = d_weight.astype(target.dtype) * spiked.astype(target.dtype)[:, None]
+    if not isinstance(d_spiked, SymbolicZero) and spiked.dtype != jnp.bool_:
+        d_spiked = jax.lax.slice_in_dim(d_spiked, pre_start, pre_start + n_pre)
+        term = weight.astype(target.dtype) * d_spiked.astype(target.dtype)[:, None]
+        contribution = term if contribution is None else contribution + term
+    if contribution is None:
+        return out, (d_target, d_ring)
+    dest = _delayed_targets(where, post_idx, delay, slot, rows, n_total)
+    both = jnp.concatenate([d_target, d_ring.ravel()])
+    both = both.at[dest.ravel()].add(jnp.broadcast_to(contribution, post_idx.shape).ravel(), mode="drop")
+    return out, (both[:n_total], both[n_total:].reshape(ring.shape))
+
+
+@functools.cache
+def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int):
+    """The delayed FFI call, batched by `custom_vmap` as `_ffi_call` (target and ring are
+    updated in place, so both get the output's batch shape; the rest broadcast)."""
+
+    def call(target, ring, post_idx, weight, delay, spiked, step):
+        return jax.ffi.ffi_call(
+            _TARGET_DELAYED,
+            (jax.ShapeDtypeStruct(target.shape, target.dtype), jax.ShapeDtypeStruct(ring.shape, ring.dtype)),
+            vmap_method="expand_dims",
+            input_output_aliases={0: 0, 1: 1},
+        )(target, ring, post_idx, weight, delay, spiked, step, post_start=np.int64(post_start),
+          n_post=np.int64(n_post), pre_start=np.int64(pre_start))
+
+    batched_call = jax.custom_batching.custom_vmap(call)
+
+    @batched_call.def_vmap
+    def rule(axis_size, in_batched, target, ring, post_idx, weight, delay, spiked, step):
+        t_b, r_b, *rest_b = in_batched
+        target = target if t_b else jnp.broadcast_to(target, (axis_size, *target.shape))
+        ring = ring if r_b else jnp.broadcast_to(ring, (axis_size, *ring.shape))
+        rest = [x if b else x[None] for x, b in zip((post_idx, weight, delay, spiked, step), rest_b)]
+        return batched_call(target, ring, *rest), (True, True)
+
+    return batched_call
+
+
 # --------------------------------------------------------------------------- build & load
 
 
@@ -331,9 +533,11 @@ def _load() -> dict:
         try:
             lib = ctypes.cdll.LoadLibrary(str(path))
             handler = getattr(lib, _SYMBOL)
+            handler_delayed = getattr(lib, _SYMBOL_DELAYED)
         except (OSError, AttributeError) as e:
             return {"available": False, "reason": f"loading {path} failed: {e}", "path": str(path)}
         jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(handler), platform="cpu")
+        jax.ffi.register_ffi_target(_TARGET_DELAYED, jax.ffi.pycapsule(handler_delayed), platform="cpu")
         _load.lib = lib  # keep the library loaded for the life of the process
         return {"available": True, "reason": "", "path": str(path)}
     except Exception as e:  # anything unexpected: fall back rather than break a simulation

@@ -53,7 +53,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 from ..neurons.base import AbstractSpikingNeuron, State, check_parameter, concrete
 from ..simulate import SimState, SimulationResult, simulate
 from .connectivity import Connectivity, check_nonnegative_weights
-from .delivery import deliver
+from .delivery import deliver, deliver_delayed
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
 from .synapses import AbstractSynapse, DeltaSynapse
@@ -65,31 +65,59 @@ class Projection(eqx.Module):
         pre, post: population names (keys of `Network.populations`, or "all").
         connectivity: a `Connectivity` with n_pre = size of pre, n_post = size of post.
         receptor: the `name` of the synapse (receptor type) the spikes are added to.
-        delay: transmission delay in ms; 0 or a whole number (>= 1) of steps dt.
+        delay: one transmission delay in ms for every synapse: 0 or a whole number (>= 1)
+            of steps dt. None (default): the connectivity's per-synapse delays
+            (`Connectivity.delay`, built with `delay=..., dt=...`), or 0 if it has none.
+            Giving both is refused (say the delay once).
     """
 
     pre: str = eqx.field(static=True)
     post: str = eqx.field(static=True)
     connectivity: Connectivity
     receptor: str = eqx.field(static=True)
-    delay: float = eqx.field(static=True, default=0.0)
+    delay: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
+        if self.delay is None:
+            return
         if not (isinstance(self.delay, (int, float)) and math.isfinite(self.delay) and self.delay >= 0):
-            raise ValueError(f"Projection.delay must be a finite number of ms >= 0, got {self.delay!r}")
+            raise ValueError(f"Projection.delay must be a finite number of ms >= 0 (or None), got {self.delay!r}")
+        if self.connectivity.delay is not None:
+            raise ValueError(
+                f"Projection {self.pre}->{self.post}: delay={self.delay} ms given, but the connectivity "
+                f"already holds per-synapse delays; leave Projection.delay at None"
+            )
+
+    @property
+    def per_synapse_delays(self) -> bool:
+        return self.connectivity.delay is not None
 
     def delay_steps(self, dt: float) -> int:
-        """The delay as a whole number of steps; raises if it is not one."""
-        steps = self.delay / dt
+        """The ring-buffer depth in steps: the one delay, or the largest per-synapse delay.
+
+        Raises if the one delay is not a whole number of steps, or if per-synapse delays
+        were rounded to another step than `dt`.
+        """
+        if self.per_synapse_delays:
+            c = self.connectivity
+            if abs(c.dt - dt) > 1e-9 * max(abs(dt), 1.0):
+                raise ValueError(
+                    f"Projection {self.pre}->{self.post}: its per-synapse delays were rounded to steps "
+                    f"of dt = {c.dt} ms but the simulation runs with dt = {dt} ms; rebuild the "
+                    f"connectivity with dt={dt}"
+                )
+            return c.max_delay
+        delay = 0.0 if self.delay is None else self.delay
+        steps = delay / dt
         n = round(steps)
-        if self.delay > 0 and steps < 1 - 1e-6:
+        if delay > 0 and steps < 1 - 1e-6:
             raise ValueError(
-                f"Projection {self.pre}->{self.post}: delay {self.delay} ms is shorter than "
+                f"Projection {self.pre}->{self.post}: delay {delay} ms is shorter than "
                 f"dt = {dt} ms; use 0 (effect from the next step) or at least one step"
             )
         if abs(steps - n) > 1e-6 * max(1.0, steps):
             raise ValueError(
-                f"Projection {self.pre}->{self.post}: delay {self.delay} ms is not a whole "
+                f"Projection {self.pre}->{self.post}: delay {delay} ms is not a whole "
                 f"number of steps of dt = {dt} ms ({steps:.6g} steps)"
             )
         return int(n)
@@ -527,7 +555,9 @@ class Network(AbstractSpikingNeuron):
     def delivery_state(self, n_neurons: int, dt: float, dtype) -> tuple:
         """One ring buffer (delay steps × post size) per delayed projection, None otherwise.
 
-        Also checks, at the start of a run, that every Poisson source has rate·dt <= 1.
+        Per-synapse delays: max(1, D) rows for the largest delay D (none if every delay is
+        0), so the memory is O(D × n_post) whatever the spread of the delays. Also checks, at
+        the start of a run, that every Poisson source has rate·dt <= 1.
         """
         self.check_step(dt)
         rings = []
@@ -552,9 +582,11 @@ class Network(AbstractSpikingNeuron):
     def deliver(self, y: State, rings, spiked, step, key, dt: float):
         """Add this step's spikes to the synaptic variables (delay 0) or the ring buffers.
 
-        A delayed projection's ring row `step % delay` holds what arrives now: it is added
+        One delay: ring row `step % delay` holds what arrives now: it is added
         to g, then overwritten with what this step's spikes send (arriving `delay` steps
-        later). Poisson sources and inputs draw from `key`, one subkey per source.
+        later). Per-synapse delays: `deliver_delayed` adds row `step % R` to g, clears it
+        and adds each synapse to row `(step + d) % R`. Poisson sources and inputs draw
+        from `key`, one subkey per source.
         Delta-synapse variables must be empty here (the step's solver landed the jumps):
         a run whose solver does not land them (plain `simulate` with a Diffrax solver not
         wrapped in `WithJumps`) stops with an error instead of silently dropping them.
@@ -580,6 +612,10 @@ class Network(AbstractSpikingNeuron):
             g = y[var]
             if ring is None:
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start)
+            elif proj.per_synapse_delays:
+                y[var], ring = deliver_delayed(
+                    g, ring, proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start
+                )
             else:
                 slot = step % ring.shape[0]
                 g = g.at[post].add(ring[slot])

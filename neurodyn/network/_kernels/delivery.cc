@@ -21,6 +21,17 @@
 //   out       [*batch, n_total]       the target's type; may alias target (then no copy)
 // Attributes: post_start, n_post, pre_start (int64).
 //
+// A second handler, NeurodynDeliverDelayed, delivers with per-synapse delays through a
+// ring buffer of R rows x n_post (R >= the largest delay in steps, >= 1):
+//   slot = step mod R
+//   out[post_start + p] += ring[slot, p];  ring[slot, p] = 0       (what arrives now)
+//   then for every spiking i and valid j, with p = post_idx[i, j], d = delay[i, j]:
+//     d == 0: out[post_start + p] += s_i * weight[i, j]             (this step)
+//     d >= 1: ring[(slot + d) mod R, p] += s_i * weight[i, j]        (read d steps later)
+// so a spike of step s reaches synapse (i, j) in the delivery of step s + d exactly.
+// Extra operands: ring [*batch, R, n_post] (the target's type), delay [*batch, n_pre, K]
+// (uint8, int16 or int32), step [*batch] (int32); outputs (out, ring_out), both aliasable.
+//
 // Built on first use by neurodyn/network/delivery.py with the FFI headers of the jaxlib
 // it runs with (jax.ffi.include_dir()).
 
@@ -226,6 +237,212 @@ ffi::Error Deliver(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx, ffi::A
   return ffi::Error::InvalidArgument("neurodyn_deliver: target and weight must be float32 or float64");
 }
 
+// ------------------------------------------------------------------ per-synapse delays
+
+template <typename T, typename W, typename S, typename D>
+int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t step, const int32_t* post_idx,
+                          const W* weight, bool per_synapse, const D* delay, const S* spikes,
+                          int64_t n_pre, int64_t k, uint32_t n_post, int64_t post_start) {
+  T* base = out + post_start;
+  int64_t slot = step % n_rows;
+  if (slot < 0) slot += n_rows;
+  T* arriving = ring + slot * static_cast<int64_t>(n_post);
+  for (uint32_t p = 0; p < n_post; ++p) {
+    base[p] += arriving[p];
+    arriving[p] = T(0);
+  }
+  int64_t bad = 0;
+  auto add_row = [&](int64_t i, T scale) {
+    const int32_t* row = post_idx + i * k;
+    const D* d_row = delay + i * k;
+    const W* w_row = per_synapse ? weight + i * k : weight;
+    for (int64_t j = 0; j < k; ++j) {
+      const uint32_t p = static_cast<uint32_t>(row[j]);
+      if (p >= n_post) continue;
+      const int64_t d = static_cast<int64_t>(d_row[j]);
+      const T value = scale * static_cast<T>(per_synapse ? w_row[j] : w_row[0]);
+      if (d == 0) {
+        base[p] += value;
+        continue;
+      }
+      if (d < 0 || d > n_rows) {  // the ring is too short for this delay: report, skip
+        ++bad;
+        continue;
+      }
+      int64_t r = slot + d;
+      if (r >= n_rows) r -= n_rows;
+      ring[r * static_cast<int64_t>(n_post) + p] += value;
+    }
+  };
+  if constexpr (std::is_same_v<S, bool>) {
+    ForEachTrue(spikes, n_pre, [&](int64_t i) { add_row(i, T(1)); });
+  } else {
+    for (int64_t i = 0; i < n_pre; ++i) {
+      if (spikes[i] != S(0)) add_row(i, static_cast<T>(spikes[i]));
+    }
+  }
+  return bad;
+}
+
+template <typename T, typename W, typename S, typename D>
+ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffer<ffi::S32> post_idx,
+                               ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
+                               ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
+                               ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
+                               int64_t pre_start) {
+  const auto out_dims = out->dimensions();
+  const int64_t m = static_cast<int64_t>(out_dims.size()) - 1;
+  const auto batch = out_dims.first(static_cast<size_t>(m));
+  const int64_t n_total = out_dims[m];
+  const auto t_dims = target.dimensions();
+  const auto r_dims = ring.dimensions();
+  const auto ro_dims = ring_out->dimensions();
+  const auto p_dims = post_idx.dimensions();
+  const auto w_dims = weight.dimensions();
+  const auto d_dims = delay.dimensions();
+  const auto s_dims = spikes.dimensions();
+  const auto k_dims = step.dimensions();
+  if (static_cast<int64_t>(t_dims.size()) != m + 1 || t_dims[m] != n_total ||
+      static_cast<int64_t>(r_dims.size()) != m + 2 || static_cast<int64_t>(ro_dims.size()) != m + 2 ||
+      static_cast<int64_t>(p_dims.size()) != m + 2 || static_cast<int64_t>(d_dims.size()) != m + 2 ||
+      static_cast<int64_t>(s_dims.size()) != m + 1 || static_cast<int64_t>(k_dims.size()) != m) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver_delayed: inconsistent ranks: out " + Shape(out_dims) + ", target " +
+        Shape(t_dims) + ", ring " + Shape(r_dims) + ", post_idx " + Shape(p_dims) + ", delay " +
+        Shape(d_dims) + ", spikes " + Shape(s_dims) + ", step " + Shape(k_dims));
+  }
+  const int64_t n_pre = p_dims[m], k = p_dims[m + 1];
+  const int64_t n_rows = r_dims[m];
+  const bool per_synapse = static_cast<int64_t>(w_dims.size()) == m + 2;
+  if (!per_synapse && static_cast<int64_t>(w_dims.size()) != m) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: weight must be a scalar or [n_pre, K], got " +
+                                       Shape(w_dims));
+  }
+  if ((per_synapse && (w_dims[m] != n_pre || w_dims[m + 1] != k)) || d_dims[m] != n_pre ||
+      d_dims[m + 1] != k) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: weight " + Shape(w_dims) + " or delay " +
+                                       Shape(d_dims) + " does not match post_idx " + Shape(p_dims));
+  }
+  if (n_rows < 1 || r_dims[m + 1] != n_post || ro_dims[m] != n_rows || ro_dims[m + 1] != n_post) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: ring " + Shape(r_dims) +
+                                       " must be [R >= 1, n_post = " + std::to_string(n_post) + "]");
+  }
+  const int64_t n_spikes = s_dims[m];
+  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver_delayed: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
+        std::to_string(pre_start) + " + " + std::to_string(n_pre));
+  }
+  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
+    return ffi::Error::InvalidArgument(
+        "neurodyn_deliver_delayed: post_start + n_post = " + std::to_string(post_start) + " + " +
+        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  }
+  const int64_t ring_size = n_rows * n_post;
+  std::vector<int64_t> st, sr, sp, sw, sd, ss, sk;
+  if (!BatchStrides(t_dims, m, batch, n_total, &st) || !BatchStrides(r_dims, m, batch, ring_size, &sr) ||
+      !BatchStrides(p_dims, m, batch, n_pre * k, &sp) ||
+      !BatchStrides(w_dims, m, batch, per_synapse ? n_pre * k : 1, &sw) ||
+      !BatchStrides(d_dims, m, batch, n_pre * k, &sd) || !BatchStrides(s_dims, m, batch, n_spikes, &ss) ||
+      !BatchStrides(k_dims, m, batch, 1, &sk)) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: batch dimensions do not broadcast to " +
+                                       Shape(out_dims));
+  }
+  const T* t_data = static_cast<const T*>(target.untyped_data());
+  const T* r_data = static_cast<const T*>(ring.untyped_data());
+  const int32_t* p_data = post_idx.typed_data();
+  const W* w_data = static_cast<const W*>(weight.untyped_data());
+  const D* d_data = static_cast<const D*>(delay.untyped_data());
+  const S* s_data = static_cast<const S*>(spikes.untyped_data());
+  const int32_t* k_data = step.typed_data();
+  T* o_data = static_cast<T*>(out->untyped_data());
+  T* ro_data = static_cast<T*>(ring_out->untyped_data());
+  int64_t n_batch = 1;
+  for (int64_t d = 0; d < m; ++d) n_batch *= batch[d];
+  std::vector<int64_t> index(m, 0);
+  int64_t bad = 0;
+  for (int64_t b = 0; b < n_batch; ++b) {
+    int64_t ot = 0, orr = 0, op = 0, ow = 0, od = 0, os = 0, ok = 0;
+    for (int64_t d = 0; d < m; ++d) {
+      ot += index[d] * st[d];
+      orr += index[d] * sr[d];
+      op += index[d] * sp[d];
+      ow += index[d] * sw[d];
+      od += index[d] * sd[d];
+      os += index[d] * ss[d];
+      ok += index[d] * sk[d];
+    }
+    T* o = o_data + b * n_total;
+    if (o != t_data + ot) std::memcpy(o, t_data + ot, sizeof(T) * n_total);
+    T* ro = ro_data + b * ring_size;
+    if (ro != r_data + orr) std::memcpy(ro, r_data + orr, sizeof(T) * ring_size);
+    bad += DeliverDelayedOne<T, W, S, D>(o, ro, n_rows, k_data[ok], p_data + op, w_data + ow, per_synapse,
+                                         d_data + od, s_data + os + pre_start, n_pre, k,
+                                         static_cast<uint32_t>(n_post), post_start);
+    for (int64_t d = m - 1; d >= 0; --d) {
+      if (++index[d] < batch[d]) break;
+      index[d] = 0;
+    }
+  }
+  if (bad) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: " + std::to_string(bad) +
+                                       " spike(s) met a delay outside [0, R = " + std::to_string(n_rows) +
+                                       "] steps (the ring buffer is too short)");
+  }
+  return ffi::Error::Success();
+}
+
+template <typename T, typename W, typename S>
+ffi::Error DeliverDelayedByDelay(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffer<ffi::S32> post_idx,
+                                 ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
+                                 ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
+                                 ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
+                                 int64_t pre_start) {
+  using DT = ffi::DataType;
+  switch (delay.element_type()) {
+    case DT::U8:
+      return DeliverDelayedTyped<T, W, S, uint8_t>(target, ring, post_idx, weight, delay, spikes, step, out,
+                                                   ring_out, post_start, n_post, pre_start);
+    case DT::S16:
+      return DeliverDelayedTyped<T, W, S, int16_t>(target, ring, post_idx, weight, delay, spikes, step, out,
+                                                   ring_out, post_start, n_post, pre_start);
+    case DT::S32:
+      return DeliverDelayedTyped<T, W, S, int32_t>(target, ring, post_idx, weight, delay, spikes, step, out,
+                                                   ring_out, post_start, n_post, pre_start);
+    default:
+      return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: delay must be uint8, int16 or int32");
+  }
+}
+
+ffi::Error DeliverDelayed(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffer<ffi::S32> post_idx,
+                          ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
+                          ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
+                          ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
+                          int64_t pre_start) {
+  using DT = ffi::DataType;
+  const DT t = target.element_type(), w = weight.element_type(), s = spikes.element_type();
+  if (out->element_type() != t || ring.element_type() != t || ring_out->element_type() != t) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: out, ring and target dtypes differ");
+  }
+  if (s != DT::PRED && s != t) {
+    return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: spikes must be bool or the target's dtype");
+  }
+  const bool sb = s == DT::PRED;
+#define NEURODYN_CASE(TT, CT, WT, CW)                                                                      \
+  if (t == DT::TT && w == DT::WT) {                                                                     \
+    return sb ? DeliverDelayedByDelay<CT, CW, bool>(target, ring, post_idx, weight, delay, spikes, step,   \
+                                                    out, ring_out, post_start, n_post, pre_start)          \
+              : DeliverDelayedByDelay<CT, CW, CT>(target, ring, post_idx, weight, delay, spikes, step,     \
+                                                  out, ring_out, post_start, n_post, pre_start);           \
+  }
+  NEURODYN_CASE(F32, float, F32, float)
+  NEURODYN_CASE(F32, float, F64, double)
+  NEURODYN_CASE(F64, double, F32, float)
+  NEURODYN_CASE(F64, double, F64, double)
+#undef NEURODYN_CASE
+  return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: target and weight must be float32 or float64");
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliver, Deliver,
@@ -235,6 +452,21 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliver, Deliver,
                                   .Arg<ffi::AnyBuffer>()           // weight
                                   .Arg<ffi::AnyBuffer>()           // spikes
                                   .Ret<ffi::AnyBuffer>()           // out
+                                  .Attr<int64_t>("post_start")
+                                  .Attr<int64_t>("n_post")
+                                  .Attr<int64_t>("pre_start"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliverDelayed, DeliverDelayed,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()           // target
+                                  .Arg<ffi::AnyBuffer>()           // ring
+                                  .Arg<ffi::Buffer<ffi::S32>>()    // post_idx
+                                  .Arg<ffi::AnyBuffer>()           // weight
+                                  .Arg<ffi::AnyBuffer>()           // delay
+                                  .Arg<ffi::AnyBuffer>()           // spikes
+                                  .Arg<ffi::Buffer<ffi::S32>>()    // step
+                                  .Ret<ffi::AnyBuffer>()           // out
+                                  .Ret<ffi::AnyBuffer>()           // ring_out
                                   .Attr<int64_t>("post_start")
                                   .Attr<int64_t>("n_post")
                                   .Attr<int64_t>("pre_start"));

@@ -1,0 +1,196 @@
+"""COBA 4k driven with per-synapse delays vs one delay, and the same network in Brian2.
+
+The network is benchmarks/coba.py's `driven` variant (Brette et al. 2007 benchmark 1,
+p = 80/N, +20 mV drive, dt = 0.1 ms, forward Euler) with delays on both projections:
+- `per_synapse`: normal, mean 1.5 ms, SD 0.75 ms (relative SD 0.5), redrawn below 0.5·dt
+  and rounded to the nearest step (NEST 3's Potjans_2014 example rule), stored as uint8
+  steps and delivered through a ring buffer of max-delay rows (`deliver_delayed`);
+- `one_delay`: every synapse 1.5 ms (`Projection(delay=1.5)`, the ring of one delay).
+Brian2 2.9 (C++ standalone, single thread) runs the *same* network: neurodyn's synapses,
+per-synapse delays and initial state, through `compare_brian2.Brian2Run` (binary built
+once; the loop timed inside the binary, wall clock). Runs alternate ours / Brian2 and the
+medians are reported; ratio = ours / Brian2 (< 1: we are faster).
+
+`--base DIR` also times the one-delay network and the delay-free coba.py network with
+another neurodyn tree (e.g. the commit before per-synapse delays, `git archive 6084a94 |
+tar -x -C DIR`) against this one, alternating subprocesses (PYTHONPATH=DIR vs this tree):
+"before/after" for the paths that must not get slower.
+
+Brian2 lives in its own venv (see compare_brian2.py):
+    PYTHONPATH=. /work/venvs/brian2/bin/python benchmarks/delays.py --t-ms 2000 --repeats 3 \
+        --base /tmp/netdelay_base --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jax
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import coba  # noqa: E402
+from _common import Timer, emit, load_average, machine_info, rate_hz  # noqa: E402
+
+from neurodyn.network import Network, Normal, Projection, fixed_probability, simulate_network  # noqa: E402
+
+DT = coba.DT
+MEAN_MS, REL_SD = 1.5, 0.5
+
+
+def build(n: int, seed: int, per_synapse: bool):
+    """coba.build's driven network with per-synapse normal delays or one 1.5 ms delay."""
+    net, y0, drive = coba.build(n, "driven", jax.random.key(seed))
+    k_e, k_i, _ = jax.random.split(jax.random.key(seed), 3)
+    n_e = net.population("E").stop
+    p = 80.0 / n
+    if per_synapse:
+        delay = dict(delay=Normal(MEAN_MS, REL_SD * MEAN_MS, low=0.5 * DT), dt=DT)
+        exc = fixed_probability(k_e, n_e, n, p, 0.6, **delay)
+        inh = fixed_probability(k_i, n - n_e, n, p, 6.7, **delay)
+        projections = [Projection("E", "all", exc, "ge"), Projection("I", "all", inh, "gi")]
+    else:
+        projections = [type(q)(q.pre, q.post, q.connectivity, q.receptor, MEAN_MS) for q in net.projections]
+    net = Network(net.neuron, net.synapses, {"E": n_e, "I": n - n_e}, projections)
+    return net, y0, drive
+
+
+def time_ours(net, y0, drive, t_ms: float):
+    """The simulation as a thunk, and the seconds of its first (compiling) call."""
+    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0)  # noqa: E731
+    with Timer() as t:
+        jax.block_until_ready(sim())
+    return sim, round(t.wall, 2)
+
+
+def _once(sim, n, t_ms):
+    with Timer() as t:
+        res = jax.block_until_ready(sim())
+    steps = round(t_ms / DT)
+    return {"us_per_step": t.wall / steps * 1e6, "cpu_us_per_step": t.cpu / steps * 1e6,
+            "rate_hz": rate_hz(int(res.n_spikes), n, t_ms)}
+
+
+# A tree-independent timing script for --base (runs with PYTHONPATH = either tree).
+_SUBPROCESS = r"""
+import json, statistics, sys, time
+sys.path.insert(0, {bench!r})
+import jax, coba
+from neurodyn.network import Network, Projection, simulate_network
+n, t_ms, delay, repeats = {n}, {t_ms}, {delay}, {repeats}
+net, y0, drive = coba.build(n, "driven", jax.random.key(1))
+if delay:
+    n_e = net.population("E").stop
+    net = Network(net.neuron, net.synapses, {{"E": n_e, "I": n - n_e}},
+                  [type(q)(q.pre, q.post, q.connectivity, q.receptor, delay) for q in net.projections])
+sim = lambda: simulate_network(net, t_ms, 0.1, input=drive, initial_state=y0)
+jax.block_until_ready(sim())
+walls = []
+for _ in range(repeats):
+    t = time.perf_counter(); r = jax.block_until_ready(sim()); walls.append(time.perf_counter() - t)
+print(json.dumps({{"us_per_step": statistics.median(walls) / round(t_ms / 0.1) * 1e6, "n_spikes": int(r.n_spikes)}}))
+"""
+
+
+def before_after(base: Path, n: int, t_ms: float, repeats: int) -> dict:
+    """Median µs/step of the delay-0 and the one-delay COBA with `base` vs this tree."""
+    trees = {"before": Path(base).resolve(), "after": HERE.parent}
+    out = {}
+    for delay in (0.0, MEAN_MS):
+        runs = {k: [] for k in trees}
+        for _ in range(repeats):  # alternate the trees; each subprocess takes a median of 3
+            for name, tree in trees.items():
+                code = _SUBPROCESS.format(bench=str(tree / "benchmarks"), n=n, t_ms=t_ms, delay=delay, repeats=3)
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+                runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        before = statistics.median(r["us_per_step"] for r in runs["before"])
+        after = statistics.median(r["us_per_step"] for r in runs["after"])
+        out[f"delay_{delay:g}ms"] = {
+            "before_us_per_step": round(before, 2), "after_us_per_step": round(after, 2),
+            "after_over_before": round(after / before, 3),
+            "all_us_per_step": {k: [round(r["us_per_step"], 2) for r in v] for k, v in runs.items()},
+            "n_spikes": {k: v[0]["n_spikes"] for k, v in runs.items()},
+        }
+    return out
+
+
+def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: str | None) -> dict:
+    record = {"benchmark": "delays", "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed,
+              "delay": f"normal mean {MEAN_MS} ms, relative SD {REL_SD}, NEST redraw below dt/2, rounded to steps",
+              "machine": machine_info(), "load_average_start": load_average()}
+    nets = {k: build(n, seed, k == "per_synapse") for k in ("per_synapse", "one_delay")}
+    conn = nets["per_synapse"][0].projections[0].connectivity
+    record["max_delay_steps"] = conn.max_delay
+    record["delay_dtype"] = str(conn.delay.dtype)
+    sims = {}
+    for name, (net, y0, drive) in nets.items():
+        sims[name], record[f"{name}_compile_s"] = time_ours(net, y0, drive, t_ms)
+    brian = None
+    if brian2:
+        import compare_brian2
+
+        class _Ours:  # what compare_brian2.shared_network reads
+            net, y0 = nets["per_synapse"][0], nets["per_synapse"][1]
+
+        shared = compare_brian2.shared_network(_Ours)
+        directory = Path(tempfile.mkdtemp(prefix="neurodyn_delays_brian2_"))
+        brian = compare_brian2.Brian2Run("coba-driven", n, t_ms, "euler", directory, same=shared)
+        record["brian2_build_s"] = round(brian.build_s, 2)
+    runs = {k: [] for k in (*sims, *(("brian2",) if brian else ()))}
+    for _ in range(repeats):
+        for name, sim in sims.items():
+            runs[name].append(_once(sim, n, t_ms))
+        if brian:
+            b = brian.run(seed)
+            steps = round(t_ms / DT)
+            runs["brian2"].append({"us_per_step": b["run_s"] / steps * 1e6, "cpu_us_per_step": b["run_cpu_s"] / steps * 1e6,
+                                   "rate_hz": b["rate_hz"]})
+    for name, rs in runs.items():
+        record[name] = {
+            "us_per_step": round(statistics.median(r["us_per_step"] for r in rs), 2),
+            "cpu_us_per_step": round(statistics.median(r["cpu_us_per_step"] for r in rs), 2),
+            "rate_hz": round(statistics.median(r["rate_hz"] for r in rs), 3),
+            "all_us_per_step": [round(r["us_per_step"], 2) for r in rs],
+        }
+    record["per_synapse_over_one_delay"] = round(record["per_synapse"]["us_per_step"] / record["one_delay"]["us_per_step"], 3)
+    if brian:
+        record["per_synapse_over_brian2"] = round(record["per_synapse"]["us_per_step"] / record["brian2"]["us_per_step"], 3)
+        record["per_synapse_over_brian2_cpu"] = round(
+            record["per_synapse"]["cpu_us_per_step"] / record["brian2"]["cpu_us_per_step"], 3)
+    if base:
+        record["before_after"] = before_after(Path(base), n, t_ms, repeats)
+    record["load_average_end"] = load_average()
+    return record
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--t-ms", type=float, default=1000.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="alternated timed runs of each (medians reported)")
+    ap.add_argument("--no-brian2", action="store_true", help="skip Brian2 even if it is importable")
+    ap.add_argument("--base", default=None, help="another neurodyn tree for the before/after timing")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--out", default=None, help="also write the JSON object to this file")
+    args = ap.parse_args(argv)
+    if args.n < 10 or args.t_ms <= 0 or args.repeats < 1:
+        ap.error("--n must be >= 10, --t-ms > 0 and --repeats >= 1")
+    try:
+        import brian2  # noqa: F401
+        have_brian2 = not args.no_brian2
+    except ImportError:
+        have_brian2 = False
+    emit(run(args.n, args.t_ms, args.seed, args.repeats, have_brian2, args.base), args.json, args.out)
+
+
+if __name__ == "__main__":
+    main()
