@@ -6,7 +6,7 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
 from .simulate import SimulationResult, simulate
@@ -91,3 +91,24 @@ def phase_plane(
     state[x_name], state[y_name] = X.ravel(), Y.ravel()
     d = jax.jit(model.vector_field)(0.0, state, input_current)
     return X, Y, d[x_name].reshape(X.shape), d[y_name].reshape(X.shape)
+
+
+def rates_from_spike_times(
+    spike_times: Float[Array, " spikes"],
+    spike_neurons: Int[Array, " spikes"],
+    n_neurons: int,
+) -> Float[Array, " neurons"]:
+    """Firing rate (Hz) of each neuron from its mean inter-spike interval:
+    r_i = 1000·(n_i − 1)/(t_last − t_first); 0 for neurons with fewer than 2 spikes.
+
+    Differentiable in the spike times (exact-mode gradients flow through t_first, t_last).
+    """
+    ids = jnp.arange(n_neurons)
+    mine = (spike_neurons[None, :] == ids[:, None]) & jnp.isfinite(spike_times)[None, :]
+    t = jnp.where(jnp.isfinite(spike_times), spike_times, 0.0)[None, :]
+    count = jnp.sum(mine, axis=1)
+    first = jnp.min(jnp.where(mine, t, jnp.inf), axis=1)
+    last = jnp.max(jnp.where(mine, t, -jnp.inf), axis=1)
+    ok = count >= 2
+    span = jnp.where(ok, last - first, 1.0)
+    return jnp.where(ok, 1000.0 * (count - 1) / span, 0.0)
