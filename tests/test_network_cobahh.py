@@ -1,8 +1,7 @@
-"""COBAHH network (benchmarks/cobahh.py) against an independent NumPy re-implementation.
+"""COBAHH network (neurodyn.models.cobahh) against an independent NumPy re-implementation.
 
-The reference below is written from the equations in shared/REFERENCES.md (COBAHH section)
-and Brian2's COBAHH example; it shares no code with `neurodyn`: dense 0/1 connection
-matrices, float64, and Brian2's exponential Euler written out in closed form,
+The reference below is written from the equations of Brette et al. (2007, benchmark 3) and
+Brian2's COBAHH example; it shares no code with `neurodyn`: dense 0/1 connection matrices, float64, and Brian2's exponential Euler written out in closed form,
 
     x ← x∞ + (x − x∞) e^{−(α_x + β_x) dt}               for the gates x = m, h, n
     V ← V∞ + (V − V∞) e^{−G dt / C},   G = g_L + g_e + g_i + ḡ_Na m³h + ḡ_Kd n⁴,
@@ -29,20 +28,17 @@ rate within 10 %. Spread of the 1 s rate over realisations (V(0) perturbed by 0.
 same connectivity, seed 1): reference 37.2-38.9 Hz, neurodyn 36.5-38.1 Hz.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from neurodyn.network import from_lists
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import cobahh  # noqa: E402  (benchmarks/cobahh.py)
+from neurodyn import ExponentialEuler
+from neurodyn.models import cobahh_initial_state, cobahh_network
+from neurodyn.network import from_lists, simulate_network
 
 DT = 0.1
 C_M, G_L, G_NA, G_KD = 0.2, 0.01, 20.0, 6.0  # nF, µS
 E_L, E_K, E_NA, V_T, E_E, E_I = -60.0, -90.0, 50.0, -63.0, 0.0, -80.0  # mV
+P_CONNECT, W_E, W_I = 0.02, 0.006, 0.067  # connection probability; µS (6 nS, 67 nS)
 TAU_E, TAU_I = 5.0, 10.0  # ms
 W_E, W_I = 0.006, 0.067  # µS
 V_SPIKE, T_REF = -20.0, 3.0  # mV, ms
@@ -104,8 +100,8 @@ def numpy_network(n, seed):
     """Dense E→all, I→all connectivity (p = 0.02, self connections allowed) and normals."""
     rng = np.random.default_rng(seed)
     n_e = int(round(0.8 * n))
-    mask_e = rng.random((n_e, n)) < cobahh.P_CONNECT
-    mask_i = rng.random((n - n_e, n)) < cobahh.P_CONNECT
+    mask_e = rng.random((n_e, n)) < P_CONNECT
+    mask_i = rng.random((n - n_e, n)) < P_CONNECT
     z = rng.standard_normal((3, n))
     return mask_e, mask_i, z
 
@@ -113,9 +109,9 @@ def numpy_network(n, seed):
 def neurodyn_network(n, mask_e, mask_i):
     pre_e, post_e = np.nonzero(mask_e)
     pre_i, post_i = np.nonzero(mask_i)
-    conn_e = from_lists(pre_e, post_e, cobahh.W_E, n_pre=mask_e.shape[0], n_post=n)
-    conn_i = from_lists(pre_i, post_i, cobahh.W_I, n_pre=mask_i.shape[0], n_post=n)
-    return cobahh.network(n, conn_e, conn_i)
+    conn_e = from_lists(pre_e, post_e, W_E, n_pre=mask_e.shape[0], n_post=n)
+    conn_i = from_lists(pre_i, post_i, W_I, n_pre=mask_i.shape[0], n_post=n)
+    return cobahh_network(n, conn_e, conn_i)
 
 
 # ----------------------------------------------------------------- tests
@@ -123,9 +119,10 @@ def neurodyn_network(n, mask_e, mask_i):
 
 def _compare(n, t_ms, seed):
     mask_e, mask_i, z = numpy_network(n, seed)
-    y0 = cobahh.initial_state(z)
+    y0 = cobahh_initial_state(z)
     ref_t, ref_i = ref_cobahh(mask_e * W_E, mask_i * W_I, {k: np.asarray(v) for k, v in y0.items()}, t_ms)
-    result = cobahh.simulate_cobahh(neurodyn_network(n, mask_e, mask_i), y0, t_ms)
+    result = simulate_network(neurodyn_network(n, mask_e, mask_i), t_ms, DT, initial_state=y0,
+                              solver=ExponentialEuler())
     assert int(result.spikes_dropped) == 0
     return result, ref_t, ref_i
 
