@@ -62,8 +62,9 @@ def ref_rates(v):
     }
 
 
-def ref_cobahh(w_e, w_i, y0, t_ms):
-    """Spike (times, neurons) of the NumPy COBAHH; w_e (n_e, n), w_i (n_i, n) in µS.
+def ref_cobahh(w_e, w_i, y0, t_ms, i_ext=0.0, dt=DT):
+    """Spike (times, neurons) of the NumPy COBAHH; w_e (n_e, n), w_i (n_i, n) in µS; an
+    optional constant current i_ext (nA) per neuron.
 
     A spike is stamped with the end of the step in which V is first seen above threshold.
     """
@@ -72,20 +73,20 @@ def ref_cobahh(w_e, w_i, y0, t_ms):
     ge, gi = np.array(y0["ge"], np.float64), np.array(y0["gi"], np.float64)
     last_spike = np.full(v.shape, -np.inf)
     times, neurons = [], []
-    decay_e, decay_i = np.exp(-DT / TAU_E), np.exp(-DT / TAU_I)
-    for step in range(round(t_ms / DT)):
+    decay_e, decay_i = np.exp(-dt / TAU_E), np.exp(-dt / TAU_I)
+    for step in range(round(t_ms / dt)):
         rates = ref_rates(v)
         g_na, g_k = G_NA * m**3 * h, G_KD * n**4
         g_tot = G_L + ge + gi + g_na + g_k
-        v_inf = (G_L * E_L + ge * E_E + gi * E_I + g_na * E_NA + g_k * E_K) / g_tot
-        v_new = v_inf + (v - v_inf) * np.exp(-g_tot * DT / C_M)
+        v_inf = (G_L * E_L + ge * E_E + gi * E_I + g_na * E_NA + g_k * E_K + i_ext) / g_tot
+        v_new = v_inf + (v - v_inf) * np.exp(-g_tot * dt / C_M)
         gates = []
         for x, (a, b) in zip((m, h, n), (rates["m"], rates["h"], rates["n"])):
             x_inf = a / (a + b)
-            gates.append(x_inf + (x - x_inf) * np.exp(-(a + b) * DT))
+            gates.append(x_inf + (x - x_inf) * np.exp(-(a + b) * dt))
         m, h, n = gates
         v, ge, gi = v_new, ge * decay_e, gi * decay_i
-        t = (step + 1) * DT
+        t = (step + 1) * dt
         spiked = (v > V_SPIKE) & (t - last_spike > T_REF - 1e-9)
         last_spike[spiked] = t
         (idx,) = np.nonzero(spiked)
