@@ -150,7 +150,7 @@ def test_rate_and_early_spike_trains_match_independent_numpy_reference():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_full_size_rate_matches_numpy_reference(seed):
-    # N = 4000, 1 s: REFERENCES.md quotes 36-38 Hz for an independent NumPy version; this
+    # N = 4000, 1 s: an earlier independent NumPy version gave 36-38 Hz (2 seeds); this
     # reference measured 38.69 (seed 1) and 36.35 Hz (seed 2), neurodyn 36.53 and 36.42 Hz.
     n, t_ms = 4000, 1000.0
     result, ref_t, _ = _compare(n, t_ms, seed)
