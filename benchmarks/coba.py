@@ -51,7 +51,6 @@ def run(n: int, t_ms: float, seed: int, variant: str, solver: str = "euler", rep
     """Build, compile and time one network; returns the benchmark's JSON record."""
     net, y0, drive = build(n, variant, jax.random.key(seed))
     jax.block_until_ready((net, y0))
-    steps = round(t_ms / DT)
     sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0, solver=solver_for(solver))
     result, times = time_compiled(sim, repeats)
     return network_record(net, result, times, n=n, t_ms=t_ms, dt_ms=DT, seed=seed, variant=variant, solver=solver)

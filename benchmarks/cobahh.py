@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-
 from _common import emit, network_record, time_compiled
 
 from neurodyn import ExponentialEuler

@@ -241,7 +241,7 @@ def _brian2_network(b2, model: str, n: int, method: str, same: dict | None = Non
     return group, (ce, ci)
 
 
-def shared_network(ours: "NeurodynRun") -> dict:
+def shared_network(ours: NeurodynRun) -> dict:
     """neurodyn's connectivity (pre, post index lists per projection) and initial state.
 
     The weights are the projections' shared constants (w_e, w_i), as in Brian2's

@@ -41,7 +41,6 @@ from neurodyn.models.cuba import DT, PARAMS  # noqa: F401  (PARAMS: compare_bria
 from neurodyn.network import Network, simulate_network
 
 
-
 def build(n: int, key) -> tuple[Network, dict]:
     """The CUBA network (`neurodyn.models.cuba`) and its initial state V ~ U(Vr, Vth)."""
     built = cuba(n, key=key)
@@ -53,7 +52,6 @@ def run(n: int = 4000, t_ms: float = 1000.0, seed: int = 1, solver: str = "expon
     """Build, compile and time one CUBA network; returns the benchmark's JSON record."""
     net, y0 = build(n, jax.random.key(seed))
     jax.block_until_ready((net, y0))
-    steps = round(t_ms / DT)
     sim = lambda: simulate_network(net, t_ms, DT, initial_state=y0, solver=solver_for(solver))
     result, times = time_compiled(sim, repeats)
     return network_record(net, result, times, n=n, t_ms=t_ms, dt_ms=DT, seed=seed, solver=solver)

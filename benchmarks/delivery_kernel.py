@@ -254,8 +254,8 @@ def main() -> dict:
     by_size = {}
     best = "ffi" if info["available"] else "jax"
     for size in (2, 4, 8):
-        sub_c = jax.tree.map(lambda x: x[:size], b_conns)
-        sub_s = jax.tree.map(lambda x: x[:size], b_state)
+        sub_c = jax.tree.map(lambda x, size=size: x[:size], b_conns)
+        sub_s = jax.tree.map(lambda x, size=size: x[:size], b_state)
         f = make_sim(best, n_e, args.batch_steps, "independent")
         timed(f, sub_c, sub_s)
         t = statistics.median(timed(f, sub_c, sub_s) for _ in range(3)) / args.batch_steps * 1e6

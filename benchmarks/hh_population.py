@@ -47,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, emit, load_average, machine_info  # noqa: E402
+
 # Lines that time Brian2's run() inside the generated binary (wall and process CPU time).
 from compare_brian2 import _TIC, _TIMING_FILE, _TOC  # noqa: E402
 

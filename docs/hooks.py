@@ -67,7 +67,8 @@ def on_files(files, config):
     intro = _unlink_repo_paths(sections[0][1])
     guides = "\n".join(f"- [{t}](guides/{slug(t)}.md)" for t, _ in sections[1:])
     examples = "\n".join(f"- [{p.stem}](examples/{p.stem}.md)" for p in sorted((ROOT / "notebooks").glob("*.ipynb")))
-    home = f"{intro}\n\n## Guides\n\n{guides}\n\n## Examples\n\n{examples}\n\n## API reference\n\nSee [the API pages](api/index.md).\n"
+    home = (f"{intro}\n\n## Guides\n\n{guides}\n\n## Examples\n\n{examples}\n\n"
+            "## API reference\n\nSee [the API pages](api/index.md).\n")
     files.append(File.generated(config, "index.md", content=home))
     for title, text in sections[1:]:
         files.append(File.generated(config, f"guides/{slug(title)}.md", content=_unlink_repo_paths(text) + "\n"))

@@ -74,7 +74,7 @@ def test_backsolve_adjoint_converges_to_the_discrete_gradient_as_dt_shrinks():
         for dt in (0.0125, 0.00625, 0.003125):
             every = round(0.025 / dt)  # the same sample times at every dt
 
-            def loss(g, adjoint):
+            def loss(g, adjoint, dt=dt, every=every):
                 v = solve_trace(nd.HodgkinHuxley(g_na=g), 5.0, dt, input=inp, adjoint=adjoint,
                                 record_every=every)
                 return jnp.mean(v**2)

@@ -81,17 +81,17 @@ def test_firing_rates_and_isi_cv_of_a_result():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: analysis.isi_rate([1.0]), "need at least two spikes"),
-        (lambda: analysis.isi_rate([1.0, np.inf]), "spike_times must be finite"),
+        (lambda: analysis.isi_rate(np.array([1.0])), "need at least two spikes"),
+        (lambda: analysis.isi_rate(np.array([1.0, np.inf])), "spike_times must be finite"),
         (lambda: analysis.mean_rate(3, 0, 10.0), "n_neurons must be an integer >= 1"),
         (lambda: analysis.mean_rate(3, 2, 0.0), "duration_ms must be"),
-        (lambda: analysis.binned_rate([1.0], 1, 0.0, 10.0, 3.0), "whole number of bins"),
-        (lambda: analysis.binned_rate([1.0], 1, 0.0, 10.0, 0.0), "need bin_ms > 0"),
-        (lambda: analysis.binned_rate([1.0], 1, 0.0, float("nan")), "t1 must be a finite"),
-        (lambda: analysis.isi_cvs([1.0, 2.0], [0, 5], 2), r"spike_neurons must lie in \[0, 2\)"),
-        (lambda: analysis.isi_cvs([1.0], [0], 1, min_spikes=2), "min_spikes must be"),
-        (lambda: analysis.f_i_curve(nd.LIF(), [20.0], rate="mean"), "rate must be 'isi' or 'count'"),
-        (lambda: analysis.f_i_curve(nd.LIF(), [20.0], t1=100.0, t_start=200.0), "t_start must satisfy"),
+        (lambda: analysis.binned_rate(np.array([1.0]), 1, 0.0, 10.0, 3.0), "whole number of bins"),
+        (lambda: analysis.binned_rate(np.array([1.0]), 1, 0.0, 10.0, 0.0), "need bin_ms > 0"),
+        (lambda: analysis.binned_rate(np.array([1.0]), 1, 0.0, float("nan")), "t1 must be a finite"),
+        (lambda: analysis.isi_cvs(np.array([1.0, 2.0]), np.array([0, 5]), 2), r"spike_neurons must lie in \[0, 2\)"),
+        (lambda: analysis.isi_cvs(np.array([1.0]), np.array([0]), 1, min_spikes=2), "min_spikes must be"),
+        (lambda: analysis.f_i_curve(nd.LIF(), np.array([20.0]), rate="mean"), "rate must be 'isi' or 'count'"),
+        (lambda: analysis.f_i_curve(nd.LIF(), np.array([20.0]), t1=100.0, t_start=200.0), "t_start must satisfy"),
     ],
 )
 def test_bad_input_names_the_argument(call, match):

@@ -160,9 +160,9 @@ FAST_FI_CURRENTS = jnp.array([14.0, 20.0, 30.0])  # R·I in mV: ≥ 2 spikes eac
 def test_lif_exact_mode_gradient_and_fi_fit_fast():
     """Reduced exact-spike-time demonstration for the default suite (the full one is slow):
     3 currents, 50 ms, Euler at dt = 0.025 ms (its O(dt/2τm) ≈ 0.1 % timing error is well
-    inside the 1 % tolerance; Euler's gradient compiles ≈ 40 % faster than Tsit5's), float64. (1) ∂L/∂(τm, Vth) from `fit(steps=0)` matches central
-    finite differences of the same loss within 1e-4; (2) L-BFGS fits τm, Vth to the analytic
-    f–I curve of LIF(τm=10, Vth=10) within 1 % from (14, 7).
+    inside the 1 % tolerance; Euler's gradient compiles ≈ 40 % faster than Tsit5's), float64.
+    (1) ∂L/∂(τm, Vth) from `fit(steps=0)` matches central finite differences of the same loss
+    within 1e-4; (2) L-BFGS fits τm, Vth to the analytic f–I curve of LIF(τm=10, Vth=10) within 1 % from (14, 7).
 
     Compiling the gradient through the exact-mode event loop dominates the cost (a
     checkpointed while loop over segments, each a Diffrax solve with an event root find),

@@ -11,11 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
 from neurodyn.neurons.hodgkin_huxley import gate_steady_states, hh_rates
-
-from conftest import rate_hz
 
 DT = 0.01
 
@@ -44,10 +43,10 @@ def test_removable_singularities_are_finite_with_finite_gradients(v):
     else:
         assert float(rates["alpha_n"]) == pytest.approx(0.1, rel=1e-6)
     for name in ("alpha_m", "alpha_n"):
-        g = jax.grad(lambda x: hh_rates(x)[name])(jnp.float32(v))
+        g = jax.grad(lambda x, name=name: hh_rates(x)[name])(jnp.float32(v))
         assert np.isfinite(float(g)), name
         # the derivative is continuous across the singularity: compare with ±0.1 mV
-        g_near = jax.grad(lambda x: hh_rates(x)[name])(jnp.float32(v + 0.1))
+        g_near = jax.grad(lambda x, name=name: hh_rates(x)[name])(jnp.float32(v + 0.1))
         assert float(g) == pytest.approx(float(g_near), rel=0.02)
 
 

@@ -16,10 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
-
-from conftest import rate_hz
 
 DRIVES = [10.5, 12.0, 15.0, 20.0, 30.0, 50.0]  # mV of R·I; rheobase is 10 mV
 

@@ -1,7 +1,8 @@
 """COBAHH network (neurodyn.models.cobahh) against an independent NumPy re-implementation.
 
 The reference below is written from the equations of Brette et al. (2007, benchmark 3) and
-Brian2's COBAHH example; it shares no code with `neurodyn`: dense 0/1 connection matrices, float64, and Brian2's exponential Euler written out in closed form,
+Brian2's COBAHH example; it shares no code with `neurodyn`: dense 0/1 connection matrices,
+float64, and Brian2's exponential Euler written out in closed form,
 
     x ← x∞ + (x − x∞) e^{−(α_x + β_x) dt}               for the gates x = m, h, n
     V ← V∞ + (V − V∞) e^{−G dt / C},   G = g_L + g_e + g_i + ḡ_Na m³h + ḡ_Kd n⁴,
@@ -21,9 +22,9 @@ Brian2's rule then counts a second spike (N = 4000, seed 1: neuron 404 at 0.9 an
 over 1 s the level rule gives 38.69 Hz, the crossing rule 38.28 Hz in this reference).
 
 The network shows "stable chaos": the reference's spike count over 1 s (N = 4000, seed 1)
-does not change when V(0) is perturbed by 1e-6 or 1e-4 mV, so float32 JAX and float64 NumPy agree spike for spike until the first
-different spike (a threshold crossing one step apart, or the rule above), after which the
-trains decorrelate. So only population statistics are compared over long runs: the mean
+does not change when V(0) is perturbed by 1e-6 or 1e-4 mV, so float32 JAX and float64 NumPy
+agree spike for spike until the first different spike (a threshold crossing one step apart, or
+the rule above), after which the trains decorrelate. So only population statistics are compared over long runs: the mean
 rate within 10 %. Spread of the 1 s rate over realisations (V(0) perturbed by 0.01-2 mV,
 same connectivity, seed 1): reference 37.2-38.9 Hz, neurodyn 36.5-38.1 Hz.
 """

@@ -14,10 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
-
-from conftest import rate_hz
 
 
 def _steps(f, y0, dt, n_steps, args=None):

@@ -13,11 +13,10 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
 from neurodyn.neurons.traub_miles import traub_miles_gate_steady_states, traub_miles_rates
-
-from conftest import rate_hz
 
 DT = 0.01
 T1 = 160.0  # ms: covers the first three spikes at zero input (period ≈ 72 ms)

@@ -265,7 +265,7 @@ class MultiStartResult(eqx.Module):
     n_datasets: int | None = eqx.field(static=True, default=None)
     trained_leaves: tuple[int, ...] = eqx.field(static=True, default=())  # in best.model
 
-    def dataset(self, k: int) -> "MultiStartResult":
+    def dataset(self, k: int) -> MultiStartResult:
         """The result for data set k alone (a fit with `data=`), as if fitted by itself."""
         if self.n_datasets is None:
             raise ValueError("dataset(k): this result was not fitted with data=")
@@ -387,7 +387,8 @@ def fit_multistart(
     starts = {n: jnp.asarray(initial_params[n], dtype=float) for n in names}
     sizes = {n: v.shape[0] if v.ndim else None for n, v in starts.items()}
     if None in sizes.values() or len(set(sizes.values())) != 1:
-        raise ValueError(f"initial_params: every array needs the same leading 'starts' axis, got shapes { {n: v.shape for n, v in starts.items()} }")
+        shapes = {n: v.shape for n, v in starts.items()}
+        raise ValueError(f"initial_params: every array needs the same leading 'starts' axis, got shapes {shapes}")
     if next(iter(sizes.values())) < 1:
         raise ValueError("initial_params: the leading 'starts' axis is empty (need >= 1 start)")
     for n, v in starts.items():
