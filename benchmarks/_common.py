@@ -15,28 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodyn.analysis import mean_isi_cv, mean_rate
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cv_isi(times: np.ndarray, neurons: np.ndarray, min_spikes: int = 3) -> float:
-    """Mean over neurons with >= min_spikes spikes of std(ISI)/mean(ISI); NaN if none."""
-    times, neurons = np.asarray(times), np.asarray(neurons)
-    order = np.lexsort((times, neurons))
-    t, i = times[order], neurons[order]
-    isi = np.diff(t)
-    same = i[1:] == i[:-1]
-    isi, owner = isi[same], i[1:][same]
-    if owner.size == 0:
-        return float("nan")
-    count = np.bincount(owner)
-    s1 = np.bincount(owner, isi)
-    s2 = np.bincount(owner, isi * isi)
-    ok = count >= min_spikes - 1
-    if not ok.any():
-        return float("nan")
-    mean = s1[ok] / count[ok]
-    var = np.maximum(s2[ok] / count[ok] - mean**2, 0.0)
-    return float(np.mean(np.sqrt(var) / mean))
+    """Mean over neurons with >= min_spikes spikes of std(ISI)/mean(ISI); NaN if none
+    (`neurodyn.analysis.mean_isi_cv`)."""
+    return mean_isi_cv(times, neurons, min_spikes)
 
 
 def network_record(net, result, times: dict, *, n: int, t_ms: float, dt_ms: float, **config) -> dict:
@@ -56,8 +43,8 @@ def network_record(net, result, times: dict, *, n: int, t_ms: float, dt_ms: floa
 
 
 def rate_hz(n_spikes: int, n: int, t_ms: float) -> float:
-    """Mean firing rate of n neurons over t_ms milliseconds."""
-    return n_spikes / n / (t_ms / 1000.0)
+    """Mean firing rate of n neurons over t_ms milliseconds (`neurodyn.analysis.mean_rate`)."""
+    return mean_rate(n_spikes, n, t_ms)
 
 
 class Timer:

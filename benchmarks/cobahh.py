@@ -1,8 +1,8 @@
 """COBAHH benchmark (Brette et al. 2007 benchmark 3; Brian2 example COBAHH) on neurodyn.
 
 4000 Traub–Miles HH neurons (80 % excitatory), conductance-based exponential synapses,
-p = 0.02, no delay, dt = 0.1 ms, exponential Euler (Brian2's method), parameters from
-../shared/REFERENCES.md (COBAHH section), in the units of `neurodyn.TraubMiles`
+p = 0.02, no delay, dt = 0.1 ms, exponential Euler (Brian2's method); the network and its
+published parameters are `neurodyn.models.cobahh`, in the units of `neurodyn.TraubMiles`
 (mV, ms, nA, µS, nF):
 
     C dV/dt = −I_Na − I_Kd − g_L(V − E_L) + g_e(E_e − V) + g_i(E_i − V)
@@ -22,58 +22,29 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-
 from _common import emit, network_record, time_compiled
 
-from neurodyn import ExponentialEuler, TraubMiles
-from neurodyn.network import (
-    ConductanceSynapse,
-    Connectivity,
-    Network,
-    Projection,
-    fixed_probability,
-    simulate_network,
+from neurodyn import ExponentialEuler
+from neurodyn.models import cobahh
+from neurodyn.models.cobahh import (  # noqa: F401  (constants: compare_brian2.py, tests)
+    DT,
+    E_L,
+    P_CONNECT,
+    W_E,
+    W_I,
+    cobahh_initial_state,
+    cobahh_network,
 )
-from neurodyn.neurons.traub_miles import traub_miles_gate_steady_states
+from neurodyn.network import Network, simulate_network
 
-DT = 0.1  # ms
-P_CONNECT = 0.02
-W_E = 0.006  # µS (6 nS)
-W_I = 0.067  # µS (67 nS)
-E_L = -60.0  # mV (TraubMiles default)
-
-
-def network(n: int, conn_e: Connectivity, conn_i: Connectivity) -> Network:
-    """The COBAHH network on given E → all and I → all connectivity (weights in µS)."""
-    n_e = conn_e.n_pre
-    synapses = [ConductanceSynapse("ge", tau=5.0, reversal=0.0), ConductanceSynapse("gi", tau=10.0, reversal=-80.0)]
-    projections = [Projection("E", "all", conn_e, "ge"), Projection("I", "all", conn_i, "gi")]
-    return Network(TraubMiles(), synapses, {"E": n_e, "I": n - n_e}, projections)
-
-
-def initial_state(z: np.ndarray | jax.Array, gates: str = "zero") -> dict:
-    """Brian2's initial state from standard normals z of shape (3, n) (for V, g_e, g_i)."""
-    v = E_L + 5.0 * z[0] - 5.0
-    y = {"v": v, "ge": (1.5 * z[1] + 4.0) * 0.01, "gi": (12.0 * z[2] + 20.0) * 0.01}  # 10 nS = 0.01 µS
-    if gates == "zero":
-        y.update(m=jnp.zeros_like(v), h=jnp.zeros_like(v), n=jnp.zeros_like(v))
-    elif gates == "steady":
-        y.update(traub_miles_gate_steady_states(v))
-    else:
-        raise ValueError(f"gates must be 'zero' or 'steady', got {gates!r}")
-    return y
+network = cobahh_network  # the names tests/test_network_cobahh.py and compare_brian2.py use
+initial_state = cobahh_initial_state
 
 
 def build(n: int, key, gates: str = "zero") -> tuple[Network, dict]:
-    """The COBAHH network with fixed-probability connectivity and its initial state."""
-    n_e = int(round(0.8 * n))
-    k_e, k_i, k_0 = jax.random.split(key, 3)
-    # Brian2: Ce = Synapses(Pe, P); Ce.connect(p=0.02), self connections allowed.
-    conn_e = fixed_probability(k_e, n_e, n, P_CONNECT, W_E)
-    conn_i = fixed_probability(k_i, n - n_e, n, P_CONNECT, W_I)
-    return network(n, conn_e, conn_i), initial_state(jax.random.normal(k_0, (3, n)), gates)
+    """The COBAHH network (`neurodyn.models.cobahh`) and its initial state."""
+    built = cobahh(n, key=key, gates=gates)
+    return built.network, built.initial_state
 
 
 def simulate_cobahh(net: Network, y0: dict, t_ms: float, **kwargs):

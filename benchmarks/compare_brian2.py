@@ -1,6 +1,6 @@
 """The same networks in Brian2 (C++ standalone) and in neurodyn: rates and run times.
 
-Models (parameters: ../shared/REFERENCES.md, and benchmarks/coba.py, cuba.py):
+Models (parameters and sources: neurodyn.models, docs/references.md):
     coba-driven   COBA, p = 80/N, +20 mV drive               (issue target: mean rate within 5 %)
     coba-brette   COBA, p = 0.02, self-sustained, bistable   (same fraction of seeds active,
                                                               active: rate > 5 Hz, within 10 %)
@@ -244,7 +244,7 @@ def _brian2_network(b2, model: str, n: int, method: str, same: dict | None = Non
     return group, (ce, ci)
 
 
-def shared_network(ours: "NeurodynRun") -> dict:
+def shared_network(ours: NeurodynRun) -> dict:
     """neurodyn's connectivity (pre, post index lists per projection) and initial state.
 
     The weights are the projections' shared constants (w_e, w_i), as in Brian2's

@@ -2,7 +2,7 @@
 
 4000 LIF neurons (3200 excitatory, 800 inhibitory), current-based exponential synapses,
 connection probability 0.02 (self connections allowed, as Brian2's `connect(p=...)`),
-dt = 0.1 ms, parameters from ../shared/REFERENCES.md (CUBA section):
+dt = 0.1 ms; the network and its parameters are `neurodyn.models.cuba`:
 
     τm dV/dt = −(V − EL) + ge + gi,   dge/dt = −ge/τe,   dgi/dt = −gi/τi
     τm = 20, τe = 5, τi = 10 ms; EL = −49, Vth = −50, Vr = −60 mV; refractory 5 ms (V held)
@@ -12,7 +12,7 @@ dt = 0.1 ms, parameters from ../shared/REFERENCES.md (CUBA section):
 Brian2 writes dv/dt = (ge + gi − (v − El))/τm with ge, gi in volts: that is neurodyn's
 LIF (τm dV/dt = −(V − EL) + R·I, R = 1) with I = ge + gi from two `CurrentSynapse`s
 (I_syn = g, g in mV), so a weight means the same thing in both: the jump of g in mV, and
-a single spike's PSP peak is the same (REFERENCES/synapses.py analytic PSP).
+a single spike's PSP peak is the same (the analytic PSP of neurodyn/network/synapses.py).
 
 Integration: Brian2's example uses method='exact' (the linear system solved exactly).
 Here the default is `exponential_euler` (neurodyn.ExponentialEuler: each variable's own
@@ -36,29 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, network_record, time_compiled  # noqa: E402
 from coba import solver_for  # noqa: E402
 
-from neurodyn import LIF
-from neurodyn.network import CurrentSynapse, Network, Projection, fixed_probability, simulate_network
-
-DT = 0.1  # ms
-PARAMS = dict(tau_m=20.0, tau_e=5.0, tau_i=10.0, v_rest=-49.0, threshold=-50.0, v_reset=-60.0,
-              refractory=5.0, w_e=1.62, w_i=-9.0, p=0.02)  # ms, mV
+from neurodyn.models import cuba
+from neurodyn.models.cuba import DT, PARAMS  # noqa: F401  (PARAMS: compare_brian2.py)
+from neurodyn.network import Network, simulate_network
 
 
 def build(n: int, key) -> tuple[Network, dict]:
-    """The CUBA network and its Brian2-example initial state V ~ U(Vr, Vth)."""
-    P = PARAMS
-    n_e = int(round(0.8 * n))
-    k_e, k_i, k_0 = jax.random.split(key, 3)
-    neuron = LIF(tau_m=P["tau_m"], v_rest=P["v_rest"], threshold=P["threshold"],
-                 v_reset=P["v_reset"], refractory_period=P["refractory"])
-    synapses = [CurrentSynapse("ge", tau=P["tau_e"]), CurrentSynapse("gi", tau=P["tau_i"])]
-    projections = [
-        Projection("E", "all", fixed_probability(k_e, n_e, n, P["p"], P["w_e"]), "ge"),
-        Projection("I", "all", fixed_probability(k_i, n - n_e, n, P["p"], P["w_i"]), "gi"),
-    ]
-    net = Network(neuron, synapses, {"E": n_e, "I": n - n_e}, projections)
-    v0 = jax.random.uniform(k_0, (n,), minval=P["v_reset"], maxval=P["threshold"])
-    return net, {"v": v0}
+    """The CUBA network (`neurodyn.models.cuba`) and its initial state V ~ U(Vr, Vth)."""
+    built = cuba(n, key=key)
+    return built.network, built.initial_state
 
 
 def run(n: int = 4000, t_ms: float = 1000.0, seed: int = 1, solver: str = "exponential_euler",
@@ -66,7 +52,6 @@ def run(n: int = 4000, t_ms: float = 1000.0, seed: int = 1, solver: str = "expon
     """Build, compile and time one CUBA network; returns the benchmark's JSON record."""
     net, y0 = build(n, jax.random.key(seed))
     jax.block_until_ready((net, y0))
-    steps = round(t_ms / DT)
     sim = lambda: simulate_network(net, t_ms, DT, initial_state=y0, solver=solver_for(solver))
     result, times = time_compiled(sim, repeats)
     return network_record(net, result, times, n=n, t_ms=t_ms, dt_ms=DT, seed=seed, solver=solver)

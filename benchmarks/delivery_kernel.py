@@ -1,6 +1,6 @@
 """Spike delivery on the CPU: the C++ FFI kernel against the pure-JAX path.
 
-The workload is the driven COBA network of ../shared/REFERENCES.md: N = 4000 LIF neurons
+The workload is the driven COBA network (neurodyn.models.coba): N = 4000 LIF neurons
 (3200 E, 800 I), connection probability 80/N (mean out-degree 80), dt = 0.1 ms, +20 mV
 drive, conductances in units of gL (we = 0.6, wi = 6.7): about 20 Hz, i.e. ≈ 8 spikes per
 step. Measured, each in one run so the noisy shared machine treats them alike
@@ -254,8 +254,8 @@ def main() -> dict:
     by_size = {}
     best = "ffi" if info["available"] else "jax"
     for size in (2, 4, 8):
-        sub_c = jax.tree.map(lambda x: x[:size], b_conns)
-        sub_s = jax.tree.map(lambda x: x[:size], b_state)
+        sub_c = jax.tree.map(lambda x, size=size: x[:size], b_conns)
+        sub_s = jax.tree.map(lambda x, size=size: x[:size], b_state)
         f = make_sim(best, n_e, args.batch_steps, "independent")
         timed(f, sub_c, sub_s)
         t = statistics.median(timed(f, sub_c, sub_s) for _ in range(3)) / args.batch_steps * 1e6
@@ -264,7 +264,7 @@ def main() -> dict:
 
     return dict(
         benchmark="delivery_kernel",
-        workload="COBA driven (REFERENCES.md): LIF/COBA Euler step + delivery to ge, gi; float32",
+        workload="COBA driven (neurodyn.models.coba): LIF/COBA Euler step + delivery to ge, gi; float32",
         n=args.n, n_e=n_e, p=80.0 / args.n, dt_ms=DT, steps=args.steps, repeats=args.repeats,
         synapses=int(conns[0].n_synapses + conns[1].n_synapses),
         table_width=[conns[0].max_out_degree, conns[1].max_out_degree],
@@ -278,7 +278,7 @@ def main() -> dict:
             single_step_us=s_us, throughput_ratio=ratio, rate_hz=b_rate,
             by_size={"method": best, **by_size},
         ),
-        reference_us_per_step=dict(brian2_cpp_standalone="9.4 and 17.6 (REFERENCES.md, other days)"),
+        reference_us_per_step=dict(brian2_cpp_standalone="9.4 and 17.6 (benchmarks/results/README.md, other days)"),
         kernel=info, brainevent=brainevent_version,
         jax=jax.__version__, platform=platform.platform(), cpu_count=os.cpu_count(),
         loadavg=list(os.getloadavg()),

@@ -1,7 +1,7 @@
 """HH population throughput: neurodyn.simulate vs a hand-fused lax.scan loop and Brian2.
 
 Population of N Hodgkin–Huxley neurons with I_i = 20·i/(N−1) µA/cm², from rest, forward
-Euler. Reference (REFERENCES.md): N = 100 000, 100 ms at dt = 0.01 ms gives 556 477 spikes
+Euler. Reference (Brian2 2.9.0, docs/references.md): N = 100 000, 100 ms at dt = 0.01 ms gives 556 477 spikes
 (Brian2 2.9.0, upward crossings of 0 mV). Issue #3's target: at least 10× Brian2's
 throughput (neuron-steps per second).
 
@@ -47,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, emit, load_average, machine_info  # noqa: E402
+
 # Lines that time Brian2's run() inside the generated binary (wall and process CPU time).
 from compare_brian2 import _TIC, _TIMING_FILE, _TOC  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Run time vs network size: the COBA driven network (p = 80/N, +20 mV) from 4 000 to 400 000.
 
-Mean in-degree 80 at every N (REFERENCES.md, COBA driven variant; benchmarks/coba.py), so
+Mean in-degree 80 at every N (COBA driven variant, neurodyn.models.coba), so
 the work per simulated step grows linearly in N: the per-step time is what scales, and the
 simulated time `--t-ms` (default 10 s, as the issue's GPU target) may be shortened on a
 slow machine without changing that. Each run is split into `--chunks` equal chunks that

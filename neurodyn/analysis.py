@@ -1,4 +1,16 @@
-"""Analysis of simulation results: rates, f–I curves, ISI statistics, phase planes."""
+"""Analysis of spike trains and simulation results: rates, ISI statistics, f–I curves,
+phase planes. The one home of neurodyn's rate and CV helpers (the benchmarks, the fitting
+losses and the tests call these).
+
+Definitions (Dayan & Abbott 2001, ch. 1; Gerstner et al. 2014, ch. 7):
+- rate from the inter-spike intervals (ISI): r = (n − 1)/(t_n − t_1), the inverse of the
+  mean ISI; not quantised by a counting window. The f–I curve uses it by default.
+- count rate: r = n/T over a window T (quantised to 1/T; robust with few spikes).
+- coefficient of variation: CV = std(ISI)/mean(ISI); 0 for a regular train, 1 for a
+  Poisson process.
+- population rate: spikes of N neurons in bins of width Δ, divided by N·Δ (Hz per neuron).
+Times are in ms, rates in Hz.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +18,106 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
 from .simulate import SimulationResult, simulate
+
+
+def _check_window(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of milliseconds, got {value}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- spike trains
+
+
+def isi_rate(spike_times: Float[ArrayLike, " spikes"]) -> float:
+    """Rate (Hz) of one spike train from its mean inter-spike interval,
+    1000·(n − 1)/(t_last − t_first) with times in ms. Raises ValueError for < 2 spikes."""
+    t = np.sort(np.asarray(spike_times, dtype=float).ravel())
+    if t.size < 2:
+        raise ValueError(f"spike_times: need at least two spikes to measure an ISI rate, got {t.size}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("spike_times must be finite (trim the inf padding of a spike buffer)")
+    return float(1000.0 * (t.size - 1) / (t[-1] - t[0]))
+
+
+def mean_rate(n_spikes: int, n_neurons: int, duration_ms: float) -> float:
+    """Mean count rate (Hz) of n_neurons that fired n_spikes in duration_ms: n/(N·T)."""
+    if not (isinstance(n_neurons, (int, np.integer)) and n_neurons >= 1):
+        raise ValueError(f"n_neurons must be an integer >= 1, got {n_neurons!r}")
+    if not (np.isfinite(duration_ms) and duration_ms > 0):
+        raise ValueError(f"duration_ms must be a finite number > 0, got {duration_ms}")
+    return float(n_spikes) / n_neurons / (duration_ms / 1000.0)
+
+
+def isi_cvs(
+    spike_times: Float[ArrayLike, " spikes"],
+    spike_neurons: Int[ArrayLike, " spikes"],
+    n_neurons: int,
+    min_spikes: int = 3,
+) -> np.ndarray:
+    """CV = std(ISI)/mean(ISI) of each neuron's train (population std, ddof = 0); NaN for
+    neurons with fewer than `min_spikes` spikes (>= 3: two intervals)."""
+    if not (isinstance(min_spikes, (int, np.integer)) and min_spikes >= 3):
+        raise ValueError(f"min_spikes must be an integer >= 3 (two intervals), got {min_spikes!r}")
+    times, neurons = np.asarray(spike_times, dtype=float), np.asarray(spike_neurons)
+    if times.shape != neurons.shape:
+        raise ValueError(f"spike_times has shape {times.shape} but spike_neurons has {neurons.shape}")
+    if neurons.size and (neurons.min() < 0 or neurons.max() >= n_neurons):
+        raise ValueError(f"spike_neurons must lie in [0, {n_neurons}), got [{neurons.min()}, {neurons.max()}]")
+    order = np.lexsort((times, neurons))
+    t, i = times[order], neurons[order]
+    same = i[1:] == i[:-1]
+    isi, owner = np.diff(t)[same], i[1:][same]
+    count = np.bincount(owner, minlength=n_neurons)
+    s1 = np.bincount(owner, isi, minlength=n_neurons)
+    s2 = np.bincount(owner, isi * isi, minlength=n_neurons)
+    ok = count >= min_spikes - 1
+    mean = np.where(ok, s1 / np.maximum(count, 1), np.nan)
+    var = np.maximum(np.where(ok, s2 / np.maximum(count, 1), np.nan) - mean**2, 0.0)
+    return np.sqrt(var) / mean
+
+
+def mean_isi_cv(
+    spike_times: Float[ArrayLike, " spikes"],
+    spike_neurons: Int[ArrayLike, " spikes"],
+    min_spikes: int = 3,
+) -> float:
+    """Mean over neurons with >= `min_spikes` spikes of their ISI CV; NaN if there are none."""
+    neurons = np.asarray(spike_neurons)
+    n = int(neurons.max()) + 1 if neurons.size else 1
+    cvs = isi_cvs(spike_times, neurons, n, min_spikes)
+    return float(np.nanmean(cvs)) if np.any(np.isfinite(cvs)) else float("nan")
+
+
+def binned_rate(
+    spike_times: Float[ArrayLike, " spikes"],
+    n_neurons: int,
+    t0: float,
+    t1: float,
+    bin_ms: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Population rate (Hz per neuron) in bins of `bin_ms` from t0 to t1 (ms): the spike
+    count of each bin divided by n_neurons·bin_ms. Returns (bin centres in ms, rate)."""
+    t0, t1, bin_ms = (_check_window(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
+    if not bin_ms > 0 or not t1 > t0:
+        raise ValueError(f"need bin_ms > 0 and t1 > t0, got t0={t0}, t1={t1}, bin_ms={bin_ms}")
+    if not (isinstance(n_neurons, (int, np.integer)) and n_neurons >= 1):
+        raise ValueError(f"n_neurons must be an integer >= 1, got {n_neurons!r}")
+    n_bins = int(round((t1 - t0) / bin_ms))
+    if n_bins < 1 or abs(n_bins * bin_ms - (t1 - t0)) > 1e-6 * max(abs(t1), 1.0):
+        raise ValueError(f"t1 − t0 must be a whole number of bins, got t0={t0}, t1={t1}, bin_ms={bin_ms}")
+    edges = t0 + bin_ms * np.arange(n_bins + 1)
+    counts, _ = np.histogram(np.asarray(spike_times, dtype=float), edges)
+    return (edges[:-1] + edges[1:]) / 2, counts / (n_neurons * bin_ms / 1000.0)
+
+
+# --------------------------------------------------------------------------- results
 
 
 def firing_rates(result: SimulationResult, t_start: float | None = None) -> np.ndarray:
@@ -21,26 +129,24 @@ def firing_rates(result: SimulationResult, t_start: float | None = None) -> np.n
     for train in result.spike_trains():
         if t_start is not None:
             train = train[train >= t_start]
-        rates.append(1000.0 * (train.size - 1) / (train[-1] - train[0]) if train.size >= 2 else 0.0)
+        rates.append(isi_rate(train) if train.size >= 2 else 0.0)
     return np.asarray(rates)
 
 
 def isi_cv(result: SimulationResult) -> np.ndarray:
     """Coefficient of variation of the inter-spike intervals per neuron (NaN if < 3 spikes)."""
-    cvs = []
-    for train in result.spike_trains():
-        isi = np.diff(train)
-        cvs.append(isi.std() / isi.mean() if isi.size >= 2 else np.nan)
-    return np.asarray(cvs)
+    times, neurons = result.spikes()
+    return isi_cvs(times, neurons, result.spike_counts.shape[-1])
 
 
-def population_rate(result: SimulationResult, t0: float, t1: float, bin_ms: float = 1.0):
-    """(bin centres in ms, population rate in Hz per neuron) from the stored spikes."""
+def population_rate_histogram(
+    result: SimulationResult, t0: float, t1: float, bin_ms: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres in ms, population rate in Hz per neuron) from the stored spikes of a
+    result, binned after the run (`binned_rate`). `SimulationResult.population_rate` is the
+    other way: the counts of the `rate_every` monitor, binned during the run."""
     times, _ = result.spikes()
-    edges = np.arange(t0, t1 + bin_ms / 2, bin_ms)
-    counts, _ = np.histogram(times, edges)
-    n = result.spike_counts.shape[-1]
-    return (edges[:-1] + edges[1:]) / 2, counts / (n * bin_ms / 1000.0)
+    return binned_rate(times, int(result.spike_counts.shape[-1]), t0, t1, bin_ms)
 
 
 def f_i_curve(
@@ -52,18 +158,36 @@ def f_i_curve(
     t_start: float = 200.0,
     solver: diffrax.AbstractSolver | None = None,
     mode: str = "clock",
+    rate: str = "isi",
 ) -> Float[Array, " currents"]:
     """Steady firing rate (Hz) for each constant current, in one compiled call.
 
-    The currents are one heterogeneous population (one vector ODE); the rate is the number of
-    spikes after `t_start` divided by the window (counts, so it is robust for few spikes).
+    The currents are one heterogeneous population (one vector ODE). With `rate="isi"`
+    (default) a neuron's rate is 1/mean ISI of its spikes after `t_start` (ms), the
+    definition the literature uses (e.g. Hodgkin & Huxley's 68.3 Hz at 10 µA/cm²); 0 with
+    fewer than two spikes there. `rate="count"` is the spike count after `t_start` divided by
+    the window t1 − t_start, quantised to 1/window (1.25 Hz for an 800 ms window).
     """
+    if rate not in ("isi", "count"):
+        raise ValueError(f"rate must be 'isi' or 'count', got {rate!r}")
+    t1, t_start = _check_window("t1", t1), _check_window("t_start", t_start)
+    if not 0 <= t_start < t1:
+        raise ValueError(f"t_start must satisfy 0 <= t_start < t1 = {t1}, got {t_start}")
     currents = jnp.asarray(currents)
+    if currents.ndim != 1:
+        raise ValueError(f"currents must be a 1-D array, got shape {currents.shape}")
     result = simulate(model, t1=t1, dt=dt, input=currents, solver=solver, mode=mode, record=())
     times, neurons = result.spikes()
-    late = neurons[times >= t_start]
-    counts = np.bincount(late, minlength=currents.shape[0])
-    return jnp.asarray(counts * 1000.0 / (t1 - t_start))
+    late = times >= t_start
+    if rate == "count":
+        counts = np.bincount(neurons[late], minlength=currents.shape[0])
+        return jnp.asarray(counts * 1000.0 / (t1 - t_start))
+    t, i = times[late], neurons[late]
+    out = np.zeros(currents.shape[0])
+    for k in range(currents.shape[0]):
+        train = t[i == k]
+        out[k] = isi_rate(train) if train.size >= 2 else 0.0
+    return jnp.asarray(out)
 
 
 def phase_plane(
@@ -91,3 +215,30 @@ def phase_plane(
     state[x_name], state[y_name] = X.ravel(), Y.ravel()
     d = jax.jit(model.vector_field)(0.0, state, input_current)
     return X, Y, d[x_name].reshape(X.shape), d[y_name].reshape(X.shape)
+
+
+def rates_from_spike_times(
+    spike_times: Float[Array, " spikes"],
+    spike_neurons: Int[Array, " spikes"],
+    n_neurons: int,
+) -> Float[Array, " neurons"]:
+    """Firing rate (Hz) of each neuron from its mean inter-spike interval:
+    r_i = 1000·(n_i − 1)/(t_last − t_first); 0 for neurons with fewer than 2 spikes.
+
+    Differentiable in the spike times (exact-mode gradients flow through t_first, t_last).
+    """
+    ids = jnp.arange(n_neurons)
+    mine = (spike_neurons[None, :] == ids[:, None]) & jnp.isfinite(spike_times)[None, :]
+    t = jnp.where(jnp.isfinite(spike_times), spike_times, 0.0)[None, :]
+    count = jnp.sum(mine, axis=1)
+    first = jnp.min(jnp.where(mine, t, jnp.inf), axis=1)
+    last = jnp.max(jnp.where(mine, t, -jnp.inf), axis=1)
+    ok = count >= 2
+    span = jnp.where(ok, last - first, 1.0)
+    return jnp.where(ok, 1000.0 * (count - 1) / span, 0.0)
+
+
+__all__ = [
+    "binned_rate", "f_i_curve", "firing_rates", "isi_cv", "isi_cvs", "isi_rate", "mean_isi_cv",
+    "mean_rate", "phase_plane", "population_rate_histogram", "rates_from_spike_times",
+]

@@ -32,8 +32,8 @@ def _phi(a: Float[Array, "..."], h: Float[ArrayLike, ""]) -> Float[Array, "..."]
     """(e^{a h} − 1)/a, with its limit h (and a finite gradient) at a h → 0.
 
     With z = a h: for |z| >= z₀, h (eᶻ − 1)/z from one `exp` (XLA's CPU `expm1` costs
-    ~2.5 `exp`s, and this runs once per state variable per neuron per step: a 4000-neuron
-    Traub–Miles population 89 → 52 µs/step, COBAHH 53 → 48 µs/step, same run); for |z| < z₀ the Taylor
+    ~2.5 `exp`s, and this runs once per state variable per neuron per step: see
+    benchmarks/results/README.md for the measured step times); for |z| < z₀ the Taylor
     series h (1 + z/2 + z²/6 + … + z⁶/5040), whose next term is z⁷/40320. z₀ = 0.2 in float32
     (eᶻ − 1 then loses at most ~1 ulp/0.2 ≈ 3e-7 relative; series error 3e-10) and 1e-3 in
     float64 (cancellation 1e-13, series exact to rounding). The "double where" keeps the

@@ -1,10 +1,18 @@
-"""Shared helpers for the test suite."""
+"""Shared helpers for the test suite, and jaxtyping shape checks on neurodyn's public
+functions: every `Float[Array, "time neurons"]`-style annotation is checked at call time
+(jaxtyping's import hook with beartype), so a wrong shape or dtype fails a test. Set
+NEURODYN_JAXTYPING=0 to run without the checks."""
 
-import numpy as np
+import os
 
+if os.environ.get("NEURODYN_JAXTYPING", "1") != "0":
+    try:
+        import beartype  # noqa: F401
+    except ImportError:  # not installed: run unchecked (it is in the test extra)
+        pass
+    else:
+        from jaxtyping import install_import_hook
 
-def rate_hz(spike_times_ms: np.ndarray) -> float:
-    """Firing rate from the mean inter-spike interval (needs >= 2 spikes)."""
-    t = np.sort(np.asarray(spike_times_ms))
-    assert t.size >= 2, f"need at least two spikes to measure a rate, got {t.size}"
-    return 1000.0 * (t.size - 1) / (t[-1] - t[0])
+        install_import_hook("neurodyn", "beartype.beartype")
+
+from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)

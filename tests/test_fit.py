@@ -27,7 +27,6 @@ from neurodyn.fit import (
     perturbed_starts,
     rates_from_spike_times,
     simulate_surrogate,
-    solve_trace,
     spike,
     trace_mse,
     van_rossum_distance,
@@ -161,9 +160,9 @@ FAST_FI_CURRENTS = jnp.array([14.0, 20.0, 30.0])  # R·I in mV: ≥ 2 spikes eac
 def test_lif_exact_mode_gradient_and_fi_fit_fast():
     """Reduced exact-spike-time demonstration for the default suite (the full one is slow):
     3 currents, 50 ms, Euler at dt = 0.025 ms (its O(dt/2τm) ≈ 0.1 % timing error is well
-    inside the 1 % tolerance; Euler's gradient compiles ≈ 40 % faster than Tsit5's), float64. (1) ∂L/∂(τm, Vth) from `fit(steps=0)` matches central
-    finite differences of the same loss within 1e-4; (2) L-BFGS fits τm, Vth to the analytic
-    f–I curve of LIF(τm=10, Vth=10) within 1 % from (14, 7).
+    inside the 1 % tolerance; Euler's gradient compiles ≈ 40 % faster than Tsit5's), float64.
+    (1) ∂L/∂(τm, Vth) from `fit(steps=0)` matches central finite differences of the same loss
+    within 1e-4; (2) L-BFGS fits τm, Vth to the analytic f–I curve of LIF(τm=10, Vth=10) within 1 % from (14, 7).
 
     Compiling the gradient through the exact-mode event loop dominates the cost (a
     checkpointed while loop over segments, each a Diffrax solve with an event root find),
@@ -421,38 +420,6 @@ def test_van_rossum_closed_form_matches_numerical_integral():
     assert np.all(np.isfinite(np.asarray(g)))
 
 
-_STEP_INPUT = dict(amplitude=10.0, t_on=1.0125, t_off=4.0125)
-
-
-def _trace_loss(g, adjoint):
-    # switch between grid points: diffeqsolve accumulates t = t0 + k·dt in float32, so an
-    # edge exactly on the grid may fall on either side of it (simulate uses local time)
-    inp = nd.inputs.Step(**_STEP_INPUT)
-    return jnp.mean(solve_trace(nd.HodgkinHuxley(g_na=g), 5.0, 0.025, input=inp, adjoint=adjoint) ** 2)
-
-
-def test_solve_trace_matches_simulate_and_checkpointed_gradient_matches_fd():
-    """diffeqsolve path = simulate's clock trace; its checkpointed gradient ~ central FD."""
-    inp = nd.inputs.Step(**_STEP_INPUT)
-    ref = nd.simulate(nd.HodgkinHuxley(), 5.0, 0.025, input=inp, n_neurons=1).traces["v"]
-    out = solve_trace(nd.HodgkinHuxley(), 5.0, 0.025, input=inp)
-    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), atol=1e-3)
-    g_ck = jax.grad(_trace_loss)(120.0, diffrax.RecursiveCheckpointAdjoint())
-    # checkpointing gives the gradient of the discrete solve; a coarse float32 central FD
-    # (h = 0.5 %, measured 9 % off through the spike's curvature) only confirms it loosely
-    fd = (float(_trace_loss(120.6, None)) - float(_trace_loss(119.4, None))) / 1.2
-    assert abs(float(g_ck) / fd - 1) < 0.15, (float(g_ck), fd)
-
-
-@pytest.mark.slow  # the backsolve adjoint's compile dominates (~50 s on 2 cores)
-def test_backsolve_adjoint_agrees_in_sign_with_checkpointing():
-    g_ck = jax.grad(_trace_loss)(120.0, diffrax.RecursiveCheckpointAdjoint())
-    g_bs = jax.grad(_trace_loss)(120.0, diffrax.BacksolveAdjoint())
-    # backsolve integrates the continuous adjoint ODE backwards with the same Euler step; on
-    # a spike (stiff) at dt = 0.025 that is only a rough estimate (measured: 49 % off here)
-    assert np.isfinite(float(g_bs)) and np.sign(float(g_bs)) == np.sign(float(g_ck))
-
-
 # ----------------------------------------------------------------------- bad input
 
 
@@ -491,3 +458,19 @@ def test_bad_input_names_the_argument():
         fit_multistart(hh, lambda m: 0.0, {"g_na": jnp.ones(2)}, params=("g_k",))
     with pytest.raises(ValueError, match="window must satisfy"):
         trace_mse(jnp.zeros(10), jnp.zeros(10), window=(5, 20))
+    with pytest.raises(ValueError, match="trace_mse: predicted and target are empty"):
+        trace_mse(jnp.zeros(0), jnp.zeros(0))
+    with pytest.raises(TypeError, match="transforms must be a transform"):
+        fit(hh, lambda m: 0.0, params="g_na", transforms="Positive", steps=1)
+    with pytest.raises(TypeError, match="transforms must be a transform"):
+        make_parameters(hh, "g_na", ["Positive"])
+    with pytest.raises(ValueError, match="data is empty"):
+        fit_multistart(hh, lambda m, d: 0.0, {"g_na": jnp.ones(2)}, data=jnp.zeros((0, 5)))
+    with pytest.raises(ValueError, match="data must be a pytree of arrays"):
+        fit_multistart(hh, lambda m, d: 0.0, {"g_na": jnp.ones(2)}, data={})
+    with pytest.raises(ValueError, match="'starts' axis is empty"):
+        fit_multistart(hh, lambda m: 0.0, {"g_na": jnp.ones(0)})
+    with pytest.raises(ValueError, match=r"initial value of .*g_na.* must be finite"):
+        make_parameters({"g_na": jnp.array(float("nan"))}, lambda m: m["g_na"])
+    with pytest.raises(TypeError, match="Can't instantiate abstract class"):
+        nd.fit.AbstractTransform()

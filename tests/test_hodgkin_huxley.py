@@ -1,4 +1,5 @@
-"""Hodgkin–Huxley against the published facts in shared/REFERENCES.md.
+"""Hodgkin–Huxley against published facts (Hodgkin & Huxley 1952, J. Physiol. 117:500, in the
+modern convention: rest ≈ −65 mV, 6.3 °C; the values are listed in docs/references.md).
 
 The reference values come from an independent RK4 re-implementation at dt = 0.005 ms; we use
 Tsit5 at dt = 0.01 ms (4th/5th order, so the discretisation error is far below the
@@ -10,18 +11,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
 from neurodyn.neurons.hodgkin_huxley import gate_steady_states, hh_rates
-
-from conftest import rate_hz
 
 DT = 0.01
 
 
 def test_resting_state_is_the_steady_state():
     y = nd.HodgkinHuxley().initial_state(1)
-    # REFERENCES.md: V = −64.996 mV, m = 0.0530, h = 0.5960, n = 0.3177 (4 digits given)
+    # independent RK4 reference: V = −64.996 mV, m = 0.0530, h = 0.5960, n = 0.3177 (4 digits given)
     assert float(y["v"][0]) == pytest.approx(-64.996, abs=2e-3)
     assert float(y["m"][0]) == pytest.approx(0.0530, abs=1e-4)
     assert float(y["h"][0]) == pytest.approx(0.5960, abs=1e-4)
@@ -43,10 +43,10 @@ def test_removable_singularities_are_finite_with_finite_gradients(v):
     else:
         assert float(rates["alpha_n"]) == pytest.approx(0.1, rel=1e-6)
     for name in ("alpha_m", "alpha_n"):
-        g = jax.grad(lambda x: hh_rates(x)[name])(jnp.float32(v))
+        g = jax.grad(lambda x, name=name: hh_rates(x)[name])(jnp.float32(v))
         assert np.isfinite(float(g)), name
         # the derivative is continuous across the singularity: compare with ±0.1 mV
-        g_near = jax.grad(lambda x: hh_rates(x)[name])(jnp.float32(v + 0.1))
+        g_near = jax.grad(lambda x, name=name: hh_rates(x)[name])(jnp.float32(v + 0.1))
         assert float(g) == pytest.approx(float(g_near), rel=0.02)
 
 
@@ -79,14 +79,15 @@ def test_onset_of_repetitive_firing_between_6_2_and_6_3(current_ladder):
 
 
 @pytest.mark.parametrize(
-    "index, expected_hz",
-    [(4, 68.32), (5, 78.7), (6, 86.5), (7, 117.0)],
+    "index, expected_hz, tolerance_hz",
+    # 68.32 is given to 0.01 Hz (measured here: 68.3237, 5e-5 off); the others to three
+    # digits (measured 78.649, 86.470, 117.036: within 1e-3 relative)
+    [(4, 68.32, 0.01), (5, 78.7, 0.08), (6, 86.5, 0.09), (7, 117.0, 0.12)],
 )
-def test_firing_rate_vs_current(current_ladder, index, expected_hz):
+def test_firing_rate_vs_current(current_ladder, index, expected_hz, tolerance_hz):
     _, result = current_ladder
     train = result.spike_trains()[index]
-    # 10 µA/cm²: the issue asks ±1 %; the other table values are given to 3 digits
-    assert rate_hz(train[train > 100.0]) == pytest.approx(expected_hz, rel=0.01)
+    assert rate_hz(train[train > 100.0]) == pytest.approx(expected_hz, abs=tolerance_hz)
 
 
 def test_spike_shape(current_ladder):
@@ -125,7 +126,21 @@ def test_float64_agrees_with_float32():
     assert np.max(np.abs(np.asarray(r32.traces["v"]) - v64)) < 0.5
 
 
-def test_steady_state_gates_between_zero_and_one():
-    v = jnp.linspace(-100, 50, 301)
-    for x, value in gate_steady_states(v).items():
-        assert bool(jnp.all((value > 0) & (value < 1))), x
+def test_steady_state_gates_are_alpha_over_alpha_plus_beta():
+    """x∞(V) = α_x/(α_x + β_x) with the rates of Hodgkin & Huxley (1952) in the modern
+    convention, written out here in NumPy float64 (independent of hh_rates)."""
+    v = np.linspace(-100.0, 50.0, 301) + 0.25  # off the removable singularities at −40, −55
+
+    def lin(x, s):  # x / (1 − e^{−x/s})
+        return x / -np.expm1(-x / s)
+
+    ref = {
+        "m": (0.1 * lin(v + 40.0, 10.0), 4.0 * np.exp(-(v + 65.0) / 18.0)),
+        "h": (0.07 * np.exp(-(v + 65.0) / 20.0), 1.0 / (1.0 + np.exp(-(v + 35.0) / 10.0))),
+        "n": (0.01 * lin(v + 55.0, 10.0), 0.125 * np.exp(-(v + 65.0) / 80.0)),
+    }
+    got = gate_steady_states(jnp.asarray(v, dtype=jnp.float32))
+    assert set(got) == {"m", "h", "n"}
+    for x, (a, b) in ref.items():
+        # float32 rates: relative error a few ulp, atol for h∞ ≈ 1e-9 at +50 mV
+        np.testing.assert_allclose(np.asarray(got[x]), a / (a + b), rtol=2e-5, atol=1e-7, err_msg=x)

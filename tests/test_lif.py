@@ -1,12 +1,12 @@
 """LIF against its analytic f–I curve.
 
-r(I) = 1 / (t_ref + τ_m ln((R I + E_L − V_r)/(R I + E_L − V_th)))   (REFERENCES.md)
+r(I) = 1 / (t_ref + τ_m ln((R I + E_L − V_r)/(R I + E_L − V_th)))   (docs/references.md)
 
 Exact mode locates each threshold crossing on the dense output, so it must match r(I) to
 0.1 %. Clock-driven mode detects the crossing at the first grid point after it and
 releases the clamp at t_spike + t_ref (a grid point), so each interval is
     ISI_clock = t_ref + dt · ceil(T / dt),   T = τ_m ln(...)
-i.e. the rate is biased low by at most dt/ISI relative (83.3 Hz at dt = 0.1, REFERENCES.md).
+i.e. the rate is biased low by at most dt/ISI relative (83.3 Hz at dt = 0.1).
 """
 
 import math
@@ -16,10 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
-
-from conftest import rate_hz
 
 DRIVES = [10.5, 12.0, 15.0, 20.0, 30.0, 50.0]  # mV of R·I; rheobase is 10 mV
 
@@ -85,7 +84,7 @@ def test_clock_mode_matches_the_grid_formula(dt):
 
 
 def test_brian2_grid_numbers():
-    # REFERENCES.md: spike times on a 0.1 ms grid give 83.3 Hz, on a 0.01 ms grid 83.7 Hz,
+    # spike times on a 0.1 ms grid give 83.3 Hz, on a 0.01 ms grid 83.7 Hz,
     # quoted to 0.1 Hz; the grid formula gives 1000/12.0 = 83.33 and 1000/11.94 = 83.75.
     for dt, expected in [(0.1, 83.3), (0.01, 83.7)]:
         r = nd.simulate(nd.LIF(), t1=1000.0, dt=dt, input=20.0, solver=diffrax.Tsit5(), record=())

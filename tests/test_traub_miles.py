@@ -1,6 +1,6 @@
 """Traub–Miles (COBAHH) neuron against an independent NumPy re-implementation.
 
-The reference below is written from the equations in shared/REFERENCES.md (COBAHH section)
+The reference below is written from the equations of Brette et al. (2007, benchmark 3; Traub & Miles 1991 kinetics)
 in plain Python floats, with its own exprel, bisection and RK4; it shares no code with
 `neurodyn`. Units: mV, ms, nA, µS, nF (C_m = 0.2 nF, g_L = 0.01, ḡ_Na = 20, ḡ_Kd = 6 µS).
 """
@@ -13,11 +13,10 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import rate_hz
 
 import neurodyn as nd
 from neurodyn.neurons.traub_miles import traub_miles_gate_steady_states, traub_miles_rates
-
-from conftest import rate_hz
 
 DT = 0.01
 T1 = 160.0  # ms: covers the first three spikes at zero input (period ≈ 72 ms)
