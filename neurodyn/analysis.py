@@ -9,7 +9,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
-from .simulate import SimulationResult, simulate
+from ._simulate import simulate
+from ._state import SimulationResult
 
 
 def firing_rates(result: SimulationResult, t_start: float | None = None) -> np.ndarray:

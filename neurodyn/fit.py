@@ -64,7 +64,7 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .inputs import as_input
-from .simulate import simulate
+from ._simulate import simulate
 from .surrogate import check_surrogate, spike  # spike re-exported: neurodyn.fit.spike
 from .neurons.base import AbstractSpikingNeuron, State
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .simulate import SimulationResult  # noqa: E402
+from ._state import SimulationResult  # noqa: E402
 
 
 def traces(result: SimulationResult, names=None, neurons=None, ax=None, title=None):

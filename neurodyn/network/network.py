@@ -39,7 +39,8 @@ from typing import ClassVar
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from ..neurons.base import AbstractSpikingNeuron, State, check_parameter
-from ..simulate import SimState, SimulationResult, simulate
+from .._simulate import simulate
+from .._state import SimState, SimulationResult
 from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver
 from .synapses import AbstractSynapse
