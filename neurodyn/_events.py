@@ -96,15 +96,12 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
         model_, _, refractory, armed, _ = args
         return jnp.max(_event_values(model_, y, armed, refractory, hyst, overshoot))
 
-    def blown_up(t, y, args, **kwargs):
-        return ~jnp.all(all_finite(y))
-
     event = diffrax.Event(
-        [cond_fn, blown_up],
+        cond_fn,
         # under vmap every member runs the root find, also those whose step has no sign
         # change; expanding (instead of raising) keeps them harmless, their result is unused
         root_finder=optx.Bisection(rtol=cfg.rtol, atol=cfg.atol, expand_if_necessary=True),
-        direction=[True, None],
+        direction=True,
     )
     max_steps = cfg.n_steps + 8
 
@@ -145,6 +142,7 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
         # Each segment runs in local time tau = t' - t, so that float32 keeps full
         # precision for the root find however late the segment starts.
         args = (model, inp, refractory, c["armed"], t)
+        c["segment_start"] = (t, c["y"], refractory, c["armed"], t_b)  # to locate a blow-up
         subs = [diffrax.SubSaveAt(t1=True)]
         subs += [diffrax.SubSaveAt(ts=jnp.clip(g - t, 0.0, t_b - t)) for g in grids if g is not None]
         sol = diffrax.diffeqsolve(
@@ -162,8 +160,8 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
                 carried[i] = m.record_samples(carried[i], run, (g >= t) & (g <= t_stop), sol.ys[j])
                 j += 1
         c["monitors"] = tuple(carried)
-        threshold_event, blowup_event = (jnp.asarray(e) for e in sol.event_mask)
-        triggered = threshold_event & ~blowup_event & (t_stop < t_b)
+        threshold_event = jnp.asarray(sol.event_mask)
+        triggered = threshold_event & (t_stop < t_b)
         values = _event_values(model, y, c["armed"], refractory, hyst, overshoot)
         winner = (jnp.arange(n) == jnp.argmax(values)) & triggered
         spike = winner & c["armed"]
@@ -204,6 +202,7 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
         segments=jnp.zeros((), jnp.int32),
         blowup_t=jnp.asarray(jnp.nan, dtype),
         blowup_i=jnp.asarray(-1, jnp.int32),
+        segment_start=(t_start, state.y, jnp.zeros((n,), bool), jnp.zeros((n,), bool), t_start),
     )
     carry = eqxi.while_loop(
         not_done, body, carry, max_steps=cfg.max_segments, kind="checkpointed",
@@ -215,6 +214,25 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
         "exact mode ran out of event segments before t1: raise max_spikes",
     ))
     blown = ~jnp.isnan(carry["blowup_t"])
+
+    def locate(seg):
+        """Re-solve the segment that blew up, stopping after the first non-finite step."""
+        t, y, refractory, armed, t_b = seg
+        sol = diffrax.diffeqsolve(
+            term, solver, 0.0, t_b - t, cfg.dt, y, (model, inp, refractory, armed, t),
+            saveat=diffrax.SaveAt(t1=True), stepsize_controller=diffrax.ConstantStepSize(),
+            event=diffrax.Event(lambda t, y, args, **kw: ~jnp.all(all_finite(y))),
+            max_steps=max_steps, throw=False,
+        )
+        ok = all_finite(jax.tree.map(lambda a: a[-1], sol.ys))
+        found = ~jnp.all(ok)
+        return (jnp.where(found, t + sol.ts[-1], carry["blowup_t"]),
+                jnp.where(found, jnp.argmin(ok).astype(jnp.int32), carry["blowup_i"]))
+
+    blowup_t, blowup_i = jax.lax.cond(
+        blown, locate, lambda seg: (carry["blowup_t"], carry["blowup_i"]), carry["segment_start"]
+    )
+    carry = dict(carry, blowup_t=blowup_t, blowup_i=blowup_i)
     return collect_results(
         monitors, carry["monitors"], run, t_start,
         n_spikes=carry["n_spikes"],
