@@ -42,7 +42,7 @@ from ..neurons.base import AbstractSpikingNeuron, State, check_parameter
 from .._simulate import simulate
 from .._state import SimState, SimulationResult
 from .connectivity import Connectivity, check_nonnegative_weights
-from .delivery import deliver
+from .delivery import deliver, resolve_method
 from .synapses import AbstractSynapse
 
 class Projection(eqx.Module):
@@ -148,6 +148,9 @@ class Network(AbstractSpikingNeuron):
         projections: the `Projection`s; their sizes, receptors and weight signs are checked.
         sources: `PoissonGroup`s that projections may use as `pre`.
         poisson_inputs: `PoissonInput`s (binomial drive per neuron, nothing stored).
+        delivery: spike-delivery implementation, "ffi" (compiled kernel), "jax" or None
+            (`$NEURODYN_DELIVERY`, else the kernel on CPU when it builds); resolved once
+            here (`neurodyn.network.delivery.resolve_method`), not while tracing.
     """
 
     neuron: AbstractSpikingNeuron
@@ -157,6 +160,7 @@ class Network(AbstractSpikingNeuron):
     poisson_inputs: tuple[PoissonInput, ...]
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
+    delivery: str = eqx.field(static=True)  # "ffi" or "jax"
 
     delivers: ClassVar[bool] = True
 
@@ -168,6 +172,7 @@ class Network(AbstractSpikingNeuron):
         projections: Sequence[Projection] = (),
         sources: Sequence[PoissonGroup] = (),
         poisson_inputs: Sequence[PoissonInput] = (),
+        delivery: str | None = None,
     ):
         if not isinstance(neuron, AbstractSpikingNeuron) or isinstance(neuron, Network):
             raise TypeError(f"neuron must be a spiking neuron model, got {type(neuron).__name__}")
@@ -241,6 +246,7 @@ class Network(AbstractSpikingNeuron):
         self.poisson_inputs = poisson_inputs
         self.populations = tuple(pops)
         self.n = start
+        self.delivery = resolve_method(delivery)
 
     # ------------------------------------------------------------------ the spiking model
 
@@ -356,11 +362,13 @@ class Network(AbstractSpikingNeuron):
             post = self.population(proj.post)
             g = y[proj.receptor]
             if ring is None:
-                y[proj.receptor] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start)
+                y[proj.receptor] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
+                                            method=self.delivery)
             else:
                 slot = step % ring.shape[0]
                 g = g.at[post].add(ring[slot])
-                row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start)
+                row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start,
+                              method=self.delivery)
                 ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
                 y[proj.receptor] = g
             new_rings.append(ring)
