@@ -29,9 +29,12 @@ def run_chunked(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ..
                 stream_to) -> SimulationResult:
     """Clock-mode run in chunks (see the module docstring); used by `simulate`."""
     n_steps = run.n_steps
-    grid = math.lcm(1, *(m.chunk_steps for m in monitors))
+    # Chunks are whole spike blocks (so every step runs in the same compiled block as in
+    # one call: XLA may round a differently compiled step differently) and whole records
+    # and rate bins.
+    grid = math.lcm(config.block, *(m.chunk_steps for m in monitors))
     per_chunk = max(grid, -(-n_steps // max(chunks, 1)))
-    per_chunk = -(-per_chunk // grid) * grid  # records and rate bins stay on one grid
+    per_chunk = -(-per_chunk // grid) * grid
     directory = None
     if stream_to is not None:
         directory = Path(stream_to)

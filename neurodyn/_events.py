@@ -112,7 +112,7 @@ def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg:
         return dict(
             c,
             monitors=tuple(m.spikes(mc, run, times, counts) for m, mc in zip(monitors, c["monitors"])),
-            n_spikes=c["n_spikes"] + jnp.sum(counts),
+            n_spikes=c["n_spikes"] + jnp.sum(counts, dtype=jnp.int32),
             counts=c["counts"] + counts,
         )
 
