@@ -295,6 +295,7 @@ def simulate(
                          record_every=(record_every, 1), rate_every=(rate_every, None),
                          max_spikes=(max_spikes, None))
         given = [k for k, (v, default) in shorthand.items() if v is not default and v != default]
+        given = [k for k in given if not (k == "record" and record in ((), []))]  # nothing asked
         if given:
             raise ValueError(
                 f"pass either monitors= or the shorthand {given}, not both: add the matching "
