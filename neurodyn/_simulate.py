@@ -213,9 +213,10 @@ def simulate(
             draw the same numbers.
         unroll: `lax.fori_loop` unroll of the step loop (2 avoids a per-step carry copy on CPU).
         check: warn about dropped spikes; `check=False` also implies `throw=False`.
-        progress: show a progress bar (tqdm): the run is split into chunks (20, or the
-            number given) that continue from each other's final state; results are
-            identical to one call. Ignored under jit/vmap (clock mode only).
+        progress: show a progress bar (tqdm): the run is split into chunks (about 20, or
+            the number given; each a whole number of spike blocks, records and rate bins)
+            that continue from each other's final state; results are bit-identical to one
+            call. Ignored under jit/vmap (clock mode only).
         stream_to: a directory: run in chunks and write each chunk's spikes, traces and
             rate counts there as it finishes, with the state to resume from
             (`neurodyn.monitors.load_stream`, `load_state`). Host memory then stays
