@@ -39,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from neurodyn.network import fixed_probability
-from neurodyn.network.delivery import _TARGET, deliver, kernel_info
+from neurodyn.network._build import FFI_TARGET  # noqa: E402
+from neurodyn.network.delivery import deliver, kernel_info
 
 DT = 0.1  # ms
 TAU_M, TAU_E, TAU_I = 20.0, 5.0, 10.0
@@ -67,7 +68,7 @@ def build(key, n: int):
 def raw_ffi(target, conn, spiked, pre_start, vmap_method):
     """The kernel called directly with a given vmap_method (for the batching comparison)."""
     return jax.ffi.ffi_call(
-        _TARGET, jax.ShapeDtypeStruct(target.shape, target.dtype),
+        FFI_TARGET, jax.ShapeDtypeStruct(target.shape, target.dtype),
         vmap_method=vmap_method, input_output_aliases={0: 0},
     )(target, conn.post_idx, conn.weight, spiked, post_start=np.int64(0), n_post=np.int64(conn.n_post),
       pre_start=np.int64(pre_start))

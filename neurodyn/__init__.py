@@ -2,10 +2,39 @@
 
 Neurons are Equinox modules (vector field + spike/reset), integrated by Diffrax through one
 `simulate` path; populations are one vector ODE with a neuron axis.
+
+This module is the public API. Implementation modules are private (`neurodyn._clock`,
+`neurodyn._simulate`, ...); the subpackages below are public namespaces.
 """
 
-from . import analysis, fit, hopfield, inputs, io, monitors, network, parallel, surrogate, transformer
+from . import (
+    analysis,
+    fit,
+    hopfield,
+    inputs,
+    io,
+    models,
+    monitors,
+    network,
+    parallel,
+    plot,
+    surrogate,
+    transformer,
+)
+from ._state import NumericalBlowUpError, SimState, SimulationResult
+from ._simulate import simulate
+from ._adjoint import solve_trace
 from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
+from .monitors import (
+    AbstractMonitor,
+    RateMonitor,
+    SpikeMonitor,
+    StateMonitor,
+    WeightMonitor,
+    load_state,
+    load_stream,
+    save_state,
+)
 from .neurons import (
     AbstractNeuron,
     AbstractSpikingNeuron,
@@ -17,12 +46,12 @@ from .neurons import (
     TraubMiles,
 )
 from .network import Network, Projection, simulate_network
-from .simulate import NumericalBlowUpError, SimState, SimulationResult, simulate
 from .solvers import ExponentialEuler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractMonitor",
     "AbstractNeuron",
     "AbstractSpikingNeuron",
     "AdEx",
@@ -37,19 +66,28 @@ __all__ = [
     "Network",
     "NumericalBlowUpError",
     "Projection",
+    "RateMonitor",
     "SimState",
     "SimulationResult",
+    "SpikeMonitor",
+    "StateMonitor",
     "TraubMiles",
+    "WeightMonitor",
     "analysis",
     "fit",
     "hopfield",
     "inputs",
     "io",
+    "load_state",
+    "load_stream",
+    "models",
     "monitors",
     "network",
     "parallel",
+    "plot",
     "simulate",
     "simulate_network",
+    "solve_trace",
     "surrogate",
     "transformer",
 ]

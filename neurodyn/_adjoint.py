@@ -31,7 +31,7 @@ from jaxtyping import Array, Float
 
 from .inputs import as_input
 from .neurons.base import AbstractSpikingNeuron, State
-from .simulate import simulate
+from ._simulate import simulate
 from .surrogate import check_surrogate
 
 

@@ -21,7 +21,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
-from .simulate import SimulationResult, simulate
+from ._simulate import simulate
+from ._state import SimulationResult
 
 
 def _check_window(name: str, value: float) -> float:

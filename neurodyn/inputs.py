@@ -9,38 +9,58 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import abc
+
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from ._checks import check_finite_array, check_parameter, concrete
+
 
 class AbstractInput(eqx.Module):
-    """An input current I(t); `shape` is the neuron-axis shape it broadcasts to."""
+    """An input current I(t); `shape` is the neuron-axis shape it broadcasts to.
 
+    Subclasses implement all three members (abstract/final pattern: no concrete member is
+    overridden).
+    """
+
+    @abc.abstractmethod
     def __call__(self, t) -> Float[Array, "*neurons"]:
-        raise NotImplementedError
+        """The (mean) current at time t (ms)."""
 
     @property
+    @abc.abstractmethod
     def shape(self) -> tuple[int, ...]:
-        return ()
+        """The neuron-axis shape the current broadcasts to (() for a scalar)."""
 
     @property
+    @abc.abstractmethod
     def noise_sigma(self) -> Float[Array, "*neurons"] | None:
         """Intensity sigma of a white-noise part sigma*xi(t) of the current (None: none).
 
         `__call__` returns the mean current; the noise is integrated by `simulate` as the
         diffusion of an Ito SDE (Euler-Maruyama, Diffrax's Brownian motion).
         """
+
+
+class _Deterministic(AbstractInput):
+    """Shared by inputs without a white-noise part."""
+
+    @property
+    def noise_sigma(self) -> None:
         return None
 
 
-class Constant(AbstractInput):
+class Constant(_Deterministic):
     """A constant input, scalar or one value per neuron."""
 
     value: Float[Array, "*neurons"]
 
     def __init__(self, value: Float[ArrayLike, "*neurons"]):
+        check_finite_array("value", value, owner="Constant")
         self.value = jnp.asarray(value, dtype=float)
 
     def __call__(self, t):
@@ -51,7 +71,7 @@ class Constant(AbstractInput):
         return self.value.shape
 
 
-class Step(AbstractInput):
+class Step(_Deterministic):
     """`amplitude` for t_on <= t < t_off (ms), `baseline` otherwise."""
 
     amplitude: Float[Array, "*neurons"]
@@ -62,6 +82,8 @@ class Step(AbstractInput):
     def __init__(self, amplitude, t_on=0.0, t_off=float("inf"), baseline=0.0):
         if not t_off > t_on:
             raise ValueError(f"Step.t_off must be > t_on, got t_on={t_on}, t_off={t_off}")
+        check_finite_array("amplitude", amplitude, owner="Step")
+        check_finite_array("baseline", baseline, owner="Step")
         self.amplitude = jnp.asarray(amplitude, dtype=float)
         self.t_on, self.t_off = float(t_on), float(t_off)
         self.baseline = jnp.asarray(baseline, dtype=float)
@@ -75,7 +97,7 @@ class Step(AbstractInput):
         return jnp.broadcast_shapes(self.amplitude.shape, jnp.shape(self.baseline))
 
 
-class Ramp(AbstractInput):
+class Ramp(_Deterministic):
     """Linear ramp from `start` at t_start to `stop` at t_stop (ms), held outside."""
 
     start: Float[Array, "*neurons"]
@@ -88,6 +110,8 @@ class Ramp(AbstractInput):
             raise ValueError(
                 f"Ramp.t_stop must be > t_start, got t_start={t_start}, t_stop={t_stop}"
             )
+        check_finite_array("start", start, owner="Ramp")
+        check_finite_array("stop", stop, owner="Ramp")
         self.start = jnp.asarray(start, dtype=float)
         self.stop = jnp.asarray(stop, dtype=float)
         self.t_start, self.t_stop = float(t_start), float(t_stop)
@@ -101,7 +125,7 @@ class Ramp(AbstractInput):
         return jnp.broadcast_shapes(self.start.shape, self.stop.shape)
 
 
-class TimeSeries(AbstractInput):
+class TimeSeries(_Deterministic):
     """Samples of I at increasing times (ms), linearly interpolated; held outside the range.
 
     `values` has shape (times,) or (times, neurons).
@@ -119,6 +143,8 @@ class TimeSeries(AbstractInput):
                 f"TimeSeries.values must have leading axis {times_np.shape[0]} (one row per "
                 f"time), got shape {values_np.shape}"
             )
+        check_finite_array("times", times_np, owner="TimeSeries")
+        check_finite_array("values", values_np, owner="TimeSeries")
         if np.any(np.diff(times_np) <= 0):
             raise ValueError("TimeSeries.times must be strictly increasing")
         self.times, self.values = jnp.asarray(times_np), jnp.asarray(values_np)
@@ -134,7 +160,7 @@ class TimeSeries(AbstractInput):
         return self.values.shape[1:]
 
 
-class Function(AbstractInput):
+class Function(_Deterministic):
     """A user function of time (ms) returning the current; traced into the simulation."""
 
     fn: Callable = eqx.field(static=True)
@@ -144,8 +170,6 @@ class Function(AbstractInput):
 
     @property
     def shape(self):
-        import jax
-
         return jax.eval_shape(self.fn, 0.0).shape
 
 
@@ -183,8 +207,6 @@ class WhiteNoise(AbstractInput):
     sigma: Float[Array, "*neurons"]
 
     def __init__(self, mean=0.0, sigma: Float[ArrayLike, "*neurons"] = 1.0):
-        from .neurons.base import check_parameter
-
         check_parameter("WhiteNoise", "sigma", sigma, lower=0.0)
         self.mean = as_input(mean)
         self.sigma = jnp.asarray(sigma, dtype=float)
@@ -207,12 +229,18 @@ def as_input(value) -> AbstractInput:
         return value
     if callable(value):
         return Function(value)
-    arr = np.asarray(value) if not hasattr(value, "aval") else value
-    if jnp.ndim(arr) > 1:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"input must be a number, one value per neuron, a function of time or a "
+            f"neurodyn.inputs module, got the string {value!r}"
+        )
+    if jnp.ndim(value) > 1:
         raise ValueError(
             f"input must be a scalar, one value per neuron (1-D), or a function of time; "
-            f"got an array of shape {jnp.shape(arr)}"
+            f"got an array of shape {jnp.shape(value)}"
         )
-    if not hasattr(value, "aval") and np.any(np.isnan(arr)):
-        raise ValueError("input contains NaN")
+    arr = concrete(value)
+    if arr is not None and not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"input must be numeric, got {value!r}")
+    check_finite_array("input", value)  # concrete NumPy or JAX arrays; tracers pass
     return Constant(value)

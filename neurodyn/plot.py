@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from ._state import SimulationResult  # noqa: E402
 from .analysis import binned_rate  # noqa: E402
 from .network import Network  # noqa: E402
-from .simulate import SimulationResult  # noqa: E402
 
 # axis labels of common state variables; others are labelled with their name and the
 # unit given in `units=` (ge/gi are in µS for TraubMiles, in units of gL for COBA's LIF)

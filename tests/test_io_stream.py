@@ -205,7 +205,7 @@ def test_old_format_directory_and_damaged_state_file_are_named(tmp_path):
     with pytest.raises(FileExistsError, match="holds chunk files but no manifest.json"):
         stream_run.run(tmp_path, 10.0)
     net, y0 = stream_run.network()
-    from neurodyn.simulate import SimState
+    from neurodyn import SimState
 
     path = save_state(tmp_path / "s.npz", SimState(t=1.0, y=y0, refractory_until=np.zeros(100), step=10))
     assert int(load_state(path).step) == 10

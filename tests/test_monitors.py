@@ -1,6 +1,7 @@
 """Monitors and long runs: population rate counts, streaming to disk, save/resume."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -97,3 +98,77 @@ def test_rate_monitor_bad_input():
         nd.simulate(nd.LIF(), 1.0, 0.1, rate_every=0)
     with pytest.raises(ValueError, match="needs a spiking model"):
         nd.simulate(nd.HodgkinHuxley(), 1.0, 0.1, rate_every=5, mode="exact")
+
+
+# --------------------------------------------------------------------------- monitor objects
+
+
+def test_monitor_objects_equal_the_shorthand_and_each_works_alone(whole):
+    """monitors=[...] gives the same numbers as the keyword shorthand; each monitor alone
+    fills only its own fields; a WeightMonitor records the chosen weights every k steps."""
+    net, y0 = _noisy_coba()
+    kw = dict(input=15.0, key=jax.random.key(7), initial_state=y0)
+    w_idx = np.array([0, 5, 17])
+    weights = nd.WeightMonitor(lambda m: m.projections[0].connectivity.weights_full(), w_idx, every=20, name="EE")
+    both = simulate_network(net, 60.0, 0.1, monitors=[
+        nd.SpikeMonitor(), nd.StateMonitor("v", every=5), nd.RateMonitor(10), weights,
+    ], **kw)
+    for field in ("spike_times", "spike_neurons", "spike_counts", "times", "rate_counts"):
+        np.testing.assert_array_equal(getattr(both, field), getattr(whole, field))
+    np.testing.assert_array_equal(both.traces["v"], whole.traces["v"])
+    w = np.ravel(np.asarray(net.projections[0].connectivity.weights_full()))[w_idx]
+    assert both.weights["EE"].shape == (30, 3)  # 600 steps / 20
+    np.testing.assert_array_equal(both.weights["EE"], np.broadcast_to(w, (30, 3)))
+    np.testing.assert_allclose(both.weight_times["EE"], 2.0 * np.arange(30), atol=1e-4)
+
+    rate_only = simulate_network(net, 60.0, 0.1, monitors=[nd.RateMonitor(10)], **kw)
+    np.testing.assert_array_equal(rate_only.rate_counts, whole.rate_counts)
+    assert rate_only.spike_times.shape == (0,) and rate_only.traces == {}
+    assert int(rate_only.n_spikes) == int(whole.n_spikes)  # counts are the loop's own
+
+    small = simulate_network(net, 60.0, 0.1, monitors=[nd.SpikeMonitor(max_spikes=50)], check=False, **kw)
+    assert int(small.n_spikes_stored) == 50
+    assert int(small.spikes_dropped) == int(whole.n_spikes) - 50
+    np.testing.assert_array_equal(small.spike_times, whole.spike_times[:50])
+
+
+def test_chunked_runs_merge_through_the_monitors(whole):
+    net, y0 = _noisy_coba()
+    weights = nd.WeightMonitor(lambda m: m.projections[1].connectivity.weight, [1, 2], every=50)
+    chunked = simulate_network(net, 60.0, 0.1, initial_state=y0, input=15.0, key=jax.random.key(7),
+                               progress=4, monitors=[nd.SpikeMonitor(), nd.StateMonitor("v", every=5),
+                                                     nd.RateMonitor(10), weights])
+    for a, b in zip(chunked.spikes(), whole.spikes()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(chunked.traces["v"], whole.traces["v"])
+    np.testing.assert_array_equal(chunked.rate_counts, whole.rate_counts)
+    assert chunked.weights["weights"].shape == (12, 2)
+
+
+def test_monitor_arguments_are_checked():
+    with pytest.raises(TypeError, match="SpikeMonitor.max_spikes must be an integer"):
+        nd.SpikeMonitor(max_spikes=10.5)
+    with pytest.raises(ValueError, match="StateMonitor.every must be an integer >= 1"):
+        nd.StateMonitor("v", every=0)
+    with pytest.raises(ValueError, match="at most one RateMonitor"):
+        nd.simulate(nd.LIF(), 1.0, 0.1, monitors=[nd.RateMonitor(1), nd.RateMonitor(2)])
+    with pytest.raises(ValueError, match="unknown variable 'x'"):
+        nd.simulate(nd.LIF(), 1.0, 0.1, monitors=[nd.StateMonitor("x")])
+    with pytest.raises(ValueError, match="needs a spiking model in mode='clock'"):
+        nd.simulate(nd.LIF(), 1.0, 0.1, mode="exact", monitors=[nd.RateMonitor(1)])
+
+
+def test_network_resolves_its_delivery_once(monkeypatch):
+    """The implementation is chosen when the Network is built, not read while tracing."""
+    net, _ = _noisy_coba(20)
+    monkeypatch.setenv("NEURODYN_DELIVERY", "jax")
+    forced = Network(net.neuron, net.synapses, {"E": 16, "I": 4}, net.projections[:2])
+    assert forced.delivery == "jax"
+    monkeypatch.setenv("NEURODYN_DELIVERY", "ffi")  # too late: the network has decided
+    y = forced.initial_state(20)
+    bufs = forced.delivery_state(20, 0.1, jnp.float32)
+    text = str(jax.make_jaxpr(lambda s: forced.deliver(y, bufs, s, 0, None, 0.1))(jnp.ones(20, bool)))
+    assert "neurodyn_deliver" not in text
+    with pytest.raises(ValueError, match="NEURODYN_DELIVERY must be one of"):
+        monkeypatch.setenv("NEURODYN_DELIVERY", "cuda")
+        Network(net.neuron, net.synapses, {"E": 16, "I": 4}, net.projections[:2])

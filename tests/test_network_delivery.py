@@ -16,6 +16,7 @@ import pytest
 from jax.test_util import check_grads
 
 from neurodyn.network import Connectivity, from_lists
+from neurodyn.network import _build as build_module
 from neurodyn.network import delivery as delivery_module
 from neurodyn.network.delivery import deliver, kernel_info
 
@@ -290,7 +291,7 @@ def test_fallback_warns_once_and_forced_ffi_raises(monkeypatch):
     """With the kernel unavailable, auto falls back to pure JAX with one warning that says
     why; forcing ffi raises with the same reason."""
     monkeypatch.delenv("NEURODYN_DELIVERY", raising=False)
-    monkeypatch.setattr(delivery_module, "_info", {"available": False, "reason": "no C++ compiler found", "path": None})
+    monkeypatch.setattr(build_module, "_info", {"available": False, "reason": "no C++ compiler found", "path": None})
     monkeypatch.setattr(delivery_module, "_warned", False)
     conn = random_conn(20, True)
     s = spike_pattern("random")
@@ -307,10 +308,10 @@ def test_fallback_warns_once_and_forced_ffi_raises(monkeypatch):
 def test_build_reports_missing_or_failing_compiler(monkeypatch, tmp_path):
     monkeypatch.setenv("NEURODYN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CXX", "/nonexistent/g++")
-    path, reason = delivery_module._build()
+    path, reason = build_module._build()
     assert path is None and "no C++ compiler" in reason
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
-    path, reason = delivery_module._build()
+    path, reason = build_module._build()
     assert path is None and "build failed" in reason
     assert not list(tmp_path.glob("*.so"))  # nothing half-written left in the cache
 

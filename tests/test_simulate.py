@@ -215,10 +215,25 @@ def test_progress_chunks_give_identical_results():
     one = nd.simulate(model, t1=200.0, dt=0.1, input=current, record=("v",), record_every=3)
     chunked = nd.simulate(model, t1=200.0, dt=0.1, input=current, record=("v",), record_every=3,
                           progress=7)
-    np.testing.assert_allclose(chunked.times, one.times, atol=1e-4)
-    np.testing.assert_allclose(chunked.traces["v"], one.traces["v"], atol=1e-4)
-    np.testing.assert_allclose(chunked.spikes()[0], one.spikes()[0], atol=1e-4)
+    # bit-identical: every step's time is t0 + step·dt, and chunks are whole spike blocks
+    np.testing.assert_array_equal(chunked.times, one.times)
+    np.testing.assert_array_equal(chunked.traces["v"], one.traces["v"])
+    np.testing.assert_array_equal(chunked.spikes()[0], one.spikes()[0])
     np.testing.assert_array_equal(chunked.spike_counts, one.spike_counts)
+
+
+@pytest.mark.parametrize("t0", [0.0, 3.7])
+def test_chunked_interpolated_spike_times_are_bit_identical(t0):
+    """#17: a non-resetting model (HH: spike time interpolated inside the step), started at
+    t0 = 0 or not, gives the same float32 spike times in 7 chunks as in one call (they used
+    to differ by one ulp)."""
+    hh, current = nd.HodgkinHuxley(), jnp.linspace(5.0, 15.0, 8)
+    one = nd.simulate(hh, t0 + 50.0, 0.01, t0=t0, input=current, record=())
+    chunked = nd.simulate(hh, t0 + 50.0, 0.01, t0=t0, input=current, record=(), progress=7)
+    assert int(one.n_spikes) == 27  # 8 neurons, 5-15 µA/cm², 50 ms
+    for a, b in zip(one.spikes(), chunked.spikes()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.final_state.y["v"], chunked.final_state.y["v"])
 
 
 def test_exact_mode_rearms_a_detector_after_a_refractory_period():
@@ -230,3 +245,102 @@ def test_exact_mode_rearms_a_detector_after_a_refractory_period():
     assert len(t_clock) == len(t_exact) == 9
     # Euler at dt = 0.01 ms vs Tsit5 with located events: ISIs agree to ~1 %
     np.testing.assert_allclose(np.diff(t_exact), np.diff(t_clock), rtol=0.015)
+
+
+# --------------------------------------------------------------------------- blow-up (#17)
+
+
+def _two_blowups(t):
+    """NaN input: neuron 4 from step 20 (t = 0.2 ms), neuron 1 from step 35 (both in block
+    0); the thresholds sit between steps, away from float32 rounding of k·dt."""
+    return jnp.zeros(6).at[4].set(jnp.where(t >= 0.195, jnp.nan, 0.0)).at[1].set(
+        jnp.where(t >= 0.345, jnp.nan, 0.0))
+
+
+def test_blow_up_is_located_to_the_step_and_first_neuron():
+    """Two neurons blow up at different steps inside one 64-step block: the report names
+    the first one (the higher index, 4) and the step after which its state was NaN
+    (input NaN from step 20, t = 0.2 ms: state 21, t = 0.21 ms), not the block's end."""
+    r = nd.simulate(nd.LIF(), 2.0, 0.01, input=_two_blowups, record=(), throw=False)
+    assert bool(r.blew_up())
+    assert int(r.blowup_step) == 21 and int(r.blowup_neuron) == 4
+    assert float(r.blowup_time) == pytest.approx(0.21, abs=1e-6)
+    with pytest.raises(nd.NumericalBlowUpError, match=r"neuron 4 .* t = 0\.21 ms \(state 21"):
+        nd.simulate(nd.LIF(), 2.0, 0.01, input=_two_blowups, record=())
+    # chunked: the same step, counted from the start of the run
+    chunked = nd.simulate(nd.LIF(), 2.0, 0.01, input=_two_blowups, record=(), throw=False, progress=4)
+    assert int(chunked.blowup_step) == 21 and int(chunked.blowup_neuron) == 4
+
+
+def test_blow_up_in_exact_mode_is_located_to_the_solver_step():
+    """Exact mode used to report the end of the segment (here: the end of the run).
+    Tsit5's last stage of the step ending at 0.2 ms already sees the NaN input."""
+    r = nd.simulate(nd.LIF(), 2.0, 0.01, input=_two_blowups, record=(), mode="exact", throw=False)
+    assert int(r.blowup_neuron) == 4
+    assert float(r.blowup_time) == pytest.approx(0.2, abs=1e-5)
+    assert int(r.blowup_step) == 20
+
+
+def test_throw_fires_under_jit_and_vmap():
+    """The blow-up check runs inside jit/vmap (eqx.error_if); throw=False returns the status."""
+
+    def counts(current, throw=True):
+        return nd.simulate(nd.LIF(), 10.0, 0.1, input=current, record=(), throw=throw).spike_counts
+
+    bad = jnp.array([20.0, jnp.nan])  # traced: the host-side input check cannot see it
+    with pytest.raises(Exception, match="NaN or infinite"):
+        jax.block_until_ready(jax.jit(counts)(bad))
+    with pytest.raises(Exception, match="NaN or infinite"):
+        jax.block_until_ready(jax.vmap(counts)(jnp.stack([jnp.full(2, 20.0), bad])))
+    # finite: runs; LIF (tau_m 10 ms, threshold 10) at I = 20 first fires at 10·ln 2 = 6.9 ms
+    np.testing.assert_array_equal(jax.jit(counts)(jnp.full(2, 20.0)), [1, 1])
+
+    status = jax.jit(lambda c: nd.simulate(nd.LIF(), 10.0, 0.1, input=c, record=(), throw=False).blew_up())
+    assert bool(status(bad)) and not bool(status(jnp.full(2, 20.0)))
+
+
+# --------------------------------------------------------------------------- bad inputs (#17)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: nd.LIF(tau_m=float("inf")), ValueError, "LIF.tau_m must be finite"),
+        (lambda: nd.HodgkinHuxley(g_na=jnp.array([120.0, jnp.inf])), ValueError, "g_na must be finite"),
+        (lambda: nd.LIF(tau_m="10"), TypeError, "LIF.tau_m must be a number"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, input=float("inf")), ValueError, "input must be finite"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, input=jnp.array([1.0, jnp.nan])), ValueError,
+         "input must be finite"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, input="10"), TypeError, "input must be a number"),
+        (lambda: nd.inputs.Step(jnp.inf, 1.0, 2.0), ValueError, "Step.amplitude must be finite"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, max_spikes=10.5), TypeError, "max_spikes must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, max_spikes=10.0), TypeError, "max_spikes must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, max_spikes="10"), TypeError, "max_spikes must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), "10", 0.1), TypeError, "t1 must be a Python number"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, "0.1"), TypeError, "dt must be a Python number"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, n_neurons=2.0), TypeError, "n_neurons must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, record_every=2.0), TypeError, "record_every must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, spike_block="4"), TypeError, "spike_block must be an integer"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, progress=0), ValueError, "progress must be an integer >= 1"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, key=0), TypeError, "key must be a PRNG key"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, key=jax.random.PRNGKey(0)), TypeError,
+         "key must be a typed PRNG key"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, throw="yes"), TypeError, "throw must be True or False"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, monitors=[object()]), TypeError, "monitors must be monitor"),
+        (lambda: nd.simulate(nd.LIF(), 1.0, 0.1, monitors=[nd.SpikeMonitor()], record=("v",), record_every=2),
+         ValueError, "either monitors= or the shorthand"),
+    ],
+)
+def test_bad_inputs_are_refused_with_the_argument_named(call, error, match):
+    """21 bad inputs to neurons, inputs and simulate (#17's silent accepts and unclear errors)."""
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_abstract_input_needs_call_shape_and_noise():
+    class Half(nd.inputs.AbstractInput):
+        def __call__(self, t):
+            return 1.0
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()

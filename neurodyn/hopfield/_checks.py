@@ -1,14 +1,16 @@
-"""Argument checks shared by the Hopfield models (clear errors at the API boundary).
+"""Argument checks specific to the Hopfield models (±1 spins, pattern shapes).
 
-Checks run on concrete values only: inside jit/vmap the values are tracers and the checks
-are the caller's responsibility (shapes are still checked, they are static).
+The generic checks (`concrete`, finite, integer, range, symmetric) live in
+`neurodyn._checks`, shared by every module. Checks run on concrete values only: inside
+jit/vmap the values are tracers and the checks are the caller's responsibility (shapes are
+still checked, they are static).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..neurons.base import concrete  # noqa: F401  (re-exported for the Hopfield modules)
+from .._checks import concrete  # noqa: F401  (re-exported for the Hopfield modules)
 
 
 def show(values: np.ndarray) -> str:

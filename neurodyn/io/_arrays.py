@@ -75,7 +75,7 @@ def state_arrays(state, prefix: str = "state/") -> dict[str, np.ndarray]:
 
 def state_from_arrays(arrays: dict[str, np.ndarray], path, prefix: str = "state/", like=None):
     """The `SimState` packed by `state_arrays` (its pytree rebuilt from the variable names)."""
-    from ..simulate import SimState
+    from .._state import SimState
 
     try:
         n_leaves = int(arrays[f"{prefix}n_leaves"])

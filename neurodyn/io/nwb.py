@@ -187,7 +187,7 @@ def to_nwb(result, path, *, model=None, input=None, dt: float | None = None, uni
         subject: a `pynwb.file.Subject` for the animal the model stands for (optional).
         session_start_time: a timezone-aware datetime (default now).
     """
-    from ..simulate import SimulationResult
+    from .._state import SimulationResult
 
     if not isinstance(result, SimulationResult):
         raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}")

@@ -28,7 +28,7 @@ STATE_FORMAT = "neurodyn-state-1"
 def save(result, path) -> Path:
     """Write everything in `result` (a `SimulationResult`) to the .npz file `path`."""
     from .. import __version__
-    from ..simulate import SimState, SimulationResult
+    from .._state import SimState, SimulationResult
 
     if not isinstance(result, SimulationResult):
         raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}")
@@ -54,7 +54,7 @@ def save(result, path) -> Path:
 
 def load(path):
     """The `SimulationResult` written by `save` (its `final_state` continues the run)."""
-    from ..simulate import SimulationResult
+    from .._state import SimulationResult
 
     path = Path(path)
     if not path.exists():

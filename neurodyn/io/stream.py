@@ -71,11 +71,7 @@ _MATCHED = {
     "key": "the PRNG key",
     "solver": "the solver",
     "dtype": "the dtype",
-    "record": "the recorded variables",
-    "recorded_neurons_sha256": "the recorded neurons",
-    "record_every": "record_every",
-    "rate_every": "rate_every",
-    "rate_groups": "the rate monitor's groups",
+    "monitors_sha256": "the monitors (recorded variables and neurons, intervals, rate bins)",
 }
 
 
@@ -125,7 +121,7 @@ def stream_metadata(directory) -> dict:
             "chunks": m["chunks"]}
 
 
-def _producer(model, inp, solver, key, config, rec_idx, state) -> dict:
+def _producer(model, inp, solver, key, monitors, dt: float, state) -> dict:
     from .. import __version__
 
     if key is not None:
@@ -133,19 +129,19 @@ def _producer(model, inp, solver, key, config, rec_idx, state) -> dict:
 
         data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
         key = np.asarray(data).tobytes().hex()
+    # a SpikeMonitor's buffer size depends on the run's length (and is re-sized per chunk):
+    # it does not change what the stream holds
+    kept = tuple(m for m in monitors if type(m).__name__ != "SpikeMonitor")
     return {
         "model": type(model).__name__,
         "model_sha256": fingerprint(model),
         "input_sha256": fingerprint(inp),
-        "dt": float(config.dt),
+        "dt": float(dt),
         "key": key,
         "solver": f"{type(solver).__name__}:{fingerprint(solver)[:16]}",
         "dtype": str(np.asarray(state.refractory_until).dtype),
-        "record": list(config.record),
-        "recorded_neurons_sha256": fingerprint(np.asarray(rec_idx)),
-        "record_every": int(config.record_every),
-        "rate_every": int(config.rate_every),
-        "rate_groups": [list(g) for g in config.rate_groups],
+        "monitors": [type(m).__name__ for m in kept],
+        "monitors_sha256": fingerprint(kept),
         "n_neurons": int(np.shape(state.refractory_until)[-1]),
         "neurodyn_version": __version__,
     }
@@ -228,14 +224,16 @@ class StreamWriter:
         into = (self.step - self.start_step) % self.chunk_steps
         return min(self.chunk_steps - into, remaining)
 
-    def chunk_config(self, config, steps: int, n_steps: int):
-        """The clock-loop config of a chunk of `steps` steps in a call of `n_steps` steps, its
-        spike buffer sized for the chunk (`chunk_capacity`)."""
-        import dataclasses
+    def chunk_monitors(self, monitors, steps: int, n_steps: int):
+        """The monitors of a chunk of `steps` steps in a call of `n_steps` steps: each
+        `SpikeMonitor`'s buffer sized for the chunk (`chunk_capacity`)."""
+        from ..monitors import SpikeMonitor
 
-        n = int(self.producer["n_neurons"])
-        capacity = chunk_capacity(config.max_spikes, steps, n_steps, n, config.dt)
-        return dataclasses.replace(config, n_steps=steps, max_spikes=capacity)
+        n, dt = int(self.producer["n_neurons"]), float(self.producer["dt"])
+        return tuple(
+            SpikeMonitor(chunk_capacity(m.max_spikes, steps, n_steps, n, dt)) if isinstance(m, SpikeMonitor) else m
+            for m in monitors
+        )
 
     def commit(self, part) -> None:
         """Write one finished chunk (a `SimulationResult`) with its final state, then the manifest."""
@@ -273,12 +271,13 @@ class StreamWriter:
             t["rates"].append(np.asarray(part.rate_counts))
         if t["blowup"] is None and not np.isnan(float(part.blowup_time)):
             t["blowup"] = (part.blowup_time, part.blowup_neuron)
+            t["blowup_step"] = part.blowup_step
         t["last"] = part
 
     def summary(self):
         """The run's result without its records (spikes and traces are on disk): counts,
         rates, blow-up report and final state of the chunks this writer committed."""
-        from ..simulate import SimulationResult
+        from .._state import SimulationResult
 
         t = self._totals
         last = t["last"]
@@ -299,6 +298,7 @@ class StreamWriter:
             rate_counts=None if last.rate_counts is None else jnp.asarray(np.concatenate(t["rates"])),
             rate_groups=last.rate_groups,
             rate_bin_ms=last.rate_bin_ms,
+            blowup_step=t["blowup_step"] if t["blowup"] is not None else last.blowup_step,
         )
 
     def _write_manifest(self, crash: str | None = None, index: int | None = None) -> None:
@@ -307,12 +307,13 @@ class StreamWriter:
         write_atomic(self.directory / MANIFEST, _manifest_bytes(content), crash=crash, index=index)
 
 
-def open_stream(directory, model, inp, solver, key, config, rec_idx, state, chunk_steps: int) -> StreamWriter:
+def open_stream(directory, model, inp, solver, key, monitors, dt: float, state, chunk_steps: int,
+                grid: int) -> StreamWriter:
     """A `StreamWriter` for `simulate`'s chunked loop; `chunk_steps` is the proposed chunk
-    length (a new stream caps it at `STREAM_CHUNK_MS`; an existing one keeps its own)."""
-    grid = int(np.lcm(config.record_every, max(config.rate_every, 1)))
-    cap = max(grid, int(STREAM_CHUNK_MS / config.dt) // grid * grid)
-    producer = _producer(model, inp, solver, key, config, rec_idx, state)
+    length, a multiple of `grid` (whole spike blocks, records and rate bins); a new stream
+    caps it at `STREAM_CHUNK_MS` (on the grid); an existing one keeps its own."""
+    cap = max(grid, int(STREAM_CHUNK_MS / dt) // grid * grid)
+    producer = _producer(model, inp, solver, key, monitors, dt, state)
     return StreamWriter(directory, producer, state, min(int(chunk_steps), cap))
 
 
@@ -432,7 +433,7 @@ def iter_chunks(directory) -> Iterator[dict[str, np.ndarray]]:
 
 def load_stream(directory):
     """Every committed chunk of a stream, as one `SimulationResult` (final_state: the last chunk's)."""
-    from ..simulate import SimulationResult
+    from .._state import SimulationResult
 
     d = Path(directory)
     manifest = read_manifest(d)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..hopfield import ContinuousHopfield
-from ..simulate import simulate
+from .._simulate import simulate
 from .harness import AbstractMemory, Retrieval, overlap
 
 

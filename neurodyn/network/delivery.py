@@ -27,7 +27,7 @@ Two implementations with the same result:
   Used on GPU and other non-CPU backends (via `lax.platform_dependent`, so one traced
   function serves every device) and on CPUs where the kernel could not be built.
 
-The kernel is compiled on first use with the machine's C++ compiler (`$CXX`, else g++,
+The kernel is compiled on first use (`neurodyn.network._build`) with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),
 so it always matches the jaxlib it is loaded into. The shared library is cached in
 `$NEURODYN_CACHE_DIR` (default `$XDG_CACHE_HOME/neurodyn`, i.e. ~/.cache/neurodyn), keyed
@@ -49,40 +49,24 @@ network are dense in s anyway.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
-import threading
 import warnings
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import jaxlib
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from ._build import FFI_TARGET, FFI_TARGET_DELAYED, kernel_info
 from .connectivity import Connectivity
 
-__all__ = ["deliver", "deliver_delayed"]
+__all__ = ["deliver", "deliver_delayed", "kernel_info", "resolve_method"]
 
 ROWS = 16  # spiking rows scattered per while_loop iteration in the pure-JAX path
 METHODS = ("auto", "ffi", "jax")
-_SOURCE = Path(__file__).parent / "_kernels" / "delivery.cc"
-_TARGET = "neurodyn_deliver"
-_SYMBOL = "NeurodynDeliver"
-_TARGET_DELAYED = "neurodyn_deliver_delayed"
-_SYMBOL_DELAYED = "NeurodynDeliverDelayed"
-_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -215,6 +199,42 @@ def _check_call(target, conn, spiked, post_start, pre_start):
 _warned = False
 
 
+def resolve_method(method: str | None = None) -> str:
+    """"ffi" or "jax": the implementation `deliver` will use, decided once (host side).
+
+    `method` "ffi", "jax" or "auto"/None (then `$NEURODYN_DELIVERY`, else "auto": the
+    compiled kernel on CPU when it builds, pure JAX otherwise). A `Network` calls this
+    when it is built and keeps the answer, so the environment is not read while tracing.
+    Forcing "ffi" where the kernel cannot be built raises.
+    """
+    requested = method if method is not None else os.environ.get("NEURODYN_DELIVERY", "auto") or "auto"
+    if requested not in METHODS:
+        source = "method" if method is not None else "NEURODYN_DELIVERY"
+        raise ValueError(f"{source} must be one of {METHODS}, got {requested!r}")
+    if requested == "jax":
+        return "jax"
+    if requested == "auto" and jax.default_backend() != "cpu":
+        return "jax"  # the kernel is CPU-only; no point building it for a GPU run
+    info = kernel_info()
+    if requested == "ffi":
+        if not info["available"]:
+            raise RuntimeError(f"delivery method 'ffi' was requested but the compiled kernel is not available: {info['reason']}")
+        return "ffi"
+    if not info["available"]:
+        global _warned
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"neurodyn: the compiled spike-delivery kernel is not available "
+                f"({info['reason']}); using the pure-JAX fallback, several times slower on "
+                f"CPU. Set NEURODYN_DELIVERY=jax to silence this warning.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return "jax"
+    return "ffi"
+
+
 def _choose(method: str | None, dtype) -> str:
     requested = method if method is not None else os.environ.get("NEURODYN_DELIVERY", "auto") or "auto"
     if requested not in METHODS:
@@ -345,7 +365,7 @@ def _ffi_call(post_start: int, n_post: int, pre_start: int):
 
     def call(target, post_idx, weight, spiked):
         return jax.ffi.ffi_call(
-            _TARGET,
+            FFI_TARGET,
             jax.ShapeDtypeStruct(target.shape, target.dtype),
             vmap_method="expand_dims",
             input_output_aliases={0: 0},
@@ -486,7 +506,7 @@ def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int):
 
     def call(target, ring, post_idx, weight, delay, spiked, step):
         return jax.ffi.ffi_call(
-            _TARGET_DELAYED,
+            FFI_TARGET_DELAYED,
             (jax.ShapeDtypeStruct(target.shape, target.dtype), jax.ShapeDtypeStruct(ring.shape, ring.dtype)),
             vmap_method="expand_dims",
             input_output_aliases={0: 0, 1: 1},
@@ -504,128 +524,6 @@ def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int):
         return batched_call(target, ring, *rest), (True, True)
 
     return batched_call
-
-
-# --------------------------------------------------------------------------- build & load
-
-
-_lock = threading.Lock()
-_info: dict | None = None
-
-
-def kernel_info() -> dict:
-    """Build (once per machine) and load the kernel; {"available", "reason", "path"}.
-
-    `reason` says why the kernel is not available (no compiler, build failed, ...).
-    """
-    global _info
-    with _lock:
-        if _info is None:
-            _info = _load()
-        return dict(_info)
-
-
-def _load() -> dict:
-    try:
-        path, reason = _build()
-        if path is None:
-            return {"available": False, "reason": reason, "path": None}
-        try:
-            lib = ctypes.cdll.LoadLibrary(str(path))
-            handler = getattr(lib, _SYMBOL)
-            handler_delayed = getattr(lib, _SYMBOL_DELAYED)
-        except (OSError, AttributeError) as e:
-            return {"available": False, "reason": f"loading {path} failed: {e}", "path": str(path)}
-        jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(handler), platform="cpu")
-        jax.ffi.register_ffi_target(_TARGET_DELAYED, jax.ffi.pycapsule(handler_delayed), platform="cpu")
-        _load.lib = lib  # keep the library loaded for the life of the process
-        return {"available": True, "reason": "", "path": str(path)}
-    except Exception as e:  # anything unexpected: fall back rather than break a simulation
-        return {"available": False, "reason": f"{type(e).__name__}: {e}", "path": None}
-
-
-def _compiler() -> list[str] | None:
-    cxx = os.environ.get("CXX")
-    if cxx:
-        cmd = shlex.split(cxx)
-        return cmd if shutil.which(cmd[0]) else None
-    for name in ("g++", "c++", "clang++"):
-        found = shutil.which(name)
-        if found:
-            return [found]
-    return None
-
-
-def _cache_dir() -> Path:
-    explicit = os.environ.get("NEURODYN_CACHE_DIR")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neurodyn"
-    candidates = [Path(explicit)] if explicit else [base]
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    candidates.append(Path(tempfile.gettempdir()) / f"neurodyn-{uid}")
-    for d in candidates:
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            if os.access(d, os.W_OK):
-                return d
-        except OSError:
-            continue
-    raise OSError(f"no writable cache directory among {[str(d) for d in candidates]}")
-
-
-def _build() -> tuple[Path | None, str]:
-    """Compile the kernel into the cache unless it is already there: (path, why not)."""
-    if not _SOURCE.is_file():
-        return None, f"kernel source {_SOURCE} is missing from the installation"
-    include = Path(jax.ffi.include_dir())
-    if not (include / "xla" / "ffi" / "api" / "ffi.h").is_file():
-        return None, f"jaxlib ships no XLA FFI headers under {include}"
-    cxx = _compiler()
-    if cxx is None:
-        return None, "no C++ compiler found (install g++, or set CXX)"
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(
-        b"\0".join(
-            [source, jaxlib.__version__.encode(), " ".join(cxx + list(_FLAGS)).encode(),
-             f"{sys.platform}-{platform.machine()}".encode()]
-        )
-    ).hexdigest()[:16]
-    cache = _cache_dir()
-    path = cache / f"delivery-{key}.so"
-    if path.is_file():
-        return path, ""
-    with _file_lock(cache / f"delivery-{key}.lock"):
-        if path.is_file():  # another process built it while we waited
-            return path, ""
-        fd, tmp = tempfile.mkstemp(prefix=f"delivery-{key}-", suffix=".so", dir=cache)
-        os.close(fd)
-        cmd = [*cxx, *_FLAGS, f"-I{include}", str(_SOURCE), "-o", tmp]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-                return None, f"the C++ build failed ({shlex.join(cmd)} exited with {proc.returncode}):\n{tail}"
-            os.replace(tmp, path)  # atomic: readers never see a half-written library
-        except (OSError, subprocess.SubprocessError) as e:
-            return None, f"the C++ build failed ({cxx[0]}: {e})"
-        finally:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-    return path, ""
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: builds may race, os.replace keeps them atomic
-        yield
-        return
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 if __name__ == "__main__":

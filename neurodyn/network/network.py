@@ -50,10 +50,12 @@ from typing import ClassVar
 
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from ..neurons.base import AbstractSpikingNeuron, State, check_parameter, concrete
-from ..simulate import SimState, SimulationResult, simulate
+from .._checks import check_parameter, concrete
+from .._simulate import simulate
+from .._state import SimState, SimulationResult
+from ..neurons.base import AbstractSpikingNeuron, State
 from .connectivity import Connectivity, check_nonnegative_weights
-from .delivery import deliver, deliver_delayed
+from .delivery import deliver, deliver_delayed, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
 from .synapses import AbstractSynapse, DeltaSynapse
@@ -214,6 +216,9 @@ class Network(AbstractSpikingNeuron):
         sources: `PoissonGroup`s that projections may use as `pre`.
         poisson_inputs: `PoissonInput`s (Brian2's binomial drive per neuron, nothing stored).
         drives: `PoissonDrive`s (NEST's Poisson background) and `DCCurrent`s.
+        delivery: spike-delivery implementation, "ffi" (compiled kernel), "jax" or None
+            (`$NEURODYN_DELIVERY`, else the kernel on CPU when it builds); resolved once
+            here (`neurodyn.network.delivery.resolve_method`), not while tracing.
     """
 
     neuron: AbstractSpikingNeuron | tuple[AbstractSpikingNeuron, ...]
@@ -225,6 +230,7 @@ class Network(AbstractSpikingNeuron):
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
     neuron_state_names: tuple[str, ...] = eqx.field(static=True)
+    delivery: str = eqx.field(static=True)  # "ffi" or "jax"
 
     delivers: ClassVar[bool] = True
 
@@ -237,6 +243,7 @@ class Network(AbstractSpikingNeuron):
         sources: Sequence[PoissonGroup] = (),
         poisson_inputs: Sequence[PoissonInput] = (),
         drives: Sequence[PoissonDrive | DCCurrent] = (),
+        delivery: str | None = None,
     ):
         pops, start = [], 0
         for name, size in populations.items():
@@ -357,6 +364,7 @@ class Network(AbstractSpikingNeuron):
         self.populations = tuple(pops)
         self.n = start
         self.neuron_state_names = tuple(state_names)
+        self.delivery = resolve_method(delivery)
 
     # ------------------------------------------------------------------ the spiking model
 
@@ -611,15 +619,18 @@ class Network(AbstractSpikingNeuron):
             var = self._spike_target(proj.receptor)
             g = y[var]
             if ring is None:
-                y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start)
+                y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
+                                 method=self.delivery)
             elif proj.per_synapse_delays:
                 y[var], ring = deliver_delayed(
-                    g, ring, proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start
+                    g, ring, proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start,
+                    method=self.delivery,
                 )
             else:
                 slot = step % ring.shape[0]
                 g = g.at[post].add(ring[slot])
-                row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start)
+                row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start,
+                              method=self.delivery)
                 ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
                 y[var] = g
             new_rings.append(ring)

@@ -13,64 +13,14 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
+from .._checks import check_parameter, concrete
+
+__all__ = ["AbstractNeuron", "AbstractSpikingNeuron", "State", "check_parameter", "concrete"]
+
 State = dict[str, Float[Array, " neurons"]]
-
-
-def concrete(value) -> np.ndarray | None:
-    """The value as a NumPy array, or None if it is a tracer (inside jit/vmap/grad)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    try:
-        return np.asarray(value)
-    except Exception:  # pragma: no cover - exotic array types
-        return None
-
-
-def check_parameter(
-    owner: str,
-    name: str,
-    value,
-    *,
-    lower: float | None = None,
-    upper: float | None = None,
-    lower_open: bool = False,
-) -> None:
-    """Raise ValueError if a concrete parameter is NaN or outside [lower, upper].
-
-    Tracers (values inside jit/vmap/grad) are not checked here: they are checked where
-    they are used, or are the caller's responsibility.
-    """
-    arr = concrete(value)
-    if arr is None:
-        return
-    if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{owner}.{name} must be a number or numeric array, got {value!r}")
-    if np.any(np.isnan(arr)):
-        raise ValueError(f"{owner}.{name} contains NaN; it must be a finite number")
-    if lower is not None:
-        bad = arr <= lower if lower_open else arr < lower
-        if np.any(bad):
-            rel = ">" if lower_open else ">="
-            raise ValueError(
-                f"{owner}.{name} must be {rel} {lower}, got {_show(arr[bad])}"
-            )
-    if upper is not None and np.any(arr > upper):
-        raise ValueError(f"{owner}.{name} must be <= {upper}, got {_show(arr[arr > upper])}")
-    if arr.ndim > 1:
-        raise ValueError(
-            f"{owner}.{name} must be a scalar or a 1-D array with one value per neuron, "
-            f"got shape {arr.shape}"
-        )
-
-
-def _show(bad: np.ndarray) -> str:
-    flat = np.ravel(bad)
-    return str(flat[0]) if flat.size == 1 else f"{flat[:3].tolist()} ({flat.size} values)"
 
 
 class AbstractNeuron(eqx.Module):
@@ -133,6 +83,11 @@ class AbstractSpikingNeuron(AbstractNeuron):
     # Whether spikes act on the state after each step through `deliver` (networks: synaptic
     # transmission, delays, Poisson sources). Static, so plain populations pay nothing.
     delivers: ClassVar[bool] = False
+
+    # Named groups of neurons, (name, start, stop) with stop exclusive, that population
+    # monitors count separately (`RateMonitor`); () means one group "all". A `Network`
+    # sets this to its populations.
+    populations: ClassVar[tuple[tuple[str, int, int], ...]] = ()
 
     @property
     def random_events(self) -> bool:

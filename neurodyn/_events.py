@@ -16,8 +16,13 @@ at the spike and stay armed; crossing detectors (Hodgkin–Huxley) disarm until 
 falls `hysteresis` below threshold, so each action potential is counted once. Refractory
 ends are segment boundaries, so the clamp never switches inside a solver step.
 
+A second, boolean event stops a segment at the end of the first solver step whose state is
+not finite, so a blow-up is reported at that step (its time and the lowest-numbered
+non-finite neuron), not at the end of the segment.
+
 The loop over segments is `equinox.internal.while_loop(kind="checkpointed")`: reverse-mode
-differentiable, with memory bounded by `max_spikes`.
+differentiable, with memory bounded by `max_spikes`. Monitors see each event's spikes
+(`AbstractMonitor.spikes`) and the state at their sample times (`sample_times`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
-from .simulate import SimState, SimulationResult, _all_finite
+from ._clock import all_finite
+from ._state import SimState, SimulationResult
+from .monitors import AbstractMonitor, RunInfo, collect_results
 
 _NEVER = -1e30  # event function value of a refractory neuron
 
@@ -40,27 +47,26 @@ class _ExactConfig(eqx.Module):
     t1: float = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     n_steps: int = eqx.field(static=True)
-    record: tuple[str, ...] = eqx.field(static=True)
-    record_every: int = eqx.field(static=True)
-    max_spikes: int = eqx.field(static=True)
     max_segments: int = eqx.field(static=True)
     hysteresis: float = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
 
 
-def run_exact(model, inp, state: SimState, rec_idx, *, solver, t1, dt, n_steps, record,
-              record_every, max_spikes, hysteresis: float = 1.0) -> SimulationResult:
-    """Exact-mode simulation; see `neurodyn.simulate` for the arguments."""
+def run_exact(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...], run: RunInfo, *,
+              solver, t1, dt, max_spikes, hysteresis: float = 1.0) -> SimulationResult:
+    """Exact-mode simulation; see `neurodyn.simulate` for the arguments.
+
+    `max_spikes` bounds the number of event segments (3·max_spikes + 16).
+    """
     # Bisection, not Newton: max_i g_i is flat wherever a neuron that is not crossing holds
     # the maximum, so Newton's derivative can vanish; bisection needs only the sign change.
     rtol, atol = (1e-10, 1e-10) if state.t.dtype == jnp.float64 else (1e-6, 1e-5)
     cfg = _ExactConfig(
-        t1=t1, dt=dt, n_steps=n_steps, record=record, record_every=record_every,
-        max_spikes=max_spikes, max_segments=3 * max_spikes + 16,
+        t1=t1, dt=dt, n_steps=run.n_steps, max_segments=3 * max_spikes + 16,
         hysteresis=hysteresis, rtol=rtol, atol=atol,
     )
-    return _run_exact(model, inp, state, rec_idx, solver, cfg)
+    return _run_exact(model, inp, state, monitors, run, solver, cfg)
 
 
 def _event_values(model, y, armed, refractory, hysteresis, overshoot):
@@ -76,13 +82,12 @@ def _vector_field(tau, y, args):
 
 
 @eqx.filter_jit
-def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) -> SimulationResult:
+def _run_exact(model, inp, state: SimState, monitors, run: RunInfo, solver, cfg: _ExactConfig) -> SimulationResult:
     n = state.refractory_until.shape[0]
     dtype = state.t.dtype
     t_start = state.t
     t_final = jnp.asarray(cfg.t1, dtype)
-    n_records = -(-cfg.n_steps // cfg.record_every) if cfg.record else 0
-    grid = t_start + jnp.arange(n_records, dtype=dtype) * (cfg.record_every * cfg.dt)
+    grids = [m.sample_times(run, t_start) for m in monitors]
     term = diffrax.ODETerm(_vector_field)
     hyst = cfg.hysteresis
     overshoot = 10 * jnp.finfo(dtype).eps * (1.0 + jnp.abs(jnp.asarray(model.threshold, dtype)))
@@ -101,19 +106,14 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
     max_steps = cfg.n_steps + 8
 
     def store(c, t, fired):
-        """Append the neurons in `fired` with time t to the spike buffer."""
-        pos = c["n_stored"] + jnp.cumsum(fired) - 1
-        pos = jnp.where(fired & (pos < cfg.max_spikes), pos, cfg.max_spikes)  # out of range: dropped
-        k = jnp.sum(fired, dtype=jnp.int32)
-        kept = jnp.minimum(k, cfg.max_spikes - c["n_stored"])
+        """Give the monitors the neurons in `fired` with spike time t; count them."""
+        counts = fired.astype(jnp.int32)
+        times = jnp.broadcast_to(t, (n,))
         return dict(
             c,
-            spike_t=c["spike_t"].at[pos].set(t, mode="drop"),
-            spike_i=c["spike_i"].at[pos].set(jnp.arange(n, dtype=jnp.int32), mode="drop"),
-            n_stored=c["n_stored"] + kept,
-            n_spikes=c["n_spikes"] + k,
-            dropped=c["dropped"] + (k - kept),
-            counts=c["counts"] + fired.astype(jnp.int32),
+            monitors=tuple(m.spikes(mc, run, times, counts) for m, mc in zip(monitors, c["monitors"])),
+            n_spikes=c["n_spikes"] + jnp.sum(counts, dtype=jnp.int32),
+            counts=c["counts"] + counts,
         )
 
     def fire(c, t, fired):
@@ -142,9 +142,9 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         # Each segment runs in local time tau = t' - t, so that float32 keeps full
         # precision for the root find however late the segment starts.
         args = (model, inp, refractory, c["armed"], t)
+        c["segment_start"] = (t, c["y"], refractory, c["armed"], t_b)  # to locate a blow-up
         subs = [diffrax.SubSaveAt(t1=True)]
-        if cfg.record:
-            subs.append(diffrax.SubSaveAt(ts=jnp.clip(grid - t, 0.0, t_b - t)))
+        subs += [diffrax.SubSaveAt(ts=jnp.clip(g - t, 0.0, t_b - t)) for g in grids if g is not None]
         sol = diffrax.diffeqsolve(
             term, solver, 0.0, t_b - t, cfg.dt, c["y"], args,
             saveat=diffrax.SaveAt(subs=subs),
@@ -154,13 +154,14 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         t_stop = t + sol.ts[0][-1]
         y = jax.tree.map(lambda a: a[-1], sol.ys[0])
         c = dict(c, t=t_stop, y=y)
-        if cfg.record:
-            in_segment = (grid >= t) & (grid <= t_stop)
-            c["traces"] = {
-                k: jnp.where(in_segment[:, None], sol.ys[1][k][:, rec_idx], c["traces"][k])
-                for k in cfg.record
-            }
-        triggered = jnp.asarray(sol.event_mask) & (t_stop < t_b)
+        carried, j = list(c["monitors"]), 1
+        for i, (m, g) in enumerate(zip(monitors, grids)):
+            if g is not None:
+                carried[i] = m.record_samples(carried[i], run, (g >= t) & (g <= t_stop), sol.ys[j])
+                j += 1
+        c["monitors"] = tuple(carried)
+        threshold_event = jnp.asarray(sol.event_mask)
+        triggered = threshold_event & (t_stop < t_b)
         values = _event_values(model, y, c["armed"], refractory, hyst, overshoot)
         winner = (jnp.arange(n) == jnp.argmax(values)) & triggered
         spike = winner & c["armed"]
@@ -171,9 +172,9 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         solved = (
             (sol.result == diffrax.RESULTS.successful)
             | (sol.result == diffrax.RESULTS.event_occurred)
-            | jnp.asarray(sol.event_mask)
+            | threshold_event
         )
-        ok = _all_finite(y) & solved
+        ok = all_finite(y) & solved
         first = jnp.isnan(c["blowup_t"]) & ~jnp.all(ok)
         c["blowup_t"] = jnp.where(first, t_stop, c["blowup_t"])
         c["blowup_i"] = jnp.where(first, jnp.argmin(ok).astype(jnp.int32), c["blowup_i"])
@@ -195,16 +196,13 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         y=state.y,
         refr=state.refractory_until,
         armed=jnp.ones((n,), bool) if model.resets else d0 < 0,
-        traces={k: jnp.zeros((n_records, rec_idx.shape[0]), dtype) for k in cfg.record},
-        spike_t=jnp.full((cfg.max_spikes,), jnp.inf, dtype),
-        spike_i=jnp.full((cfg.max_spikes,), -1, jnp.int32),
-        n_stored=jnp.zeros((), jnp.int32),
+        monitors=tuple(m.init(run, dtype) for m in monitors),
         n_spikes=jnp.zeros((), jnp.int32),
-        dropped=jnp.zeros((), jnp.int32),
         counts=jnp.zeros((n,), jnp.int32),
         segments=jnp.zeros((), jnp.int32),
         blowup_t=jnp.asarray(jnp.nan, dtype),
         blowup_i=jnp.asarray(-1, jnp.int32),
+        segment_start=(t_start, state.y, jnp.zeros((n,), bool), jnp.zeros((n,), bool), t_start),
     )
     carry = eqxi.while_loop(
         not_done, body, carry, max_steps=cfg.max_segments, kind="checkpointed",
@@ -215,17 +213,36 @@ def _run_exact(model, inp, state: SimState, rec_idx, solver, cfg: _ExactConfig) 
         carry["t"], carry["t"] < t_final,
         "exact mode ran out of event segments before t1: raise max_spikes",
     ))
-    return SimulationResult(
-        times=grid,
-        traces=carry["traces"],
-        recorded_neurons=rec_idx,
-        spike_times=carry["spike_t"],
-        spike_neurons=carry["spike_i"],
+    blown = ~jnp.isnan(carry["blowup_t"])
+
+    def locate(seg):
+        """Re-solve the segment that blew up, stopping after the first non-finite step."""
+        t, y, refractory, armed, t_b = seg
+        sol = diffrax.diffeqsolve(
+            term, solver, 0.0, t_b - t, cfg.dt, y, (model, inp, refractory, armed, t),
+            saveat=diffrax.SaveAt(t1=True), stepsize_controller=diffrax.ConstantStepSize(),
+            event=diffrax.Event(lambda t, y, args, **kw: ~jnp.all(all_finite(y))),
+            max_steps=max_steps, throw=False,
+        )
+        ok = all_finite(jax.tree.map(lambda a: a[-1], sol.ys))
+        found = ~jnp.all(ok)
+        return (jnp.where(found, t + sol.ts[-1], carry["blowup_t"]),
+                jnp.where(found, jnp.argmin(ok).astype(jnp.int32), carry["blowup_i"]))
+
+    blowup_t, blowup_i = jax.lax.cond(
+        blown, locate, lambda seg: (carry["blowup_t"], carry["blowup_i"]), carry["segment_start"]
+    )
+    carry = dict(carry, blowup_t=blowup_t, blowup_i=blowup_i)
+    return collect_results(
+        monitors, carry["monitors"], run, t_start,
         n_spikes=carry["n_spikes"],
-        n_spikes_stored=carry["n_stored"],
         spike_counts=carry["counts"],
-        spikes_dropped=carry["dropped"],
         final_state=SimState(t=carry["t"], y=carry["y"], refractory_until=carry["refr"]),
         blowup_time=carry["blowup_t"],
         blowup_neuron=carry["blowup_i"],
+        # solver steps start at event times here: report the clock step (of dt from the
+        # start) during which the state became non-finite
+        blowup_step=jnp.where(
+            blown, jnp.ceil((carry["blowup_t"] - t_start) / cfg.dt - 1e-3).astype(jnp.int32), -1
+        ),
     )

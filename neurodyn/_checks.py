@@ -1,0 +1,150 @@
+"""Argument checks shared by every module: one place, one wording.
+
+Static arguments (sizes, counts, names) are checked with `raise` when a function is called.
+Array values are checked here only when they are concrete; inside `jit`/`vmap`/`grad` they
+are tracers, and value conditions that matter at run time are checked with
+`eqx.error_if` where the values are used (see `neurodyn.simulate(throw=...)`).
+
+Every message names the owner and argument, the value received and the allowed range.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+
+def concrete(value) -> np.ndarray | None:
+    """The value as a NumPy array, or None if it is a tracer (inside jit/vmap/grad)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return None  # typed PRNG keys have no NumPy form
+    try:
+        return np.asarray(value)
+    except Exception:  # pragma: no cover - exotic array types
+        return None
+
+
+def show(values) -> str:
+    """A short rendering of offending values for an error message."""
+    flat = np.ravel(np.asarray(values))
+    if flat.size == 1:
+        return str(flat[0])
+    return f"{flat[:3].tolist()} ({flat.size} values)"
+
+
+def _name(owner: str | None, name: str) -> str:
+    return f"{owner}.{name}" if owner else name
+
+
+def check_parameter(
+    owner: str,
+    name: str,
+    value,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    lower_open: bool = False,
+) -> None:
+    """Raise if a concrete parameter is not numeric, not finite, or outside [lower, upper].
+
+    Also refuses arrays of more than one dimension (a parameter is a scalar or one value
+    per neuron). Tracers (values inside jit/vmap/grad) are not checked here.
+    """
+    what = _name(owner, name)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be a number or numeric array, got the string {value!r}")
+    arr = concrete(value)
+    if arr is None:
+        return
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{what} must be a number or numeric array, got {value!r}")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{what} contains NaN; it must be a finite number")
+    if np.any(np.isinf(arr)):
+        raise ValueError(f"{what} must be finite, got {show(arr[np.isinf(arr)])}")
+    if lower is not None:
+        bad = arr <= lower if lower_open else arr < lower
+        if np.any(bad):
+            rel = ">" if lower_open else ">="
+            raise ValueError(f"{what} must be {rel} {lower}, got {show(arr[bad])}")
+    if upper is not None and np.any(arr > upper):
+        raise ValueError(f"{what} must be <= {upper}, got {show(arr[arr > upper])}")
+    if arr.ndim > 1:
+        raise ValueError(
+            f"{what} must be a scalar or a 1-D array with one value per neuron, got shape {arr.shape}"
+        )
+
+
+def check_int(name: str, value, *, lower: int | None = None, owner: str | None = None,
+              allow_none: bool = False, meaning: str = "") -> int | None:
+    """A Python/NumPy integer >= lower, returned as int; bools, floats and strings refused.
+
+    A float such as 10.0 or 10.5 is refused rather than rounded: the caller chooses.
+    """
+    if value is None and allow_none:
+        return None
+    what = _name(owner, name)
+    detail = f" ({meaning})" if meaning else ""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        rng = "" if lower is None else f" >= {lower}"
+        raise TypeError(
+            f"{what} must be an integer{rng}{detail}{' or None' if allow_none else ''}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if lower is not None and value < lower:
+        raise ValueError(f"{what} must be an integer >= {lower}{detail}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value, *, owner: str | None = None, unit: str = "") -> float:
+    """A finite real Python/NumPy number (not a string, bool, array or tracer), as float."""
+    what = _name(owner, name)
+    unit = f" ({unit})" if unit else ""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a Python number{unit}, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{what} must be finite, got {value}")
+    return float(value)
+
+
+def check_finite_array(name: str, value, *, owner: str | None = None) -> None:
+    """Raise if a concrete array (or number) holds NaN or inf; tracers pass."""
+    arr = concrete(value)
+    if arr is None or not np.issubdtype(arr.dtype, np.number):
+        return
+    if not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)]
+        raise ValueError(f"{_name(owner, name)} must be finite (no NaN or inf), got {show(bad)}")
+
+
+def check_key(name: str, key, *, allow_none: bool = True) -> None:
+    """A typed PRNG key (`jax.random.key(seed)`); raw uint32 keys and integers refused."""
+    if key is None and allow_none:
+        return
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.ndim != 0 and not isinstance(key, jax.core.Tracer):
+            raise ValueError(f"{name} must be a single PRNG key, got an array of keys of shape {key.shape}")
+        return
+    if isinstance(key, (jax.Array, np.ndarray)) and np.shape(key) == (2,) and key.dtype == np.uint32:
+        raise TypeError(
+            f"{name} must be a typed PRNG key: use jax.random.key(seed), not the raw uint32 "
+            f"key of jax.random.PRNGKey (wrap it with jax.random.wrap_key_data)"
+        )
+    raise TypeError(f"{name} must be a PRNG key made with jax.random.key(seed), got {key!r}")
+
+
+def check_symmetric(name: str, value, *, owner: str | None = None, atol: float = 0.0) -> None:
+    """Raise if a concrete square matrix is not symmetric (to `atol`)."""
+    arr = concrete(value)
+    if arr is None:
+        return
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{_name(owner, name)} must be a square matrix, got shape {arr.shape}")
+    if not np.allclose(arr, arr.T, rtol=0.0, atol=atol):
+        raise ValueError(
+            f"{_name(owner, name)} must be symmetric (W = Wᵀ), max |W - Wᵀ| = {np.max(np.abs(arr - arr.T)):.3g}"
+        )
