@@ -76,8 +76,8 @@ class SimulationResult(eqx.Module):
     rate_bin_ms: float = eqx.field(static=True, default=0.0)
     surrogate_counts: Float[Array, " neurons"] | None = None
     blowup_step: Int[Array, ""] | None = None
-    weights: dict[str, Float[Array, "records synapses"]] | None = None
-    weight_times: dict[str, Float[Array, " records"]] | None = None
+    weights: dict[str, Float[Array, "weight_records synapses"]] | None = None
+    weight_times: dict[str, Float[Array, " weight_records"]] | None = None
 
     def blew_up(self) -> Bool[Array, ""]:
         """Whether the state became NaN or infinite (the status of a `throw=False` run)."""

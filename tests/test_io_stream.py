@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -207,7 +208,7 @@ def test_old_format_directory_and_damaged_state_file_are_named(tmp_path):
     net, y0 = stream_run.network()
     from neurodyn import SimState
 
-    path = save_state(tmp_path / "s.npz", SimState(t=1.0, y=y0, refractory_until=np.zeros(100), step=10))
+    path = save_state(tmp_path / "s.npz", SimState(t=jnp.asarray(1.0), y=y0, refractory_until=jnp.zeros(100), step=10))
     assert int(load_state(path).step) == 10
     data = bytearray(path.read_bytes())
     path.write_bytes(bytes(data[:-40]))

@@ -88,8 +88,8 @@ def state_from_arrays(arrays: dict[str, np.ndarray], path, prefix: str = "state/
         # SimState leaves in order: t, y (sorted keys), refractory_until, step, buffers...
         n_buffers = n_leaves - 3 - len(names)
         like = SimState(
-            t=0.0, y={k: 0.0 for k in names}, refractory_until=0.0, step=0,
-            buffers=tuple(0.0 for _ in range(n_buffers)),
+            t=jnp.zeros(()), y={k: jnp.zeros((1,)) for k in names}, refractory_until=jnp.zeros((1,)),
+            step=0, buffers=tuple(0.0 for _ in range(n_buffers)),
         )
     treedef = jax.tree.structure(like, is_leaf=lambda x: x is None)
     if treedef.num_leaves != n_leaves:
