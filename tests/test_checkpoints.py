@@ -52,7 +52,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(point, step_left, r
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", **{CRASH_ENV: point})
     proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=900)  # a loaded CI machine
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [CHECKPOINT_FILE]
     state, cfg, _ = load_checkpoint(tmp_path)
