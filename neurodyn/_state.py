@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PyTree
 
+from .io import nwb as _io_nwb
+from .io import results as _io_results
 from .neurons.base import State
 
 
@@ -113,3 +117,15 @@ class SimulationResult(eqx.Module):
         times, neurons = self.spikes()
         n = self.spike_counts.shape[-1]
         return [times[neurons == i] for i in range(n)]
+
+    def save(self, path) -> Path:
+        """Everything in this result to one checksummed .npz file, written atomically
+        (`neurodyn.io.save`; read back with `neurodyn.io.load`, whose `final_state` continues
+        the run)."""
+        return _io_results.save(self, path)
+
+    def to_nwb(self, path, **kwargs) -> Path:
+        """This result as an NWB 2 file (`neurodyn.io.to_nwb`: spikes as a Units table per
+        population, traces as TimeSeries with units, rates, parameters as metadata; keyword
+        arguments as there). Needs the optional extra `neurodyn[nwb]`."""
+        return _io_nwb.to_nwb(self, path, **kwargs)
