@@ -1,11 +1,18 @@
-"""Shared helpers for the test suite, and jaxtyping shape checks on neurodyn's public
-functions: every `Float[Array, "time neurons"]`-style annotation is checked at call time
-(jaxtyping's import hook with beartype), so a wrong shape or dtype fails a test. Set
-NEURODYN_JAXTYPING=0 to run without the checks."""
+"""Shared helpers for the test suite, and jaxtyping shape checks at call time.
+
+jaxtyping's import hook with beartype checks every `Float[Array, "time neurons"]`-style
+annotation of the modules named below when they are called, so a wrong shape or dtype fails
+a test. By default it covers the modules whose annotations have been audited against the
+suite (fitting, the adjoint paths, analysis, ready-made models, plots);
+NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 turns it off.
+"""
 
 import os
 
-if os.environ.get("NEURODYN_JAXTYPING", "1") != "0":
+CHECKED = ("neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot")
+
+_mode = os.environ.get("NEURODYN_JAXTYPING", "1")
+if _mode != "0":
     try:
         import beartype  # noqa: F401
     except ImportError:  # not installed: run unchecked (it is in the test extra)
@@ -13,6 +20,6 @@ if os.environ.get("NEURODYN_JAXTYPING", "1") != "0":
     else:
         from jaxtyping import install_import_hook
 
-        install_import_hook("neurodyn", "beartype.beartype")
+        install_import_hook("neurodyn" if _mode == "all" else CHECKED, "beartype.beartype")
 
 from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)
