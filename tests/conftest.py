@@ -9,6 +9,13 @@ NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 tur
 
 import os
 
+import jax
+
+if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only the experimental name
+    from jax.experimental import enable_x64
+
+    jax.enable_x64 = enable_x64
+
 CHECKED = ("neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot")
 
 _mode = os.environ.get("NEURODYN_JAXTYPING", "1")
