@@ -1,13 +1,25 @@
-"""Shared helpers for the test suite, and jaxtyping shape checks on neurodyn's public
-functions: with NEURODYN_JAXTYPING=1 every `Float[Array, "time neurons"]`-style annotation
-is checked at call time (jaxtyping's import hook with beartype), so a wrong shape or dtype
-fails a test. Off by default: the checker rejects a badly typed argument before neurodyn's
-own validation can name it, so the bad-input tests (which assert neurodyn's messages, the
-ones users see) run without it; `.ci/run` runs the shape-checked subset with it on."""
+"""Shared helpers for the test suite, and jaxtyping shape checks at call time.
+
+jaxtyping's import hook with beartype checks every `Float[Array, "time neurons"]`-style
+annotation of the modules named below when they are called, so a wrong shape or dtype fails
+a test. By default it covers the modules whose annotations have been audited against the
+suite (fitting, the adjoint paths, analysis, ready-made models, plots);
+NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 turns it off.
+"""
 
 import os
 
-if os.environ.get("NEURODYN_JAXTYPING", "0") == "1":
+import jax
+
+if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only the experimental name
+    from jax.experimental import enable_x64
+
+    jax.enable_x64 = enable_x64
+
+CHECKED = ("neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot")
+
+_mode = os.environ.get("NEURODYN_JAXTYPING", "1")
+if _mode != "0":
     try:
         import beartype  # noqa: F401
     except ImportError:  # not installed: run unchecked (it is in the test extra)
@@ -15,6 +27,6 @@ if os.environ.get("NEURODYN_JAXTYPING", "0") == "1":
     else:
         from jaxtyping import install_import_hook
 
-        install_import_hook("neurodyn", "beartype.beartype")
+        install_import_hook("neurodyn" if _mode == "all" else CHECKED, "beartype.beartype")
 
 from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)

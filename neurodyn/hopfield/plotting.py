@@ -50,7 +50,7 @@ def plot_energy(traces: dict, ax=None, *, xlabel: str = "single-neuron updates")
     for label, tr in traces.items():
         x, e = tr if isinstance(tr, tuple) else (np.arange(len(tr)), tr)
         ax.plot(np.asarray(x), np.asarray(e), label=label)
-    ax.set(xlabel=xlabel, ylabel="energy E")
+    ax.set(xlabel=xlabel, ylabel="energy E (dimensionless)")
     ax.legend(fontsize=7)
     return ax
 
@@ -79,6 +79,6 @@ def plot_modern_beta(result, ax=None):
     ax = _axes(ax)
     ax.semilogx(np.asarray(result.betas), np.asarray(result.accuracy), "o-", label="exact retrieval")
     ax.semilogx(np.asarray(result.betas), np.asarray(result.mean_overlap), "s--", label="mean overlap")
-    ax.set(xlabel="β", ylabel="after one update", ylim=(-0.05, 1.05))
+    ax.set(xlabel="β (inverse temperature)", ylabel="fraction after one update", ylim=(-0.05, 1.05))
     ax.legend(fontsize=7)
     return ax

@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..network import ConductanceSynapse, Connectivity, Network, Projection, fixed_probability
 from ..neurons import TraubMiles
@@ -53,7 +53,7 @@ def cobahh_network(n: int, conn_e: Connectivity, conn_i: Connectivity) -> Networ
 
 def cobahh_initial_state(
     z: Float[np.ndarray, "3 neurons"] | Float[Array, "3 neurons"], gates: str = "zero"
-) -> dict[str, Float[Array, " neurons"]]:
+) -> dict[str, Float[ArrayLike, " neurons"]]:
     """Brian2's initial state from standard normals z of shape (3, n) (for V, g_e, g_i)."""
     if gates not in GATES:
         raise ValueError(f"gates must be one of {GATES}, got {gates!r}")

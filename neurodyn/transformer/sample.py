@@ -131,7 +131,8 @@ def plot_attention(
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
     for h in range(n):
         ax = axes[0, h]
-        ax.imshow(weights[h], cmap="viridis", vmin=0, vmax=1)
+        im = ax.imshow(weights[h], cmap="viridis", vmin=0, vmax=1)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
         ax.set_title(f"{title}, head {h}", fontsize=9)
         if labels is not None and len(labels) <= 40:
             shown = [repr(s)[1:-1] for s in labels]
