@@ -78,6 +78,7 @@ __all__ = [
     "network",
     "parallel",
     "plot",
+    "save_state",
     "simulate",
     "simulate_network",
     "surrogate",
