@@ -85,6 +85,7 @@ __all__ = [
     "network",
     "parallel",
     "plot",
+    "save_state",
     "simulate",
     "simulate_network",
     "solve_trace",
