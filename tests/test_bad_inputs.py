@@ -7,9 +7,6 @@ NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, Hopfield mode
 the transformer (token ids out of range also under jit), fitting, and damaged or mismatched
 files (saved states, streams, GPT checkpoints, tokenizers, saved results).
 
-Rows marked xfail(strict=True) are fixed on another engineer's branch (named in the reason);
-they turn into passes (and strict xfails into failures) once that branch is merged: then
-drop the mark.
 """
 
 import re
@@ -109,10 +106,6 @@ def _resume(files, **changes):
     return nd.simulate(model, 3.0, kw.pop("dt", 0.1), **kw)
 
 
-def xfail(by: str):
-    return pytest.mark.xfail(strict=True, reason=f"fixed by {by}'s branch")
-
-
 # ------------------------------------------------------------------- the table
 # (id, call(files), expected exception type(s), regex the message must match)
 ROWS = [
@@ -132,15 +125,15 @@ ROWS = [
      ValueError, r"record_neurons must lie in \[0, 2\]"),
     ("record_every zero", lambda f: nd.simulate(L, 1.0, 0.1, record_every=0), ValueError,
      r"record_every must be an integer >= 1"),
-    ("record_every float", lambda f: nd.simulate(L, 1.0, 0.1, record_every=1.5), ValueError,
+    ("record_every float", lambda f: nd.simulate(L, 1.0, 0.1, record_every=1.5), TypeError,
      r"record_every must be an integer >= 1"),
     ("rate_every not dividing", lambda f: nd.simulate(L, 1.0, 0.1, rate_every=3), ValueError,
      r"rate_every=3 steps must divide"),
-    ("max_spikes zero", lambda f: nd.simulate(L, 1.0, 0.1, max_spikes=0), ValueError, r"max_spikes must be >= 1"),
+    ("max_spikes zero", lambda f: nd.simulate(L, 1.0, 0.1, max_spikes=0), ValueError, r"max_spikes must be an integer >= 1"),
     pytest.param("max_spikes float", lambda f: nd.simulate(L, 1.0, 0.1, max_spikes=2.5), (TypeError, ValueError),
-                 r"max_spikes", marks=xfail("core")),
+                 r"max_spikes"),
     pytest.param("max_spikes string", lambda f: nd.simulate(L, 1.0, 0.1, max_spikes="100"), (TypeError, ValueError),
-                 r"max_spikes must", marks=xfail("core")),
+                 r"max_spikes must"),
     # simulate: model, input, solver, state, key
     ("model string", lambda f: nd.simulate("LIF", 1.0, 0.1), TypeError, r"model must be an AbstractNeuron"),
     ("solver string", lambda f: nd.simulate(L, 1.0, 0.1, solver="euler"), TypeError, r"solver must be a Diffrax solver"),
@@ -157,20 +150,19 @@ ROWS = [
     ("noisy run without key", lambda f: nd.simulate(L, 1.0, 0.1, input=nd.inputs.WhiteNoise(1.0, 1.0)), ValueError,
      r"pass key=jax.random.key\(seed\)"),
     pytest.param("integer key", lambda f: nd.simulate(L, 1.0, 0.1, input=nd.inputs.WhiteNoise(1.0, 1.0), key=123),
-                 (TypeError, ValueError), r"key must be", marks=xfail("core")),
+                 (TypeError, ValueError), r"key must be"),
     pytest.param("input string", lambda f: nd.simulate(L, 1.0, 0.1, input="abc"), (TypeError, ValueError),
-                 r"input must be", marks=xfail("core")),
+                 r"input must be"),
     pytest.param("input inf", lambda f: nd.simulate(L, 1.0, 0.1, input=float("inf")), ValueError,
-                 r"input.*(finite|inf)", marks=xfail("core")),
+                 r"input.*(finite|inf)"),
     pytest.param("input NaN in a JAX array", lambda f: nd.simulate(L, 1.0, 0.1, input=jnp.array([jnp.nan, 1.0])),
-                 ValueError, r"input.*(finite|NaN)", marks=xfail("core")),
+                 ValueError, r"input.*(finite|NaN)"),
     # neurons
     ("tau_m negative", lambda f: nd.LIF(tau_m=-1.0), ValueError, r"LIF.tau_m must be > 0"),
     ("tau_m zero", lambda f: nd.LIF(tau_m=0.0), ValueError, r"LIF.tau_m must be > 0"),
     ("tau_m NaN", lambda f: nd.LIF(tau_m=float("nan")), ValueError, r"LIF.tau_m contains NaN"),
     ("tau_m string", lambda f: nd.LIF(tau_m="20"), TypeError, r"LIF.tau_m must be a number"),
-    pytest.param("tau_m inf", lambda f: nd.LIF(tau_m=float("inf")), ValueError, r"LIF.tau_m.*(finite|inf)",
-                 marks=xfail("core")),
+    pytest.param("tau_m inf", lambda f: nd.LIF(tau_m=float("inf")), ValueError, r"LIF.tau_m.*(finite|inf)"),
     ("g_na negative", lambda f: nd.HodgkinHuxley(g_na=-1.0), ValueError, r"HodgkinHuxley.g_na must be >= 0"),
     ("threshold below reset", lambda f: nd.LIF(threshold=-70.0, v_reset=-60.0), ValueError,
      r"LIF.threshold must be > LIF.v_reset"),
@@ -182,15 +174,13 @@ ROWS = [
     ("PoissonGroup negative rate", lambda f: PoissonGroup("P", 1, -1.0), ValueError, r"PoissonGroup.rate must be >= 0"),
     pytest.param("PoissonGroup rate*dt > 1", lambda f: nd.simulate_network(
         _net(projections=[Projection("P", "E", _conn([[0]], 1.0, 1, 2), "ge")], sources=[PoissonGroup("P", 1, 20000.0)]),
-        1.0, 0.1, key=jax.random.key(0)), ValueError, r"rate", marks=xfail("netsyn")),
-    pytest.param("Connectivity index >= n_post", lambda f: _conn([[5]], [[1.0]], 1, 3), ValueError, r"post_idx",
-                 marks=xfail("netdelay")),
-    pytest.param("Connectivity negative index", lambda f: _conn([[-1]], [[1.0]], 1, 3), ValueError, r"post_idx",
-                 marks=xfail("netdelay")),
+        1.0, 0.1, key=jax.random.key(0)), ValueError, r"rate"),
+    pytest.param("Connectivity index >= n_post", lambda f: _conn([[5]], [[1.0]], 1, 3), ValueError, r"post_idx"),
+    pytest.param("Connectivity negative index", lambda f: _conn([[-1]], [[1.0]], 1, 3), ValueError, r"post_idx"),
     pytest.param("Connectivity fewer rows than n_pre", lambda f: _conn([[0]], [[1.0]], 2, 3), ValueError,
-                 r"(post_idx|n_pre)", marks=xfail("netdelay")),
+                 r"(post_idx|n_pre)"),
     pytest.param("Connectivity weight shape mismatch", lambda f: _conn([[0, 1]], [[1.0]], 1, 3), ValueError,
-                 r"weight", marks=xfail("netdelay")),
+                 r"weight"),
     # Hopfield
     ("Hopfield run from zeros", lambda f: C.run(_hopfield(), jnp.zeros(20), jax.random.key(0)), ValueError,
      r"run: cue/state must contain only -1 and \+1"),
@@ -239,9 +229,8 @@ ROWS = [
      ValueError, r"params: LIF has no parameter 'tau_x'"),
     pytest.param("fit string transform", lambda f: F.fit(L, lambda m: m.tau_m, params="tau_m", transforms="positive",
                                                           steps=1, progress=False),
-                 (TypeError, ValueError), r"transforms", marks=xfail("quality")),
-    pytest.param("solve_trace dt zero", lambda f: F.solve_trace(L, 1.0, 0.0), ValueError, r"dt must be > 0",
-                 marks=xfail("quality")),
+                 (TypeError, ValueError), r"transforms"),
+    pytest.param("solve_trace dt zero", lambda f: F.solve_trace(L, 1.0, 0.0), ValueError, r"dt must be a finite number of milliseconds > 0"),
     # files: damaged, or a resume that does not match the stream
     ("damaged state file", lambda f: nd.io.load_state(f / "state.npz"), DamagedFileError, r"state.npz is damaged"),
     ("damaged saved result", lambda f: nd.io.load(f / "result.npz"), DamagedFileError, r"result.npz is damaged"),
