@@ -36,10 +36,16 @@ import jax
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import coba  # noqa: E402
-from _common import Timer, emit, load_average, machine_info, rate_hz  # noqa: E402
+import coba
+from _common import Timer, emit, load_average, machine_info, rate_hz
 
-from neurodyn.network import Network, Normal, Projection, fixed_probability, simulate_network  # noqa: E402
+from neurodyn.network import (
+    Network,
+    Normal,
+    Projection,
+    fixed_probability,
+    simulate_network,
+)
 
 DT = coba.DT
 MEAN_MS, REL_SD = 1.5, 0.5
@@ -64,7 +70,7 @@ def build(n: int, seed: int, per_synapse: bool):
 
 def time_ours(net, y0, drive, t_ms: float):
     """The simulation as a thunk, and the seconds of its first (compiling) call."""
-    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0)  # noqa: E731
+    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0)
     with Timer() as t:
         jax.block_until_ready(sim())
     return sim, round(t.wall, 2)
