@@ -29,9 +29,9 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, load_average, machine_info  # noqa: E402
+from _common import emit, load_average, machine_info
 
-from neurodyn.network import Normal, estimate_memory, fixed_total_number  # noqa: E402
+from neurodyn.network import Normal, estimate_memory, fixed_total_number
 
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
 N_FULL = (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948)

@@ -36,10 +36,16 @@ import jax
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import coba  # noqa: E402
-from _common import Timer, emit, load_average, machine_info, rate_hz  # noqa: E402
+import coba
+from _common import Timer, emit, load_average, machine_info, rate_hz
 
-from neurodyn.network import Network, Normal, Projection, fixed_probability, simulate_network  # noqa: E402
+from neurodyn.network import (
+    Network,
+    Normal,
+    Projection,
+    fixed_probability,
+    simulate_network,
+)
 
 DT = coba.DT
 MEAN_MS, REL_SD = 1.5, 0.5
@@ -64,7 +70,7 @@ def build(n: int, seed: int, per_synapse: bool):
 
 def time_ours(net, y0, drive, t_ms: float):
     """The simulation as a thunk, and the seconds of its first (compiling) call."""
-    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0)  # noqa: E731
+    sim = lambda: simulate_network(net, t_ms, DT, input=drive, initial_state=y0)
     with Timer() as t:
         jax.block_until_ready(sim())
     return sim, round(t.wall, 2)
@@ -92,10 +98,14 @@ if delay:
                   [type(q)(q.pre, q.post, q.connectivity, q.receptor, delay) for q in net.projections])
 sim = lambda: simulate_network(net, t_ms, 0.1, input=drive, initial_state=y0)
 jax.block_until_ready(sim())
-walls = []
+walls, cpus = [], []
 for _ in range(repeats):
-    t = time.perf_counter(); r = jax.block_until_ready(sim()); walls.append(time.perf_counter() - t)
-print(json.dumps({{"us_per_step": statistics.median(walls) / round(t_ms / 0.1) * 1e6, "n_spikes": int(r.n_spikes)}}))
+    t, c = time.perf_counter(), time.process_time()
+    r = jax.block_until_ready(sim())
+    walls.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
+steps = round(t_ms / 0.1)
+print(json.dumps({{"us_per_step": statistics.median(walls) / steps * 1e6, "min_us_per_step": min(walls) / steps * 1e6,
+                  "cpu_us_per_step": statistics.median(cpus) / steps * 1e6, "n_spikes": int(r.n_spikes)}}))
 """
 
 
@@ -111,21 +121,26 @@ def before_after(base: Path, n: int, t_ms: float, repeats: int) -> dict:
                 env = {**os.environ, "PYTHONPATH": str(tree)}
                 proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
                 runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        before = statistics.median(r["us_per_step"] for r in runs["before"])
-        after = statistics.median(r["us_per_step"] for r in runs["after"])
+        med = {k: {q: statistics.median(r[q] for r in v) for q in ("us_per_step", "cpu_us_per_step")} for k, v in runs.items()}
+        best = {k: min(r["min_us_per_step"] for r in v) for k, v in runs.items()}
         out[f"delay_{delay:g}ms"] = {
-            "before_us_per_step": round(before, 2), "after_us_per_step": round(after, 2),
-            "after_over_before": round(after / before, 3),
+            "before_us_per_step": round(med["before"]["us_per_step"], 2),
+            "after_us_per_step": round(med["after"]["us_per_step"], 2),
+            "after_over_before": round(med["after"]["us_per_step"] / med["before"]["us_per_step"], 3),
+            "after_over_before_cpu": round(med["after"]["cpu_us_per_step"] / med["before"]["cpu_us_per_step"], 3),
+            "after_over_before_fastest_run": round(best["after"] / best["before"], 3),
             "all_us_per_step": {k: [round(r["us_per_step"], 2) for r in v] for k, v in runs.items()},
             "n_spikes": {k: v[0]["n_spikes"] for k, v in runs.items()},
         }
     return out
 
 
-def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: str | None) -> dict:
+def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: str | None, only_base: bool = False) -> dict:
     record = {"benchmark": "delays", "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed,
               "delay": f"normal mean {MEAN_MS} ms, relative SD {REL_SD}, NEST redraw below dt/2, rounded to steps",
               "machine": machine_info(), "load_average_start": load_average()}
+    if only_base:
+        return {**record, "before_after": before_after(Path(base), n, t_ms, repeats), "load_average_end": load_average()}
     nets = {k: build(n, seed, k == "per_synapse") for k in ("per_synapse", "one_delay")}
     conn = nets["per_synapse"][0].projections[0].connectivity
     record["max_delay_steps"] = conn.max_delay
@@ -179,17 +194,20 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="alternated timed runs of each (medians reported)")
     ap.add_argument("--no-brian2", action="store_true", help="skip Brian2 even if it is importable")
     ap.add_argument("--base", default=None, help="another neurodyn tree for the before/after timing")
+    ap.add_argument("--only-base", action="store_true", help="only the before/after timing (needs --base)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
     if args.n < 10 or args.t_ms <= 0 or args.repeats < 1:
         ap.error("--n must be >= 10, --t-ms > 0 and --repeats >= 1")
+    if args.only_base and not args.base:
+        ap.error("--only-base needs --base")
     try:
         import brian2  # noqa: F401
         have_brian2 = not args.no_brian2
     except ImportError:
         have_brian2 = False
-    emit(run(args.n, args.t_ms, args.seed, args.repeats, have_brian2, args.base), args.json, args.out)
+    emit(run(args.n, args.t_ms, args.seed, args.repeats, have_brian2, args.base, args.only_base), args.json, args.out)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Connectivity builders: statistics against their exact distributions, policies, errors."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import math
 
 from neurodyn.network import (
     Connectivity,

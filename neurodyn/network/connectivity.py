@@ -223,7 +223,7 @@ class Connectivity(eqx.Module):
         table, weight = _ell_from_pairs(post, pre, self.weights_full().ravel(), self.n_post, self.n_pre)
         return table, weight
 
-    def with_weight(self, weight: Float[ArrayLike, "..."]) -> "Connectivity":
+    def with_weight(self, weight: Float[ArrayLike, ...]) -> Connectivity:
         """The same synapses (and delays) with a new weight (a scalar or a (n_pre, K) table)."""
         weight = _check_weight(weight, self.post_idx.shape, "weight")
         return Connectivity(
@@ -232,7 +232,7 @@ class Connectivity(eqx.Module):
 
     def with_delay(
         self, delay, dt: float, *, key: PRNGKeyArray | None = None
-    ) -> "Connectivity":
+    ) -> Connectivity:
         """The same synapses with per-synapse delays (ms), rounded to whole steps of `dt`.
 
         `delay`: one number, a (n_pre, K) array in the table's layout (padding entries are
@@ -242,7 +242,7 @@ class Connectivity(eqx.Module):
         steps, max_delay = _delay_steps(key, delay, dt, self.post_idx.shape, self.mask, "delay")
         return Connectivity(self.post_idx, self.weight, self.n_pre, self.n_post, steps, dt=dt, max_delay=max_delay)
 
-    def padded(self, k: int, max_delay: int | None = None) -> "Connectivity":
+    def padded(self, k: int, max_delay: int | None = None) -> Connectivity:
         """The same synapses in a table of width k >= K (e.g. to stack several networks
         drawn with different seeds into one batch for `jax.vmap`); `max_delay` raises the
         ring-buffer depth D in the same way (stacked tables need equal static fields)."""

@@ -409,7 +409,7 @@ def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked,
 
 def _arrive(where, target, ring, step):
     """Add ring row step mod R to the target and clear it: (target, ring, slot)."""
-    post_start, n_post, _ = where
+    post_start, n_post = where[0], where[1]
     rows = ring.shape[0]
     slot = jnp.mod(step, rows)
     arriving = jax.lax.dynamic_index_in_dim(ring, slot, 0, keepdims=False)
@@ -438,7 +438,7 @@ def _delayed_targets(where, post_idx, delay, slot, rows: int, n_total: int):
 def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, step):
     """The pure-JAX path: arrivals, then top_k picks ROWS spiking rows at a time and
     scatter-adds them into the (target, ring) pair."""
-    post_start, n_post, pre_start = where
+    pre_start = where[2]
     n_total = target.shape[0]
     rows = ring.shape[0]
     n_pre = post_idx.shape[0]
@@ -477,7 +477,7 @@ def _deliver_delayed_jvp(impl, where, primals, tangents):
     target, ring, post_idx, weight, delay, spiked, step = primals
     d_target, d_ring, _, d_weight, _, d_spiked, _ = tangents
     out = _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
-    post_start, n_post, pre_start = where
+    pre_start = where[2]
     n_total, rows = target.shape[0], ring.shape[0]
     n_pre = post_idx.shape[0]
     d_target = jnp.zeros_like(target) if isinstance(d_target, SymbolicZero) else d_target

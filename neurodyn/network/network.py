@@ -25,7 +25,9 @@ O(n_pre × n_post). Delays are whole steps: delivery writes into a ring buffer o
 `delay_steps` rows per delayed projection (memory O(delay_steps × n_post), not a history
 of the run) and the row written `delay_steps` steps earlier is added to g. A spike
 detected at the end of step s (time t_s) changes g at t_s + delay: with delay 0, from the
-next step on (Brian2's order: update, threshold, synapses, reset).
+next step on (Brian2's order: update, threshold, synapses, reset). Per-synapse delays
+(a `Connectivity` built with `delay=..., dt=...`) use one ring of D = max delay rows for
+the projection: synapse k's share of a spike of step s is added to g at step s + d_k.
 
 Random inputs: `PoissonGroup` sources (spike trains feeding projections), `PoissonInput`
 (Brian2's: binomial counts onto a receptor, nothing stored), `PoissonDrive` (NEST's
