@@ -115,6 +115,7 @@ def test_classical_hebbian_capacity_finite_size_trend_toward_0138():
     assert 0.138 < values[1000] < values[500]
 
 
+@pytest.mark.slow
 def test_storkey_stores_more_than_hebbian_and_sync_has_the_same_fixed_points():
     n = 100
     counts = [30]

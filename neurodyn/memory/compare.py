@@ -82,6 +82,11 @@ def models() -> list[tuple[object, list[float], bool]]:
     ]
 
 
+def _nanmean(a) -> float:
+    a = np.asarray(a, float)
+    return float(a[np.isfinite(a)].mean()) if np.isfinite(a).any() else float("nan")
+
+
 def _round(x, k=4):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return None
@@ -136,7 +141,7 @@ def run_comparison(size: str = "default", *, seed: int = 0, progress: bool = Tru
             "retrieved_mask_half": _round(rob["mask_half"].fraction_retrieved[0].mean()),
             "spurious_rate": _round(spur),
             "steps": _round(flip_curve.mean_steps[at10].mean(), 2),
-            "time_ms": _round(np.nanmean(flip_curve.mean_time_ms[at10]), 2),
+            "time_ms": _round(_nanmean(flip_curve.mean_time_ms[at10]), 2),
             "operations": _round(flip_curve.mean_operations[at10].mean(), 0),
             "operation_unit": model.operation_unit,
             "wall_us_per_retrieval": _round(wall * 1e6, 1),
