@@ -29,7 +29,6 @@ from _common import emit, machine_info  # noqa: E402
 
 def child(n: int, t_ms: float, directory: str, seed: int) -> None:
     import jax
-
     from coba import DT, build
 
     from neurodyn.network import simulate_network

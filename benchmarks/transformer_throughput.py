@@ -25,7 +25,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from _common import emit, machine_summary
 
 from neurodyn.transformer.corpus import toy_corpus

@@ -21,9 +21,9 @@ from . import (
     surrogate,
     transformer,
 )
-from ._state import NumericalBlowUpError, SimState, SimulationResult
-from ._simulate import simulate
 from ._adjoint import solve_trace
+from ._simulate import simulate
+from ._state import NumericalBlowUpError, SimState, SimulationResult
 from .hopfield import ClassicalHopfield, ContinuousHopfield, ModernHopfield
 from .monitors import (
     AbstractMonitor,
@@ -35,17 +35,17 @@ from .monitors import (
     load_stream,
     save_state,
 )
+from .network import Network, Projection, simulate_network
 from .neurons import (
+    IAF,
+    LIF,
     AbstractNeuron,
     AbstractSpikingNeuron,
     AdEx,
     HodgkinHuxley,
-    IAF,
     Izhikevich,
-    LIF,
     TraubMiles,
 )
-from .network import Network, Projection, simulate_network
 from .solvers import ExponentialEuler
 
 __version__ = "0.1.0"

@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._simulate import simulate
 from .inputs import as_input
 from .neurons.base import AbstractSpikingNeuron, State
-from ._simulate import simulate
 from .surrogate import check_surrogate
 
 

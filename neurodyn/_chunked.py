@@ -15,6 +15,7 @@ simulated time.
 from __future__ import annotations
 
 import math
+
 from tqdm.auto import tqdm
 
 from ._clock import ClockConfig, run_clock

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
 from ._simulate import simulate
 from ._state import SimulationResult
+from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
 
 
 def _check_window(name: str, value: float) -> float:

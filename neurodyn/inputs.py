@@ -7,9 +7,8 @@ are wrapped by `as_input`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax

@@ -54,7 +54,6 @@ from .io import stream as _io_stream
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State
 
 
-
 class RunInfo(eqx.Module):
     """Static facts about a run that monitors size their buffers from."""
 

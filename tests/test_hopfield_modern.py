@@ -1,6 +1,5 @@
 """Modern continuous Hopfield network (Ramsauer et al. 2020) and its attention identity."""
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np

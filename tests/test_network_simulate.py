@@ -1,7 +1,6 @@
 """Network step loop: synaptic kernels vs analytic responses, delays, delivery, chunking."""
 
 import math
-import warnings
 
 import equinox as eqx
 import jax

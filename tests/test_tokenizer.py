@@ -1,7 +1,5 @@
 """Byte-level BPE: the Hugging Face worked example, round trips, vocabulary size, save/load."""
 
-import time
-import warnings
 
 import pytest
 from hypothesis import given, settings

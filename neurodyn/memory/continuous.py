@@ -21,8 +21,8 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..hopfield import ContinuousHopfield
 from .._simulate import simulate
+from ..hopfield import ContinuousHopfield
 from .harness import AbstractMemory, Retrieval, overlap
 
 

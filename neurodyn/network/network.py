@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from typing import ClassVar
-
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from .._checks import check_parameter, concrete
@@ -61,6 +60,7 @@ from .delivery import deliver, deliver_delayed, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
 from .synapses import AbstractSynapse, DeltaSynapse
+
 
 class Projection(eqx.Module):
     """Synapses from population `pre` to population `post` onto receptor `receptor`.

@@ -2,8 +2,8 @@
 
 from .adex import AdEx
 from .base import AbstractNeuron, AbstractSpikingNeuron, State, check_parameter
-from .iaf import IAF
 from .hodgkin_huxley import HodgkinHuxley, gate_steady_states, hh_rates
+from .iaf import IAF
 from .izhikevich import Izhikevich
 from .lif import LIF
 from .traub_miles import TraubMiles, traub_miles_gate_steady_states, traub_miles_rates

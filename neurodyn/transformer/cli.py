@@ -68,7 +68,11 @@ def _train(args) -> int:
     from neurodyn.transformer.model import GPTConfig, count_parameters
     from neurodyn.transformer.tokenizer import BPETokenizer
     from neurodyn.transformer.train import (
-        TrainConfig, init_train_state, load_checkpoint, plot_loss_curves, train,
+        TrainConfig,
+        init_train_state,
+        load_checkpoint,
+        plot_loss_curves,
+        train,
     )
 
     if not args.text.is_file():

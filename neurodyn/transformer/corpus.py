@@ -27,7 +27,7 @@ def toy_corpus(n_sentences: int = 2000, *, seed: int = 0) -> str:
     out = []
     for _ in range(n_sentences):
         parts = []
-        for c in range(rng.integers(1, 3)):
+        for _clause in range(rng.integers(1, 3)):
             clause = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
             if rng.random() < 0.5:
                 clause += f" {rng.choice(_ADVERBS)}"

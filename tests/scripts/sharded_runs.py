@@ -11,7 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 import neurodyn as nd
-from neurodyn.network import ConductanceSynapse, Network, Projection, fixed_probability, random_initial_state, simulate_network
+from neurodyn.network import (
+    ConductanceSynapse,
+    Network,
+    Projection,
+    fixed_probability,
+    random_initial_state,
+    simulate_network,
+)
 from neurodyn.parallel import shard_batch, shard_population, vmap_sharded
 
 assert len(jax.devices()) == 4, jax.devices()
