@@ -157,8 +157,9 @@ class LayerNorm(eqx.Module):
         return (x - mean) * jax.lax.rsqrt(var + self.eps) * self.gamma + self.beta
 
 
-class Identity(eqx.Module):
-    """No normalisation (config.layer_norm = False)."""
+class NoNorm(eqx.Module):
+    """No normalisation: stands where a LayerNorm would when config.layer_norm is False
+    (named apart from `neurodyn.fit.Identity`, the identity parameter transform)."""
 
     def __call__(self, x):
         return x
@@ -236,15 +237,15 @@ class MLP(eqx.Module):
 class Block(eqx.Module):
     """Pre-norm residual block: x + Attn(LN(x)), then + MLP(LN(·)), with dropout."""
 
-    ln_1: LayerNorm | Identity
+    ln_1: LayerNorm | NoNorm
     attn: CausalSelfAttention
-    ln_2: LayerNorm | Identity
+    ln_2: LayerNorm | NoNorm
     mlp: MLP
     dropout: eqx.nn.Dropout
 
     def __init__(self, config: GPTConfig, *, key: PRNGKeyArray):
         ka, km = jax.random.split(key)
-        norm = (lambda: LayerNorm(config.d_model)) if config.layer_norm else Identity
+        norm = (lambda: LayerNorm(config.d_model)) if config.layer_norm else NoNorm
         self.ln_1 = norm()
         self.attn = CausalSelfAttention(config, key=ka)
         self.ln_2 = norm()
@@ -284,7 +285,7 @@ class GPT(eqx.Module):
     token_embedding: Float[Array, "vocab d_model"]
     position_embedding: Float[Array, "context d_model"] | None
     blocks: tuple[Block, ...]
-    ln_f: LayerNorm | Identity
+    ln_f: LayerNorm | NoNorm
     unembedding: Float[Array, "d_model vocab"] | None
     dropout: eqx.nn.Dropout
     config: GPTConfig = eqx.field(static=True)
@@ -305,7 +306,7 @@ class GPT(eqx.Module):
         self.blocks = tuple(
             Block(config, key=k) for k in jax.random.split(kb, config.n_layers)
         )
-        self.ln_f = LayerNorm(config.d_model) if config.layer_norm else Identity()
+        self.ln_f = LayerNorm(config.d_model) if config.layer_norm else NoNorm()
         self.unembedding = (
             None
             if config.tie_weights
