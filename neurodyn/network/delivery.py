@@ -237,34 +237,15 @@ def resolve_method(method: str | None = None) -> str:
 
 
 def _choose(method: str | None, dtype) -> str:
-    requested = method if method is not None else os.environ.get("NEURODYN_DELIVERY", "auto") or "auto"
-    if requested not in METHODS:
-        source = "method" if method is not None else "NEURODYN_DELIVERY"
-        raise ValueError(f"{source} must be one of {METHODS}, got {requested!r}")
-    if requested == "jax":
-        return "jax"
-    if requested == "auto" and jax.default_backend() != "cpu":
-        return "jax"  # the kernel is CPU-only; no point building it for a GPU run
-    info = kernel_info()
-    if requested == "ffi":
-        if not info["available"]:
-            raise RuntimeError(f"delivery method 'ffi' was requested but the compiled kernel is not available: {info['reason']}")
-        if np.dtype(dtype) not in _FFI_DTYPES:
+    """`resolve_method` for a target of `dtype`: the kernel takes float32 and float64 only
+    (other dtypes run in pure JAX, or raise where "ffi" was forced)."""
+    impl = resolve_method(method)
+    if impl == "ffi" and np.dtype(dtype) not in _FFI_DTYPES:
+        forced = (method if method is not None else os.environ.get("NEURODYN_DELIVERY", "auto")) == "ffi"
+        if forced:
             raise ValueError(f"the compiled delivery kernel supports float32 and float64 targets, got {dtype}")
-        return "ffi"
-    if not info["available"]:
-        global _warned
-        if not _warned:
-            _warned = True
-            warnings.warn(
-                f"neurodyn: the compiled spike-delivery kernel is not available "
-                f"({info['reason']}); using the pure-JAX fallback, several times slower on "
-                f"CPU. Set NEURODYN_DELIVERY=jax to silence this warning.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
         return "jax"
-    return "ffi" if np.dtype(dtype) in _FFI_DTYPES else "jax"
+    return impl
 
 
 # --------------------------------------------------------------------------- the primitive
