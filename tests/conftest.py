@@ -27,6 +27,6 @@ if _mode != "0":
     else:
         from jaxtyping import install_import_hook
 
-        install_import_hook("neurodyn" if _mode == "all" else CHECKED, "beartype.beartype")
+        install_import_hook("neurodyn" if _mode == "all" else CHECKED, "_typecheck.typechecker")
 
 from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)

@@ -141,6 +141,8 @@ def _producer(model, inp, solver, key, monitors, dt: float, state) -> dict:
         "solver": f"{type(solver).__name__}:{fingerprint(solver)[:16]}",
         "dtype": str(np.asarray(state.refractory_until).dtype),
         "monitors": [type(m).__name__ for m in kept],
+        # steps between records of the (first) StateMonitor, for readers such as stream_to_nwb
+        "record_every": next((int(m.every) for m in kept if type(m).__name__ == "StateMonitor"), 0),
         "monitors_sha256": fingerprint(kept),
         "n_neurons": int(np.shape(state.refractory_until)[-1]),
         "neurodyn_version": __version__,
