@@ -83,6 +83,10 @@ def run_clock(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...]
     def step_key(global_step):
         return None if key is None else jax.random.fold_in(key, global_step)
 
+    # the local step's ends in the run's dtype: as Python floats they become float64 arrays
+    # when jax_enable_x64 is on and promote a float32 state to float64 inside the solver
+    local_t0, local_t1 = jnp.zeros((), dtype), jnp.asarray(dt, dtype)
+
     def time_of(global_step):
         return t_origin + global_step.astype(dtype) * dt
 
@@ -95,7 +99,7 @@ def run_clock(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...]
         # float32 `(t + dt) - t` differs from dt by up to ulp(t) (0.6 % at t = 1 s,
         # dt = 0.01 ms), which would bias every step; the local step size is exactly dt.
         y_next, _, _, solver_state, _ = solver.step(
-            terms(k), 0.0, dt, y, (model, inp, t), solver_state, made_jump=False
+            terms(k), local_t0, local_t1, y, (model, inp, t), solver_state, made_jump=False
         )
         if not spiking:
             return y_next, refr, buffers, solver_state, None, None, None
@@ -181,7 +185,7 @@ def run_clock(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...]
         carry["blowup_block"] = jnp.where(first, carry["step"], carry["blowup_block"])
         return carry
 
-    solver_state = solver.init(terms(step_key(state.step)), 0.0, dt, state.y, (model, inp, time_of(state.step)))
+    solver_state = solver.init(terms(step_key(state.step)), local_t0, local_t1, state.y, (model, inp, time_of(state.step)))
     carry = dict(
         y=state.y,
         refr=state.refractory_until,

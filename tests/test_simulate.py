@@ -344,3 +344,16 @@ def test_abstract_input_needs_call_shape_and_noise():
 
     with pytest.raises(TypeError, match="abstract"):
         Half()
+
+
+def test_float32_run_is_unchanged_when_64_bit_jax_is_on():
+    """A float32 run with jax_enable_x64 on: the solver's local step ends were Python floats,
+    which x64 turns into float64 arrays that promoted the float32 state (the loop then failed
+    with a carry dtype mismatch). Same spikes and traces as without x64."""
+    model = nd.LIF(tau_m=jnp.linspace(8.0, 12.0, 5))
+    plain = nd.simulate(model, 50.0, 0.1, input=20.0, record_every=3)
+    with jax.enable_x64(True):
+        wide = nd.simulate(model, 50.0, 0.1, input=20.0, record_every=3)
+    assert wide.traces["v"].dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(wide.spike_counts), np.asarray(plain.spike_counts))
+    np.testing.assert_array_equal(np.asarray(wide.traces["v"]), np.asarray(plain.traces["v"]))
