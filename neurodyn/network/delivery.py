@@ -299,12 +299,14 @@ def _deliver_jvp(impl, where, primals, tangents):
 # --------------------------------------------------------------------------- pure JAX
 
 
-def _deliver_jax(where, target, post_idx, weight, spiked):
-    """The pure-JAX path: top_k picks ROWS spiking rows at a time, scatter-adds them."""
-    post_start, n_post, pre_start = where
-    n_total = target.shape[0]
-    n_pre = post_idx.shape[0]
-    spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
+def _scatter_spiking_rows(acc, spiked, weight, destinations):
+    """acc with the rows of the spiking presynaptic neurons scatter-added: `lax.top_k` of the
+    spike mask picks ROWS rows at a time, in a `while_loop` that runs ⌈spiking / ROWS⌉ times.
+
+    `destinations(rows)` gives the flat index in `acc` of each synapse of those rows
+    (padding: any index past the end, dropped); `spiked` is this projection's (n_pre,) slice.
+    """
+    n_pre = spiked.shape[0]
     active = spiked != 0
     n_active = jnp.sum(active, dtype=jnp.int32)
     per_synapse = weight.ndim > 0
@@ -314,21 +316,34 @@ def _deliver_jax(where, target, post_idx, weight, spiked):
     def body(carry):
         c, acc, remaining = carry
         vals, rows = jax.lax.top_k(remaining, k)
-        tgt = post_idx[rows]
-        ok = (vals[:, None] > 0) & (tgt >= 0) & (tgt < n_post)
-        tgt = jnp.where(ok, tgt + post_start, n_total)  # padding, non-spiking -> dropped
-        w = (weight[rows] if per_synapse else jnp.broadcast_to(weight, tgt.shape)).astype(acc.dtype)
+        dest = destinations(rows)
+        dest = jnp.where(vals[:, None] > 0, dest, acc.shape[0])  # non-spiking -> dropped
+        w = (weight[rows] if per_synapse else jnp.broadcast_to(weight, dest.shape)).astype(acc.dtype)
         if scaled:
             w = w * spiked[rows].astype(acc.dtype)[:, None]
-        acc = acc.at[tgt.ravel()].add(w.ravel(), mode="drop")
+        acc = acc.at[dest.ravel()].add(w.ravel(), mode="drop")
         return c + 1, acc, remaining.at[rows].set(0.0)
 
-    _, target, _ = jax.lax.while_loop(
+    _, acc, _ = jax.lax.while_loop(
         lambda carry: carry[0] * k < n_active,
         body,
-        (jnp.zeros((), jnp.int32), target, active.astype(jnp.float32)),
+        (jnp.zeros((), jnp.int32), acc, active.astype(jnp.float32)),
     )
-    return target
+    return acc
+
+
+def _deliver_jax(where, target, post_idx, weight, spiked):
+    """The pure-JAX path: the spiking rows scatter-added into the target."""
+    post_start, n_post, pre_start = where
+    n_total = target.shape[0]
+    n_pre = post_idx.shape[0]
+    spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
+
+    def destinations(rows):
+        tgt = post_idx[rows]
+        return jnp.where((tgt >= 0) & (tgt < n_post), tgt + post_start, n_total)  # padding -> dropped
+
+    return _scatter_spiking_rows(target, spiked, weight, destinations)
 
 
 # --------------------------------------------------------------------------- FFI call
@@ -418,37 +433,19 @@ def _delayed_targets(where, post_idx, delay, slot, rows: int, n_total: int):
 
 
 def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, step):
-    """The pure-JAX path: arrivals, then top_k picks ROWS spiking rows at a time and
-    scatter-adds them into the (target, ring) pair."""
+    """The pure-JAX path: arrivals, then the spiking rows scatter-added into the
+    (target, ring) pair."""
     pre_start = where[2]
     n_total = target.shape[0]
     rows = ring.shape[0]
     n_pre = post_idx.shape[0]
     target, ring, slot = _arrive(where, target, ring, step)
     spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
-    active = spiked != 0
-    n_active = jnp.sum(active, dtype=jnp.int32)
-    per_synapse = weight.ndim > 0
-    scaled = spiked.dtype != jnp.bool_
-    k = min(ROWS, n_pre)
-    both = jnp.concatenate([target, ring.ravel()])
 
-    def body(carry):
-        c, acc, remaining = carry
-        vals, picked = jax.lax.top_k(remaining, k)
-        dest = _delayed_targets(where, post_idx[picked], delay[picked], slot, rows, n_total)
-        dest = jnp.where(vals[:, None] > 0, dest, acc.shape[0])  # non-spiking -> dropped
-        w = (weight[picked] if per_synapse else jnp.broadcast_to(weight, dest.shape)).astype(acc.dtype)
-        if scaled:
-            w = w * spiked[picked].astype(acc.dtype)[:, None]
-        acc = acc.at[dest.ravel()].add(w.ravel(), mode="drop")
-        return c + 1, acc, remaining.at[picked].set(0.0)
+    def destinations(picked):
+        return _delayed_targets(where, post_idx[picked], delay[picked], slot, rows, n_total)
 
-    _, both, _ = jax.lax.while_loop(
-        lambda carry: carry[0] * k < n_active,
-        body,
-        (jnp.zeros((), jnp.int32), both, active.astype(jnp.float32)),
-    )
+    both = _scatter_spiking_rows(jnp.concatenate([target, ring.ravel()]), spiked, weight, destinations)
     return both[:n_total], both[n_total:].reshape(ring.shape)
 
 
