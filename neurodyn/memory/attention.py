@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import jax.numpy as jnp
-from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..attention import dot_product_attention
-from .dense import PatternStore, _check_beta, _check_int
+from .dense import PatternStore, _check_beta, _check_int, fixed_step_retrieval
 from .harness import AbstractMemory, Retrieval
 
 
@@ -59,17 +58,7 @@ class AttentionMemory(AbstractMemory):
 
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
-        trajectory = lax.scan(lambda q, _: (self.attend(memory, q)[0],) * 2, cue, None,
-                              length=self.n_steps)[1]
-        p, n = memory.patterns.shape
-        return Retrieval(
-            output=trajectory[-1],
-            n_steps=jnp.asarray(self.n_steps),
-            time_ms=jnp.asarray(jnp.nan, jnp.float32),
-            operations=jnp.asarray(4.0 * p * n * self.n_steps, jnp.float32),
-            converged=jnp.asarray(True),
-            trajectory=trajectory,
-        )
+        return fixed_step_retrieval(lambda q: self.attend(memory, q)[0], memory, cue, self.n_steps)
 
     def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
         return 4 * n_patterns * n_neurons

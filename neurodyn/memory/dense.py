@@ -154,20 +154,25 @@ class UniversalHopfield(AbstractMemory):
 
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
-        trajectory = lax.scan(lambda q, _: (self.update(memory, q),) * 2, cue, None,
-                              length=self.n_steps)[1]
-        p, n = memory.patterns.shape
-        return Retrieval(
-            output=trajectory[-1],
-            n_steps=jnp.asarray(self.n_steps),
-            time_ms=jnp.asarray(jnp.nan, jnp.float32),
-            operations=jnp.asarray(4.0 * p * n * self.n_steps, jnp.float32),
-            converged=jnp.asarray(True),
-            trajectory=trajectory,
-        )
+        return fixed_step_retrieval(lambda q: self.update(memory, q), memory, cue, self.n_steps)
 
     def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
         return 4 * n_patterns * n_neurons
+
+
+def fixed_step_retrieval(update, memory: PatternStore, cue, n_steps: int) -> Retrieval:
+    """`n_steps` applications of `update` to the cue (a one-shot memory: no convergence test),
+    with its trajectory; cost 4·P·N operations a step (similarity and projection)."""
+    trajectory = lax.scan(lambda q, _: (update(q),) * 2, cue, None, length=n_steps)[1]
+    p, n = memory.patterns.shape
+    return Retrieval(
+        output=trajectory[-1],
+        n_steps=jnp.asarray(n_steps),
+        time_ms=jnp.asarray(jnp.nan, jnp.float32),
+        operations=jnp.asarray(4.0 * p * n * n_steps, jnp.float32),
+        converged=jnp.asarray(True),
+        trajectory=trajectory,
+    )
 
 
 def modern_hopfield(beta: float = 8.0, n_steps: int = 1) -> UniversalHopfield:
