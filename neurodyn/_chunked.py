@@ -57,4 +57,4 @@ def run_chunked(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ..
             state = part.final_state
             done += steps
             bar.update(steps)
-    return writer.summary() if writer is not None else merge_results(monitors, parts, streamed=False)
+    return writer.summary() if writer is not None else merge_results(monitors, parts)

@@ -130,9 +130,9 @@ class AbstractMonitor(eqx.Module):
         """Fields of `SimulationResult` from the final carry."""
 
     @abc.abstractmethod
-    def merge(self, parts: Sequence[SimulationResult], streamed: bool) -> dict[str, Any]:
-        """Fields of one result from consecutive chunks (host side); `streamed`: the
-        chunks' records were written to disk and are not in `parts`."""
+    def merge(self, parts: Sequence[SimulationResult]) -> dict[str, Any]:
+        """Fields of one result from consecutive chunks (host side). (Streamed runs do not
+        merge: their records are on disk and `neurodyn.io.stream` keeps the totals.)"""
 
 
 def _every_step_count(n_steps: int, every: int) -> int:
@@ -216,16 +216,15 @@ class SpikeMonitor(AbstractMonitor):
             spikes_dropped=carry["dropped"],
         )
 
-    def merge(self, parts, streamed):
-        """Spikes that do not fit count as dropped, except for streamed chunks (records on
-        disk), where only the chunks' own drops count."""
-        max_spikes = 0 if streamed else self.max_spikes
+    def merge(self, parts):
+        """Spikes that do not fit in this monitor's buffer count as dropped."""
+        max_spikes = self.max_spikes
         times = jnp.concatenate([p.spike_times[: int(p.n_spikes_stored)] for p in parts])
         neurons = jnp.concatenate([p.spike_neurons[: int(p.n_spikes_stored)] for p in parts])
         stored = min(int(times.shape[0]), max_spikes)
         pad = max_spikes - stored
         n_spikes = sum(int(p.n_spikes) for p in parts)
-        n_dropped = sum(int(p.spikes_dropped) for p in parts) if streamed else n_spikes - stored
+        n_dropped = n_spikes - stored
         return dict(
             spike_times=jnp.concatenate([times[:stored], jnp.full((pad,), jnp.inf, times.dtype)]),
             spike_neurons=jnp.concatenate([neurons[:stored], jnp.full((pad,), -1, jnp.int32)]),
@@ -336,7 +335,7 @@ class StateMonitor(AbstractMonitor):
             times = self.sample_times(run, t_start)
         return dict(times=times, traces=traces, recorded_neurons=self.neurons)
 
-    def merge(self, parts, streamed):
+    def merge(self, parts):
         first = parts[0]
         return dict(
             times=jnp.concatenate([p.times for p in parts]),
@@ -399,7 +398,7 @@ class RateMonitor(AbstractMonitor):
             rate_bin_ms=self.every * run.dt,
         )
 
-    def merge(self, parts, streamed):
+    def merge(self, parts):
         first = parts[0]
         return dict(
             rate_counts=jnp.concatenate([p.rate_counts for p in parts]),
@@ -478,7 +477,7 @@ class WeightMonitor(AbstractMonitor):
         values, times = carry
         return dict(weights={self.name: values}, weight_times={self.name: times})
 
-    def merge(self, parts, streamed):
+    def merge(self, parts):
         return dict(
             weights={self.name: jnp.concatenate([p.weights[self.name] for p in parts])},
             weight_times={self.name: jnp.concatenate([p.weight_times[self.name] for p in parts])},
@@ -518,8 +517,7 @@ def check_monitors(monitors, run: RunInfo) -> tuple[AbstractMonitor, ...]:
     return tuple(m.prepare(run) for m in monitors)
 
 
-def merge_results(monitors: Sequence[AbstractMonitor], parts: Sequence[SimulationResult],
-                  streamed: bool) -> SimulationResult:
+def merge_results(monitors: Sequence[AbstractMonitor], parts: Sequence[SimulationResult]) -> SimulationResult:
     """One result from consecutive chunks (host side), through each monitor's `merge`."""
     first, last = parts[0], parts[-1]
     blown = [p for p in parts if not bool(jnp.isnan(p.blowup_time))]
@@ -536,7 +534,7 @@ def merge_results(monitors: Sequence[AbstractMonitor], parts: Sequence[Simulatio
         blowup_step=src.blowup_step,
     )
     for m in monitors:
-        for k, v in m.merge(parts, streamed).items():
+        for k, v in m.merge(parts).items():
             if k in ("weights", "weight_times") and fields.get(k):
                 v = {**fields[k], **v}
             fields[k] = v
