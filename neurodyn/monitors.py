@@ -219,8 +219,9 @@ class SpikeMonitor(AbstractMonitor):
     def merge(self, parts):
         """Spikes that do not fit in this monitor's buffer count as dropped."""
         max_spikes = self.max_spikes
-        times = jnp.concatenate([p.spike_times[: int(p.n_spikes_stored)] for p in parts])
-        neurons = jnp.concatenate([p.spike_neurons[: int(p.n_spikes_stored)] for p in parts])
+        # sliced in NumPy: a JAX slice per distinct stored count compiles (and keeps) one op each
+        times = jnp.asarray(np.concatenate([np.asarray(p.spike_times)[: int(p.n_spikes_stored)] for p in parts]))
+        neurons = jnp.asarray(np.concatenate([np.asarray(p.spike_neurons)[: int(p.n_spikes_stored)] for p in parts]))
         stored = min(int(times.shape[0]), max_spikes)
         pad = max_spikes - stored
         n_spikes = sum(int(p.n_spikes) for p in parts)
