@@ -164,10 +164,11 @@ def population_sizes(scale: float = 1.0) -> tuple[int, ...]:
     """round(N_full · scale) per population; every population needs at least one neuron."""
     scale = _check_scale("scale", scale)
     sizes = tuple(int(round(n * scale)) for n in N_FULL)
-    if min(sizes) < 1:
+    empty = [p for p, n in zip(POPULATIONS, sizes) if n < 1]
+    if empty:
         raise ValueError(
-            f"scale={scale} leaves population {POPULATIONS[int(np.argmin(sizes))]} empty "
-            f"(round({min(N_FULL)}·scale) = 0): scale must be >= {0.5 / min(N_FULL):.2e}"
+            f"scale={scale} leaves populations {empty} empty (round(N_full·scale) = 0); the smallest, "
+            f"L5I (N = {min(N_FULL)}), needs scale >= {0.5 / min(N_FULL):.2e}"
         )
     return sizes
 
