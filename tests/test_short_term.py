@@ -1,0 +1,232 @@
+"""Short-term plasticity (neurodyn.network.short_term): Tsodyks–Markram synapses.
+
+References: the between-spike ODEs solved by a float64 matrix exponential (independent of
+the event-driven propagators the module uses), the stationary amplitude of a depressing
+synapse under a regular train (Tsodyks & Markram 1997), and NEST 3.10's `tsodyks_synapse`
+(tests/data/nest_tsodyks.json, written by benchmarks/compare_nest.py --model tsodyks).
+"""
+
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+import neurodyn as nd
+from neurodyn.network import (
+    ConductanceSynapse,
+    CurrentSynapse,
+    ExactIntegration,
+    Network,
+    PoissonGroup,
+    Projection,
+    TsodyksSynapse,
+    Uniform,
+    UXSynapse,
+    fixed_probability,
+    from_lists,
+    simulate_network,
+)
+from neurodyn.network.delivery import kernel_info
+from neurodyn.network.short_term import deliver_short_term
+
+DT = 0.1
+requires_kernel = pytest.mark.skipif(
+    not kernel_info()["available"], reason=f"compiled kernel unavailable: {kernel_info()['reason']}"
+)
+METHODS = [pytest.param("ffi", marks=requires_kernel), "jax"]
+
+# Tsodyks, Pawelzik & Markram (1998), Fig. 1A (depressing) and 1B (facilitating), as in NEST's
+# tsodyks_depressing/tsodyks_facilitating examples; Brian2's STP example (U, τ_d, τ_f) for UX.
+RULES = {
+    "nest-depressing": TsodyksSynapse(U=0.5, tau_rec=800.0, tau_fac=0.0, tau_psc=3.0),
+    "nest-facilitating": TsodyksSynapse(U=0.03, tau_rec=130.0, tau_fac=530.0, tau_psc=1.5),
+    "ux-depressing": UXSynapse(U=0.6, tau_rec=100.0, tau_fac=10.0),
+    "ux-facilitating": UXSynapse(U=0.1, tau_rec=1.0, tau_fac=100.0),
+}
+# a 20 Hz train of 10 spikes, then a recovery spike 500 ms after the last (Fig. 1's protocol)
+SPIKE_STEPS = [500 * k for k in range(10)] + [500 * 9 + 5000]
+
+
+def reference_amplitudes(rule, spike_steps) -> np.ndarray:
+    """u·x at each spike: the between-spike ODEs integrated by float64 matrix exponentials."""
+    U, tau_rec, tau_fac = (float(p) for p in (rule.U, rule.tau_rec, rule.tau_fac))
+    nest = isinstance(rule, TsodyksSynapse)
+    if nest:  # (x, y, z, u): dx = z/τ_rec, dy = −y/τ_psc, dz = y/τ_psc − z/τ_rec, du = −u/τ_fac
+        tp = float(rule.tau_psc)
+        a = np.array([[0, 0, 1 / tau_rec, 0], [0, -1 / tp, 0, 0], [0, 1 / tp, -1 / tau_rec, 0],
+                      [0, 0, 0, -1 / tau_fac if tau_fac else 0]])
+        s = np.array([1.0, 0.0, 0.0, 0.0])
+    else:  # (x, u, 1): dx = (1 − x)/τ_rec, du = (U − u)/τ_fac
+        a = np.array([[-1 / tau_rec, 0, 1 / tau_rec], [0, -1 / tau_fac if tau_fac else 0, U / tau_fac if tau_fac else 0],
+                      [0, 0, 0]])
+        s = np.array([1.0, U, 1.0])
+    out, last = [], None
+    for step in spike_steps:
+        if last is not None:
+            s = expm(a * (step - last) * DT) @ s
+            if not tau_fac:  # no memory of u between spikes
+                s[3 if nest else 1] = 0.0 if nest else U
+        last = step
+        if nest:
+            s[3] += U * (1 - s[3])
+            released = s[3] * s[0]
+            s[0] -= released
+            s[1] += released
+        else:
+            released = s[1] * s[0]
+            s[0] -= released
+            s[1] += U * (1 - s[1])
+        out.append(released)
+    return np.array(out)
+
+
+def op_amplitudes(rule, spike_steps, method, per_synapse=False, dtype=jnp.float32):
+    """u·x of each spike of one presynaptic neuron through deliver_short_term (weight 1)."""
+    conn = from_lists(np.array([0, 0]), np.array([0, 1]), np.array([1.0, 1.0]), n_pre=1, n_post=2)
+    if per_synapse:
+        rule = eqx.tree_at(lambda r: r.U, rule, jnp.full(conn.post_idx.shape, rule.U))
+    state = rule.initial_state(rule.check_layout(conn, "test"), dtype)
+    step_fn = jax.jit(lambda st, k: deliver_short_term(jnp.zeros(2, dtype), conn, rule, st, jnp.array([True]), k,
+                                                       DT, method=method))
+    out = []
+    for k in spike_steps:
+        g, state = step_fn(state, jnp.int32(k))
+        np.testing.assert_array_equal(g[0], g[1])  # one release per spike, both synapses
+        out.append(float(g[0]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", list(RULES))
+def test_psc_amplitudes_of_a_regular_train_equal_the_analytic_recursion(name, method):
+    """Per-spike u·x for a 20 Hz train and a recovery spike: float32 to 2e-6 relative (rounding
+    of ~10 exponentials and products), per neuron and per synapse alike."""
+    rule = RULES[name]
+    expected = reference_amplitudes(rule, SPIKE_STEPS)
+    got = op_amplitudes(rule, SPIKE_STEPS, method)
+    np.testing.assert_allclose(got, expected, rtol=2e-6)
+    np.testing.assert_allclose(op_amplitudes(rule, SPIKE_STEPS, method, per_synapse=True), got, rtol=0)
+    if "depressing" in name:
+        assert got[9] < 0.6 * got[0] and got[10] > got[9]  # depresses, then recovers
+    else:
+        assert got[9] > 2.0 * got[0]  # facilitates
+
+
+def test_depressing_train_reaches_the_stationary_amplitude():
+    """UX synapse without facilitation at interval T: u·x → U(1 − e^{−T/τ})/(1 − (1 − U)e^{−T/τ})
+    (Tsodyks & Markram 1997, PNAS 94:719, the stationary EPSC of a regular train)."""
+    rule, period = UXSynapse(U=0.5, tau_rec=800.0, tau_fac=0.0), 250  # 40 Hz
+    got = op_amplitudes(rule, [period * k for k in range(60)], "jax")
+    e = np.exp(-period * DT / 800.0)
+    assert got[-1] == pytest.approx(0.5 * (1 - e) / (1 - 0.5 * e), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["depressing", "facilitating"])
+def test_a_two_neuron_network_reproduces_nests_tsodyks_synapse(name):
+    """NEST 3.10's tsodyks examples (Tsodyks, Pawelzik & Markram 1998, Fig. 1): the same
+    presynaptic spikes, the per-spike PSC amplitudes w·u·x to 2e-6 relative (float32) and the
+    postsynaptic membrane potential to 5e-5 mV."""
+    data = json.loads((Path(__file__).parent / "data" / "nest_tsodyks.json").read_text())
+    ref, cfg = data["sets"][name], data["sets"][name]["config"]
+    nrn = cfg["neuron"]
+    iaf = nd.IAF(c_m=nrn["C_m"], tau_m=nrn["tau_m"], e_l=0.0, v_reset=0.0, threshold=np.array([data["theta"], 1e6]),
+                 refractory_period=data["t_ref"], i_e=np.array([cfg["I_e_pA"], 0.0]))
+    conn = from_lists(np.array([0]), np.array([0]), np.array([cfg["weight_pA"]]), n_pre=1, n_post=1)
+    net = Network(iaf, [CurrentSynapse("ex", tau=nrn["tau_syn"])], {"pre": 1, "post": 1},
+                  [Projection("pre", "post", conn, "ex", delay=data["delay"],
+                              short_term=TsodyksSynapse(**cfg["synapse"]))])
+    res = simulate_network(net, data["t_ms"] + DT, DT, record=("v", "ex"), solver=ExactIntegration())
+    times, _ = res.spikes()
+    np.testing.assert_allclose(np.asarray(times), ref["pre_spike_ms"], atol=1e-3)
+    ex = np.asarray(res.traces["ex"][:, 1], np.float64)
+    jumps = ex[1:] - ex[:-1] * np.exp(-DT / nrn["tau_syn"])
+    psc = jumps[jumps > 1.0]
+    assert psc.size == len(ref["psc_pA"]) == 24
+    np.testing.assert_allclose(psc, ref["psc_pA"], rtol=2e-6)
+    v = np.asarray(res.traces["v"][10::10, 1], np.float64)[: len(ref["v_mV"])]
+    np.testing.assert_allclose(v, ref["v_mV"], atol=5e-5)
+
+
+def _network(short_term, delay=None, per_synapse_delays=False, seed=0, delivery=None):
+    """40 LIF neurons (32 E, 8 I) driven by 40 Poisson sources; E→all has the STP rule."""
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    kw = dict(delay=Uniform(0.1, 2.0), dt=DT) if per_synapse_delays else {}
+    exc = fixed_probability(k1, 32, 40, 0.3, weight=0.8, **kw)
+    inh = fixed_probability(k2, 8, 40, 0.3, weight=4.0)
+    inp = fixed_probability(k3, 40, 40, 0.2, weight=1.5)
+    if short_term is not None and short_term == "per-synapse":
+        short_term = TsodyksSynapse(U=jnp.full(exc.post_idx.shape, 0.3), tau_rec=200.0, tau_fac=50.0, tau_psc=5.0)
+    return Network(
+        nd.LIF(tau_m=20.0, v_rest=-60.0, threshold=-50.0, v_reset=-60.0, refractory_period=2.0),
+        [ConductanceSynapse("ge", 5.0, 0.0), ConductanceSynapse("gi", 10.0, -80.0)],
+        {"E": 32, "I": 8},
+        [Projection("E", "all", exc, "ge", delay=delay, short_term=short_term), Projection("I", "all", inh, "gi"),
+         Projection("P", "all", inp, "ge")],
+        sources=[PoissonGroup("P", 40, 40.0)],
+        delivery=delivery,
+    )
+
+
+CASES = {
+    "tsodyks": dict(short_term=TsodyksSynapse(U=0.3, tau_rec=200.0, tau_fac=50.0, tau_psc=5.0)),
+    "ux-delay": dict(short_term=UXSynapse(U=0.2, tau_rec=150.0, tau_fac=300.0), delay=1.0),
+    "per-synapse": dict(short_term="per-synapse"),
+    "per-synapse-delays": dict(short_term=UXSynapse(U=0.4, tau_rec=100.0), per_synapse_delays=True),
+}
+
+
+@requires_kernel
+@pytest.mark.parametrize("case", [c if c == "ux-delay" else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
+def test_ffi_equals_jax_in_a_network(case):
+    """The fused C++ handler and the pure-JAX path: same spikes, same STP state (to 1e-6)."""
+    runs = {}
+    for method in ("ffi", "jax"):
+        net = _network(**CASES[case], delivery=method)
+        runs[method] = simulate_network(net, 100.0, DT, initial_state={"v": -55.0}, key=jax.random.key(3))
+    assert int(runs["jax"].n_spikes) > 50  # the network is active: the comparison means something
+    for i in (0, 1):
+        np.testing.assert_array_equal(runs["ffi"].spikes()[i], runs["jax"].spikes()[i])
+    a, b = runs["ffi"].final_state.buffers[0]["short_term"], runs["jax"].final_state.buffers[0]["short_term"]
+    np.testing.assert_array_equal(a["last"], b["last"])
+    assert int(jnp.max(a["last"])) > 0  # spikes passed through the plastic projection
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7)
+
+
+def test_without_plasticity_change_the_network_runs_as_a_static_one():
+    """U = 1, τ_rec → tiny: every spike releases everything and x recovers before the next
+    one, so u·x = 1 and the run equals the static projection's."""
+    static = _network(None)
+    plastic = _network(UXSynapse(U=1.0, tau_rec=1e-3, tau_fac=0.0))
+    a = simulate_network(static, 50.0, DT, initial_state={"v": -55.0}, key=jax.random.key(1))
+    b = simulate_network(plastic, 50.0, DT, initial_state={"v": -55.0}, key=jax.random.key(1))
+    assert int(a.n_spikes) > 20
+    np.testing.assert_array_equal(a.spikes()[1], b.spikes()[1])
+
+
+def test_chunked_and_resumed_runs_equal_uninterrupted_with_short_term_plasticity():
+    net = _network(**CASES["ux-delay"])
+    kw = dict(initial_state={"v": -55.0}, key=jax.random.key(2))
+    whole = simulate_network(net, 60.0, DT, **kw)
+    chunked = simulate_network(net, 60.0, DT, progress=4, **kw)
+    first = simulate_network(net, 23.7, DT, **kw)
+    rest = simulate_network(net, 60.0, DT, initial_state=first.final_state, key=jax.random.key(2))
+    assert int(whole.n_spikes) > 50
+    np.testing.assert_array_equal(chunked.spikes()[1], whole.spikes()[1])
+    np.testing.assert_array_equal(np.concatenate([first.spikes()[1], rest.spikes()[1]]), whole.spikes()[1])
+    for end in (chunked, rest):
+        for got, want in zip(jax.tree.leaves(end.final_state.buffers), jax.tree.leaves(whole.final_state.buffers)):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_parameter_shapes_are_checked_against_the_connectivity():
+    conn = from_lists(np.array([0, 1]), np.array([0, 0]), 1.0, n_pre=2, n_post=1)
+    with pytest.raises(ValueError, match=r"TsodyksSynapse.U has shape \(3,\)"):
+        Projection("A", "A", conn, "ge", short_term=TsodyksSynapse(U=jnp.full(3, 0.5)))
+    assert TsodyksSynapse(U=jnp.full(2, 0.5)).check_layout(conn, "t") == (2,)
+    assert TsodyksSynapse(U=jnp.full(conn.post_idx.shape, 0.5)).check_layout(conn, "t") == conn.post_idx.shape
