@@ -36,6 +36,24 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// Calls f(i) for every i < n with mask[i] != 0, skipping eight silent neurons at a time.
+template <typename F>
+inline void ForEachSpike(const bool* mask, int64_t n, F&& f) {
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(mask);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    if (word == 0) continue;
+    for (int64_t b = 0; b < 8; ++b) {
+      if (bytes[i + b]) f(i + b);
+    }
+  }
+  for (; i < n; ++i) {
+    if (bytes[i]) f(i);
+  }
+}
+
 template <typename T>
 inline T Decay(T h, T tau) {
   return tau > T(0) ? std::exp(-h / tau) : T(0);
@@ -140,8 +158,7 @@ ffi::Error DeliverStpTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx
                     ys ? ys + e : &dummy_y);
   };
   const uint32_t np = static_cast<uint32_t>(n_post);
-  for (int64_t i = 0; i < n_pre; ++i) {
-    if (!s[i]) continue;
+  ForEachSpike(s, n_pre, [&](int64_t i) {
     const int32_t* row = idx + i * k;
     if (per_synapse) {
       for (int64_t j = 0; j < k; ++j) {  // padding entries advance too, as in the JAX path
@@ -157,7 +174,7 @@ ffi::Error DeliverStpTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx
         if (p < np) o[p] += (n_weight == 1 ? w[0] : w[i * k + j]) * released;
       }
     }
-  }
+  });
   return ffi::Error::Success();
 }
 
