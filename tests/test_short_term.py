@@ -230,3 +230,15 @@ def test_parameter_shapes_are_checked_against_the_connectivity():
         Projection("A", "A", conn, "ge", short_term=TsodyksSynapse(U=jnp.full(3, 0.5)))
     assert TsodyksSynapse(U=jnp.full(2, 0.5)).check_layout(conn, "t") == (2,)
     assert TsodyksSynapse(U=jnp.full(conn.post_idx.shape, 0.5)).check_layout(conn, "t") == conn.post_idx.shape
+
+
+@pytest.mark.parametrize("name", ["nest-depressing", "nest-facilitating"])
+def test_the_ux_model_is_nests_in_the_limit_of_instant_release(name):
+    """Both models give u_n = U + (1 − U) u_{n−1} e^{−h/τ_fac}; with τ_psc → 0 NEST's x
+    recovers as the u·x model's does, so the amplitudes agree (to float32 rounding, τ_psc =
+    1e-4 ms)."""
+    nest = RULES[name]
+    ux = UXSynapse(U=nest.U, tau_rec=nest.tau_rec, tau_fac=nest.tau_fac)
+    instant = TsodyksSynapse(U=nest.U, tau_rec=nest.tau_rec, tau_fac=nest.tau_fac, tau_psc=1e-4)
+    np.testing.assert_allclose(op_amplitudes(instant, SPIKE_STEPS, "jax"), op_amplitudes(ux, SPIKE_STEPS, "jax"),
+                               rtol=2e-6)

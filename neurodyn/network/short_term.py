@@ -26,8 +26,12 @@ u ← u + U(1 − u); from x = 1, u = U. Between spikes, exactly:
 
     x ← 1 + (x − 1) e^{−h/τ_rec},   u ← U + (u − U) e^{−h/τ_fac}   (u = U if τ_fac = 0)
 
-Its u relaxes to U (NEST's to 0) and it has no y (release is instantaneous): the two
-variants give different amplitudes for the same parameters.
+The two agree on u: the u·x model's u at a spike (relaxing to U, incremented after the
+release) equals NEST's u after its increment (decaying to 0, incremented before the
+release), both u_n = U + (1 − U) u_{n−1} e^{−h/τ_fac}. They differ in x: NEST's released
+resources pass through the active state y (τ_psc) before they recover, the u·x model's
+recover at once, so `UXSynapse` is `TsodyksSynapse` in the limit τ_psc → 0 (for τ_psc ≪ τ_rec
+the amplitudes differ by O(τ_psc/τ_rec)).
 
 Where the state lives: one state per presynaptic neuron when every synapse of a neuron
 shares the parameters (scalars, or one value per presynaptic neuron: the usual case, as
