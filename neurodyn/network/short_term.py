@@ -110,9 +110,14 @@ class AbstractShortTermPlasticity(eqx.Module):
     def on_spike(self, state: dict, h: Float[Array, "*shape"]) -> tuple[dict, Float[Array, "*shape"]]:
         """(state after a spike that comes h ms after the previous one, released fraction)."""
 
+    @abc.abstractmethod
     def parameter_arrays(self) -> tuple:
-        """(U, tau_rec, tau_fac, tau_psc) as arrays; tau_psc = 0 where the model has none."""
-        return (self.U, self.tau_rec, self.tau_fac, getattr(self, "tau_psc", 0.0))
+        """(U, tau_rec, tau_fac, tau_psc), the C++ kernel's operands (tau_psc = 0 where unused)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_parameters(cls, U, tau_rec, tau_fac, tau_psc) -> "AbstractShortTermPlasticity":
+        """The rule with these parameters (the inverse of `parameter_arrays`)."""
 
     def check_layout(self, conn: Connectivity, where: str) -> tuple[int, ...]:
         """The state shape for `conn`: (n_pre,) or (n_pre, K); raises on other parameter shapes."""
@@ -168,6 +173,13 @@ class TsodyksSynapse(AbstractShortTermPlasticity):
                 f"difference), got both {show(np.asarray(a)[np.asarray(a) == np.asarray(b)] if np.ndim(a) else a)} ms"
             )
 
+    def parameter_arrays(self):
+        return (self.U, self.tau_rec, self.tau_fac, self.tau_psc)
+
+    @classmethod
+    def from_parameters(cls, U, tau_rec, tau_fac, tau_psc):
+        return cls(U=U, tau_rec=tau_rec, tau_fac=tau_fac, tau_psc=tau_psc)
+
     def initial_state(self, shape, dtype):
         return {"u": jnp.zeros(shape, dtype), "x": jnp.ones(shape, dtype), "y": jnp.zeros(shape, dtype),
                 "last": jnp.full(shape, -1, jnp.int32)}
@@ -212,6 +224,13 @@ class UXSynapse(AbstractShortTermPlasticity):
         _check("UXSynapse", "U", self.U, lower=0.0, lower_open=True, upper=1.0)
         _check("UXSynapse", "tau_rec", self.tau_rec, lower=0.0, lower_open=True)
         _check("UXSynapse", "tau_fac", self.tau_fac, lower=0.0, lower_open=False)
+
+    def parameter_arrays(self):
+        return (self.U, self.tau_rec, self.tau_fac, 0.0)
+
+    @classmethod
+    def from_parameters(cls, U, tau_rec, tau_fac, tau_psc):
+        return cls(U=U, tau_rec=tau_rec, tau_fac=tau_fac)
 
     def initial_state(self, shape, dtype):
         return {"u": jnp.broadcast_to(jnp.asarray(self.U, dtype), shape), "x": jnp.ones(shape, dtype),
@@ -314,15 +333,46 @@ def _deliver_ffi(target, conn, rule, state, spiked, step, dt, post_start, pre_st
     has_y = "y" in state
     y = state["y"] if has_y else jnp.zeros((0,), dtype)
     weight = jnp.asarray(conn.weight)
-    if weight.dtype not in _FFI_DTYPES:
+    if weight.dtype != dtype:
         weight = weight.astype(dtype)
-    call = _ffi_call(int(post_start), conn.n_post, int(pre_start), rule.kernel_model, float(dt))
-    out, u, x, y, last = call(target, conn.post_idx, weight, spiked, state["u"], state["x"], y, state["last"],
-                              jnp.asarray(step, jnp.int32), *params)
+    static = (int(post_start), conn.n_post, int(pre_start), type(rule), float(dt))
+    out, u, x, y, last = _fused(static, target, conn.post_idx, weight, spiked, state["u"], state["x"], y,
+                                state["last"], jnp.asarray(step, jnp.int32), *params)
     new = {"u": u, "x": x, "last": last}
     if has_y:
         new["y"] = y
     return out, new
+
+
+# `static` = (post_start, n_post, pre_start, rule class, dt).
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _fused(static, *args):
+    post_start, n_post, pre_start, cls, dt = static
+    return tuple(_ffi_call(post_start, n_post, pre_start, cls.kernel_model, dt)(*args))
+
+
+@_fused.defjvp
+def _fused_jvp(static, primals, tangents):
+    """The kernel's tangent is the pure-JAX path's (same function, differentiable)."""
+    out = _fused(static, *primals)
+    _, d_out = jax.jvp(functools.partial(_fused_jax, static), primals, tangents)
+    return out, d_out
+
+
+def _fused_jax(static, target, post_idx, weight, spiked, u, x, y, last, step, U, tau_rec, tau_fac, tau_psc):
+    """What the kernel computes, in pure JAX (its derivative rule)."""
+    from .delivery import _deliver
+
+    post_start, n_post, pre_start, cls, dt = static
+    rule = cls.from_parameters(U, tau_rec, tau_fac, tau_psc)
+    state = {"u": u, "x": x, "last": last, **({"y": y} if y.size else {})}
+    n_pre = post_idx.shape[0]
+    pre = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
+    state, amp = update_short_term(rule, state, pre, step, dt)
+    if last.ndim == 2:
+        weight, amp = jnp.broadcast_to(weight, amp.shape) * amp, pre
+    out = _deliver("jax", (post_start, n_post, 0), target, post_idx, weight, amp)
+    return out, state["u"], state["x"], state.get("y", y), state["last"]
 
 
 @functools.cache
