@@ -17,6 +17,8 @@ import pytest
 from scipy.linalg import expm
 
 import neurodyn as nd
+from neurodyn.io import load_state, save_state
+from neurodyn.io.stream import resume_state
 from neurodyn.network import (
     ConductanceSynapse,
     CurrentSynapse,
@@ -210,17 +212,26 @@ def test_without_plasticity_change_the_network_runs_as_a_static_one():
     np.testing.assert_array_equal(a.spikes()[1], b.spikes()[1])
 
 
-def test_chunked_and_resumed_runs_equal_uninterrupted_with_short_term_plasticity():
+def test_chunked_streamed_and_resumed_runs_equal_uninterrupted_with_short_term_plasticity(tmp_path):
+    """The STP state rides in the delivery state: chunked runs, a run continued from
+    `final_state`, a stream resumed from disk (`resume_state`, no `like` needed: the saved
+    state records its buffers' nesting) and a saved/loaded state all continue exactly."""
     net = _network(**CASES["ux-delay"])
     kw = dict(initial_state={"v": -55.0}, key=jax.random.key(2))
     whole = simulate_network(net, 60.0, DT, **kw)
     chunked = simulate_network(net, 60.0, DT, progress=2, **kw)  # two chunks of 300 steps
     first = simulate_network(net, 30.0, DT, **kw)  # the same 300-step loop (compiled once)
     rest = simulate_network(net, 60.0, DT, initial_state=first.final_state, key=jax.random.key(2))
+    simulate_network(net, 30.0, DT, stream_to=tmp_path / "stream", **kw)
+    resumed = simulate_network(net, 60.0, DT, initial_state=resume_state(tmp_path / "stream"), key=jax.random.key(2))
+    save_state(tmp_path / "state.npz", first.final_state)
+    loaded = load_state(tmp_path / "state.npz")
+    assert jax.tree.structure(loaded.buffers) == jax.tree.structure(first.final_state.buffers)
     assert int(whole.n_spikes) > 50
     np.testing.assert_array_equal(chunked.spikes()[1], whole.spikes()[1])
     np.testing.assert_array_equal(np.concatenate([first.spikes()[1], rest.spikes()[1]]), whole.spikes()[1])
-    for end in (chunked, rest):
+    np.testing.assert_array_equal(resumed.spikes()[1], rest.spikes()[1])
+    for end in (chunked, rest, resumed):
         for got, want in zip(jax.tree.leaves(end.final_state.buffers), jax.tree.leaves(whole.final_state.buffers)):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
