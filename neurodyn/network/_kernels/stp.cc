@@ -167,11 +167,18 @@ ffi::Error DeliverStpTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx
         const uint32_t p = static_cast<uint32_t>(row[j]);
         if (p < np) o[p] += (n_weight == 1 ? w[0] : w[e]) * released;
       }
-    } else {
-      const T released = spike(i, i);
+    } else if (n_weight == 1) {  // one weight: one value for the whole row
+      const T value = w[0] * spike(i, i);
       for (int64_t j = 0; j < k; ++j) {
         const uint32_t p = static_cast<uint32_t>(row[j]);
-        if (p < np) o[p] += (n_weight == 1 ? w[0] : w[i * k + j]) * released;
+        if (p < np) o[p] += value;
+      }
+    } else {
+      const T released = spike(i, i);
+      const T* w_row = w + i * k;
+      for (int64_t j = 0; j < k; ++j) {
+        const uint32_t p = static_cast<uint32_t>(row[j]);
+        if (p < np) o[p] += w_row[j] * released;
       }
     }
   });
