@@ -12,6 +12,10 @@ alternately, `--repeats` times each after a compiling run, and the median is rep
 (µs per step), with the plastic/static ratios and the load average.
 
     python benchmarks/short_term.py --n 4000 --t-ms 1000 --repeats 3 --json
+
+`--op P`: the delivery op alone instead: 3200 presynaptic → 4000 neurons (80 targets each),
+each presynaptic neuron spiking with probability P per step, 20 000 steps in one
+`fori_loop`: `deliver` (static) vs `deliver_short_term` (u·x ≡ 1), same method, alternated.
 """
 
 from __future__ import annotations
@@ -55,17 +59,68 @@ def variants(n: int, seed: int) -> dict:
     return out
 
 
+def op_benchmark(p: float, method: str, repeats: int) -> dict:
+    """µs per step of the static and the plastic delivery op alone (see the module docstring)."""
+    import jax.numpy as jnp
+
+    from neurodyn.network import fixed_probability
+    from neurodyn.network.delivery import deliver
+    from neurodyn.network.short_term import deliver_short_term
+
+    n, n_pre, steps = 4000, 3200, 20_000
+    conn = fixed_probability(jax.random.key(0), n_pre, n, 80 / n, weight=0.6)
+    spikes = jax.random.uniform(jax.random.key(1), (2000, n)) < p
+    rule = UXSynapse(U=1.0, tau_rec=1e-3, tau_fac=0.0)
+
+    @jax.jit
+    def static(conn, spikes):
+        body = lambda i, g: deliver(g * 0.98, conn, spikes[i % 2000], 0, pre_start=0, method=method)
+        return jax.lax.fori_loop(0, steps, body, jnp.zeros(n), unroll=2)
+
+    @jax.jit
+    def plastic(conn, spikes, state):
+        def body(i, carry):
+            g, state = carry
+            return deliver_short_term(g * 0.98, conn, rule, state, spikes[i % 2000], i, DT, 0, pre_start=0,
+                                      method=method)
+        return jax.lax.fori_loop(0, steps, body, (jnp.zeros(n), state), unroll=2)
+
+    state = rule.initial_state((n_pre,), jnp.float32)
+    runs = {"static": lambda: static(conn, spikes), "plastic": lambda: plastic(conn, spikes, state)}
+    walls = {k: [] for k in runs}
+    for fn in runs.values():
+        jax.block_until_ready(fn())
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            walls[k].append(time.perf_counter() - t0)
+    us = {k: round(statistics.median(w) / steps * 1e6, 2) for k, w in walls.items()}
+    return {"op": "deliver vs deliver_short_term", "method": method, "spike_probability": p,
+            "spiking_rows_per_step": round(p * n_pre, 2), "us_per_step": us,
+            "plastic_over_static": round(us["plastic"] / us["static"], 3)}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--t-ms", type=float, default=1000.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--op", type=float, default=None, metavar="P",
+                    help="time the delivery op alone, spike probability P per step")
+    ap.add_argument("--method", choices=("ffi", "jax"), default="ffi", help="--op: the delivery method")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
     if args.n < 10 or args.t_ms <= 0 or args.repeats < 1:
         raise SystemExit("need n >= 10, t-ms > 0 and repeats >= 1")
+    if args.op is not None:
+        load = [load_average()]
+        result = op_benchmark(args.op, args.method, args.repeats)
+        load.append(load_average())
+        return emit({**result, "repeats": args.repeats, "machine": machine_summary(), "load_average": load},
+                    args.json, args.out)
     runs = variants(args.n, args.seed)
     sims = {name: (lambda net=net, y0=y0, drive=drive, solver=solver: simulate_network(
                 net, args.t_ms, DT, input=drive, initial_state=y0, solver=solver))
