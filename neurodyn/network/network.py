@@ -28,6 +28,9 @@ detected at the end of step s (time t_s) changes g at t_s + delay: with delay 0,
 next step on (Brian2's order: update, threshold, synapses, reset). Per-synapse delays
 (a `Connectivity` built with `delay=..., dt=...`) use one ring of D = max delay rows for
 the projection: synapse k's share of a spike of step s is added to g at step s + d_k.
+A projection with `short_term` plasticity (`neurodyn.network.short_term`: NEST's
+`tsodyks_synapse`, or the u·x model) scales each spike's weights by the released fraction
+u·x; its state is part of the projection's delivery state.
 
 Random inputs: `PoissonGroup` sources (spike trains feeding projections), `PoissonInput`
 (Brian2's: binomial counts onto a receptor, nothing stored), `PoissonDrive` (NEST's
