@@ -302,3 +302,31 @@ def test_poisson_driven_depressing_synapses_give_the_mean_field_efficacy():
     plateau = static_mean * 0.5 * x_mean
     np.testing.assert_allclose(g[t > 500.0].mean(), plateau, rtol=0.02)
     assert g[(t > 5.0) & (t < 15.0)].mean() > 5 * plateau  # onset (x ≈ 1): far above the plateau
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_mixed_parameter_layouts_and_float_spikes(method):
+    """U per synapse with τ_rec per presynaptic neuron (state per synapse) equals, synapse by
+    synapse, rules with scalar parameters; float spikes (surrogate runs) equal bool ones."""
+    conn = from_lists(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0]),
+                      n_pre=2, n_post=2)
+    U = np.array([[0.2, 0.6], [0.4, 0.8]])
+    tau_rec = np.array([100.0, 300.0])
+    rule = TsodyksSynapse(U=jnp.asarray(U), tau_rec=jnp.asarray(tau_rec), tau_fac=50.0, tau_psc=3.0)
+    state = rule.initial_state(rule.check_layout(conn, "test"), jnp.float32)
+    assert state["x"].shape == (2, 2)
+    trains = [np.array([True, False]), np.array([True, True]), np.array([False, True]), np.array([True, True])]
+    g_total, float_state = np.zeros(2), state
+    for k, spikes in enumerate(trains):
+        g, state = deliver_short_term(jnp.zeros(2), conn, rule, state, jnp.asarray(spikes), 300 * k, DT, method=method)
+        g_f, float_state = deliver_short_term(jnp.zeros(2), conn, rule, float_state, jnp.asarray(spikes, jnp.float32),
+                                              300 * k, DT, method=method)
+        np.testing.assert_allclose(g_f, g, rtol=1e-6)  # float spikes take the JAX path (its exp: 1 ulp)
+        g_total += np.asarray(g)
+    expected = np.zeros(2)
+    for i in range(2):  # each synapse on its own, scalar parameters
+        steps = [300 * k for k, s in enumerate(trains) if s[i]]
+        for j in range(2):
+            amps = reference_amplitudes(TsodyksSynapse(U=U[i, j], tau_rec=tau_rec[i], tau_fac=50.0, tau_psc=3.0), steps)
+            expected[j] += (i * 2 + j + 1.0) * amps.sum()
+    np.testing.assert_allclose(g_total, expected, rtol=2e-6)

@@ -263,9 +263,10 @@ def update_short_term(
     dtype = state["x"].dtype
     mask = spiked != 0
     scale = None if spiked.dtype == jnp.bool_ else spiked.astype(dtype)
-    if last.ndim == 2:
+    if last.ndim == 2:  # per-synapse state: per-neuron parameters and spikes along the rows
         mask = mask[:, None]
         scale = None if scale is None else scale[:, None]
+        rule = rule.from_parameters(*(p[:, None] if np.ndim(p) == 1 else p for p in rule.parameter_arrays()))
     h = (jnp.asarray(step, jnp.int32) - last).astype(dtype) * jnp.asarray(dt, dtype)
     new, released = rule.on_spike(state, h)
     out = {k: jnp.where(mask, v, state[k]) for k, v in new.items()}
