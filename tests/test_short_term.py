@@ -179,6 +179,7 @@ CASES = {
     "ux-delay": dict(short_term=UXSynapse(U=0.2, tau_rec=150.0, tau_fac=300.0), delay=1.0),
     "per-synapse": dict(short_term="per-synapse"),
     "per-synapse-delays": dict(short_term=UXSynapse(U=0.4, tau_rec=100.0), per_synapse_delays=True),
+    "per-synapse-state-and-delays": dict(short_term="per-synapse", per_synapse_delays=True),
 }
 
 
