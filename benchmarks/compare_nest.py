@@ -23,13 +23,28 @@ neurodyn's run wall time after a compiling run (build and compile excluded), XLA
 cores. The ratio is ours/NEST per seed, and its median.
 
     PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 --json
+
+`--model tsodyks`: NEST's `tsodyks_synapse` against `neurodyn.network.TsodyksSynapse`, in
+the setting of NEST's tsodyks_depressing/tsodyks_facilitating examples (Tsodyks, Pawelzik &
+Markram 1998, Fig. 1A/B): an `iaf_psc_exp` neuron driven by a constant current fires
+regularly (≈ 20 Hz) onto a second one (threshold out of reach) through one plastic synapse,
+delay 1 ms, dt = 0.1 ms, 1200 ms. Reported per parameter set: the presynaptic spike times,
+the per-spike PSC amplitudes w·u·x (NEST: its `weight_recorder`; neurodyn: the jumps of the
+postsynaptic current) and the membrane trace every 1 ms, with their largest differences.
+`--fixture PATH` also writes NEST's numbers (the test fixture tests/data/nest_tsodyks.json):
+
+    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --model tsodyks --json \
+        --fixture tests/data/nest_tsodyks.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,8 +131,112 @@ def summary(values: list[float]) -> dict:
             "values": [round(float(v), 4) for v in values]}
 
 
+# NEST's tsodyks_depressing / tsodyks_facilitating examples (Tsodyks, Pawelzik & Markram 1998,
+# Fig. 1A/B): τ_m 40/60 ms with R_in 100 MΩ / 1 GΩ (C_m = τ_m/R_in), θ = 15 mV, E_L = V_reset = 0,
+# t_ref 2 ms; I_e puts the presynaptic neuron at ≈ 20 Hz (NEST's examples compute it from f = 20 Hz).
+TSODYKS_SETS = {
+    "depressing": {"neuron": {"C_m": 400.0, "tau_m": 40.0, "tau_syn": 3.0}, "I_e_pA": 215.0, "weight_pA": 250.0,
+                   "synapse": {"U": 0.5, "tau_rec": 800.0, "tau_fac": 0.0, "tau_psc": 3.0}},
+    "facilitating": {"neuron": {"C_m": 60.0, "tau_m": 60.0, "tau_syn": 1.5}, "I_e_pA": 27.3, "weight_pA": 1540.0,
+                     "synapse": {"U": 0.03, "tau_rec": 130.0, "tau_fac": 530.0, "tau_psc": 1.5}},
+}
+TSODYKS_COMMON = {"theta": 15.0, "t_ref": 2.0, "delay": 1.0, "t_ms": 1200.0, "record_ms": 1.0}
+
+
+def run_nest_tsodyks(cfg: dict) -> dict:
+    """NEST: presynaptic spike times (ms), PSC amplitudes (pA, weight_recorder), post V every 1 ms."""
+    import nest
+
+    c, nrn = TSODYKS_COMMON, cfg["neuron"]
+    nest.ResetKernel()
+    nest.set_verbosity("M_ERROR")
+    nest.SetKernelStatus({"resolution": DT, "print_time": False})
+    params = {"C_m": nrn["C_m"], "tau_m": nrn["tau_m"], "E_L": 0.0, "V_m": 0.0, "V_reset": 0.0, "V_th": c["theta"],
+              "t_ref": c["t_ref"], "tau_syn_ex": nrn["tau_syn"], "tau_syn_in": nrn["tau_syn"]}
+    pre = nest.Create("iaf_psc_exp", params={**params, "I_e": cfg["I_e_pA"]})
+    post = nest.Create("iaf_psc_exp", params={**params, "V_th": 1e6})
+    wr = nest.Create("weight_recorder")
+    nest.CopyModel("tsodyks_synapse", "tsodyks_recorded", {"weight_recorder": wr})
+    nest.Connect(pre, post, syn_spec={"synapse_model": "tsodyks_recorded", **cfg["synapse"],
+                                      "weight": cfg["weight_pA"], "delay": c["delay"]})
+    sr = nest.Create("spike_recorder")
+    nest.Connect(pre, sr)
+    vm = nest.Create("voltmeter", params={"interval": c["record_ms"]})
+    nest.Connect(vm, post)
+    nest.Simulate(c["t_ms"] + c["record_ms"])
+    ev = vm.get("events")
+    keep = ev["times"] <= c["t_ms"]
+    return {"pre_spike_ms": sr.get("events")["times"].tolist(), "psc_pA": wr.get("events")["weights"].tolist(),
+            "v_times_ms": ev["times"][keep].tolist(), "v_mV": ev["V_m"][keep].tolist()}
+
+
+def run_neurodyn_tsodyks(cfg: dict, dtype: str = "float32") -> dict:
+    """neurodyn, the same two neurons: `IAF` + `CurrentSynapse` + `TsodyksSynapse`, `ExactIntegration`."""
+    import jax
+
+    import neurodyn as nd
+    from neurodyn.network import (
+        CurrentSynapse,
+        ExactIntegration,
+        Network,
+        Projection,
+        TsodyksSynapse,
+        from_lists,
+        simulate_network,
+    )
+
+    c, nrn = TSODYKS_COMMON, cfg["neuron"]
+    iaf = nd.IAF(c_m=nrn["C_m"], tau_m=nrn["tau_m"], e_l=0.0, v_reset=0.0, threshold=np.array([c["theta"], 1e6]),
+                 refractory_period=c["t_ref"], i_e=np.array([cfg["I_e_pA"], 0.0]))
+    conn = from_lists(np.array([0]), np.array([0]), np.array([cfg["weight_pA"]]), n_pre=1, n_post=1)
+    net = Network(iaf, [CurrentSynapse("ex", tau=nrn["tau_syn"])], {"pre": 1, "post": 1},
+                  [Projection("pre", "post", conn, "ex", delay=c["delay"], short_term=TsodyksSynapse(**cfg["synapse"]))])
+    with jax.enable_x64(dtype == "float64"):
+        res = simulate_network(net, c["t_ms"] + DT, DT, record=("v", "ex"), solver=ExactIntegration(), dtype=dtype)
+        times, _ = res.spikes()
+        ex = np.asarray(res.traces["ex"][:, 1], np.float64)
+        v = np.asarray(res.traces["v"][:, 1], np.float64)
+        t = np.asarray(res.times, np.float64)
+    jumps = ex[1:] - ex[:-1] * np.exp(-DT / nrn["tau_syn"])  # exact decay between records
+    every = int(round(c["record_ms"] / DT))
+    grid = np.arange(every, t.size, every)
+    return {"pre_spike_ms": np.round(np.asarray(times, np.float64), 6).tolist(),
+            "psc_pA": jumps[jumps > 1e-3 * cfg["weight_pA"] * cfg["synapse"]["U"]].tolist(),
+            "v_times_ms": np.round(t[grid], 6).tolist(), "v_mV": v[grid].tolist()}
+
+
+def compare_tsodyks(args) -> None:
+    result = {"model": "tsodyks_synapse", "dt_ms": DT, **TSODYKS_COMMON, "machine": machine_summary(), "sets": {}}
+    fixture = {"source": "NEST 3.10, benchmarks/compare_nest.py --model tsodyks", "dt_ms": DT, **TSODYKS_COMMON,
+               "sets": {}}
+    for name, cfg in TSODYKS_SETS.items():
+        ref, ours = run_nest_tsodyks(cfg), run_neurodyn_tsodyks(cfg)
+        n = min(len(ref["psc_pA"]), len(ours["psc_pA"]))
+        m = min(len(ref["v_mV"]), len(ours["v_mV"]))
+        result["sets"][name] = {
+            "config": cfg, "nest": ref, "neurodyn": ours,
+            "same_pre_spikes": bool(np.allclose(ref["pre_spike_ms"], ours["pre_spike_ms"], atol=1e-3)
+                                    if len(ref["pre_spike_ms"]) == len(ours["pre_spike_ms"]) else False),
+            "n_psc": [len(ref["psc_pA"]), len(ours["psc_pA"])],
+            "max_rel_psc_diff": float(np.max(np.abs(np.array(ours["psc_pA"][:n]) / np.array(ref["psc_pA"][:n]) - 1))),
+            "v_times_equal": bool(np.allclose(ref["v_times_ms"][:m], ours["v_times_ms"][:m], atol=1e-4)),
+            "max_abs_v_diff_mV": float(np.max(np.abs(np.array(ours["v_mV"][:m]) - np.array(ref["v_mV"][:m])))),
+        }
+        fixture["sets"][name] = {"config": cfg, **ref}
+    if args.fixture:
+        path = Path(args.fixture)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(fixture, f)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the fixture from other users
+        os.replace(tmp, path)  # atomic: a reader never sees half a fixture
+    emit(result, args.json, args.out)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=("brunel", "tsodyks"), default="brunel")
+    ap.add_argument("--fixture", default=None, help="--model tsodyks: write NEST's numbers to this JSON file")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--t-ms", type=float, default=1000.0)
     ap.add_argument("--t-skip", type=float, default=200.0, help="ms discarded at the start")
@@ -128,6 +247,8 @@ def main(argv=None) -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
+    if args.model == "tsodyks":
+        return compare_tsodyks(args)
     if args.n < 10 or not (0 <= args.t_skip < args.t_ms) or args.threads < 1 or len(args.seeds) < 1:
         raise SystemExit("need n >= 10, 0 <= t-skip < t-ms, threads >= 1 and at least one seed")
     rows = {"nest": [], "neurodyn": []}

@@ -2,7 +2,7 @@
 clear exception whose message names the argument (and, where it applies, the allowed range
 or the damaged file), never silently accepted, clipped or answered with a deep JAX error.
 
-The table covers 78 bad inputs (the count is checked below): simulate and neurons (strings,
+The table covers 89 bad inputs (the count is checked below): simulate and neurons (strings,
 NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, Hopfield models,
 the transformer (token ids out of range also under jit), fitting, and damaged or mismatched
 files (saved states, streams, GPT checkpoints, tokenizers, saved results).
@@ -27,6 +27,8 @@ from neurodyn.network import (
     Network,
     PoissonGroup,
     Projection,
+    TsodyksSynapse,
+    UXSynapse,
 )
 from neurodyn.transformer.model import GPT, GPTConfig
 from neurodyn.transformer.sample import generate
@@ -38,7 +40,7 @@ from neurodyn.transformer.train import (
     save_checkpoint,
 )
 
-N_BAD_INPUTS = 78
+N_BAD_INPUTS = 89
 
 L = nd.LIF()
 SMALL_GPT = GPTConfig(vocab_size=30, context_length=8, d_model=16, n_heads=2, n_layers=1)
@@ -181,6 +183,26 @@ ROWS = [
                  r"(post_idx|n_pre)"),
     pytest.param("Connectivity weight shape mismatch", lambda f: _conn([[0, 1]], [[1.0]], 1, 3), ValueError,
                  r"weight"),
+    # short-term plasticity
+    ("TsodyksSynapse U zero", lambda f: TsodyksSynapse(U=0.0), ValueError, r"TsodyksSynapse.U must be in \(0.0, 1.0\]"),
+    ("TsodyksSynapse U above 1", lambda f: TsodyksSynapse(U=1.5), ValueError, r"TsodyksSynapse.U must be in \(0.0, 1.0\]"),
+    ("UXSynapse U negative", lambda f: UXSynapse(U=-0.1), ValueError, r"UXSynapse.U must be in \(0.0, 1.0\]"),
+    ("TsodyksSynapse tau_rec zero", lambda f: TsodyksSynapse(tau_rec=0.0), ValueError,
+     r"TsodyksSynapse.tau_rec must be in \(0.0, ∞\)"),
+    ("UXSynapse tau_rec negative", lambda f: UXSynapse(tau_rec=-5.0), ValueError, r"UXSynapse.tau_rec must be in \(0.0"),
+    ("TsodyksSynapse tau_fac negative", lambda f: TsodyksSynapse(tau_fac=-1.0), ValueError,
+     r"TsodyksSynapse.tau_fac must be in \[0.0, ∞\)"),
+    ("TsodyksSynapse tau_psc NaN", lambda f: TsodyksSynapse(tau_psc=float("nan")), ValueError,
+     r"TsodyksSynapse.tau_psc must be finite"),
+    ("UXSynapse U NaN in an array", lambda f: UXSynapse(U=np.array([0.5, np.nan])), ValueError,
+     r"UXSynapse.U must be finite"),
+    ("TsodyksSynapse tau_psc equal to tau_rec", lambda f: TsodyksSynapse(tau_psc=800.0), ValueError,
+     r"tau_psc must differ from tau_rec"),
+    ("short_term parameters of the wrong shape", lambda f: Projection(
+        "E", "E", _conn([[0], [1]], 1.0, 2, 2), "ge", short_term=TsodyksSynapse(U=jnp.full(3, 0.5))), ValueError,
+     r"TsodyksSynapse.U has shape \(3,\).*one value per presynaptic neuron \(2,\)"),
+    ("short_term not a rule", lambda f: Projection("E", "E", _conn([[0], [1]], 1.0, 2, 2), "ge", short_term=0.5),
+     TypeError, r"short_term must be a TsodyksSynapse or UXSynapse"),
     # Hopfield
     ("Hopfield run from zeros", lambda f: C.run(_hopfield(), jnp.zeros(20), jax.random.key(0)), ValueError,
      r"run: cue/state must contain only -1 and \+1"),

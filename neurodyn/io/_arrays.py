@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -70,7 +71,41 @@ def state_arrays(state, prefix: str = "state/") -> dict[str, np.ndarray]:
     out[f"{prefix}n_leaves"] = np.asarray(len(leaves))
     out[f"{prefix}none_at"] = np.array([i for i, x in enumerate(leaves) if x is None], np.int64)
     out[f"{prefix}names"] = np.array(sorted(state.y))
+    layout = _layout(state.buffers)
+    if layout is not _UNKNOWN:
+        out[f"{prefix}buffers_layout"] = np.array(json.dumps(layout))
     return out
+
+
+_UNKNOWN = object()
+
+
+def _layout(tree):
+    """The nesting of a buffers pytree made of tuples, dicts, None and arrays, as JSON-able
+    lists/dicts (an array is 0), so a loaded state can be rebuilt without `like` (networks
+    with short-term plasticity keep a dict per projection). `_UNKNOWN` for other containers."""
+    if tree is None:
+        return None
+    if isinstance(tree, (tuple, list)):
+        parts = [_layout(t) for t in tree]
+        return _UNKNOWN if any(p is _UNKNOWN for p in parts) else {"tuple": parts}
+    if isinstance(tree, dict):
+        if not all(isinstance(k, str) for k in tree):
+            return _UNKNOWN
+        parts = {k: _layout(v) for k, v in tree.items()}
+        return _UNKNOWN if any(p is _UNKNOWN for p in parts.values()) else {"dict": parts}
+    return 0 if isinstance(tree, (jax.Array, np.ndarray, np.generic, int, float)) else _UNKNOWN
+
+
+def _placeholder(layout):
+    """A pytree with the nesting `_layout` described (0.0 at each array)."""
+    if layout is None:
+        return None
+    if layout == 0:
+        return 0.0
+    if "tuple" in layout:
+        return tuple(_placeholder(p) for p in layout["tuple"])
+    return {k: _placeholder(v) for k, v in layout["dict"].items()}
 
 
 def state_from_arrays(arrays: dict[str, np.ndarray], path, prefix: str = "state/", like=None):
@@ -87,9 +122,11 @@ def state_from_arrays(arrays: dict[str, np.ndarray], path, prefix: str = "state/
     if like is None:
         # SimState leaves in order: t, y (sorted keys), refractory_until, step, buffers...
         n_buffers = n_leaves - 3 - len(names)
+        layout = arrays.get(f"{prefix}buffers_layout")
+        buffers = tuple(0.0 for _ in range(n_buffers)) if layout is None else _placeholder(json.loads(str(layout)))
         like = SimState(
             t=jnp.zeros(()), y={k: jnp.zeros((1,)) for k in names}, refractory_until=jnp.zeros((1,)),
-            step=0, buffers=tuple(0.0 for _ in range(n_buffers)),
+            step=0, buffers=buffers,
         )
     treedef = jax.tree.structure(like, is_leaf=lambda x: x is None)
     if treedef.num_leaves != n_leaves:

@@ -35,6 +35,7 @@ from .network import (
     random_initial_state,
     simulate_network,
 )
+from .short_term import AbstractShortTermPlasticity, TsodyksSynapse, UXSynapse
 from .synapses import (
     AbstractSynapse,
     AlphaConductanceSynapse,
@@ -46,6 +47,7 @@ from .synapses import (
 )
 
 __all__ += [
+    "AbstractShortTermPlasticity",
     "AbstractSynapse",
     "AlphaConductanceSynapse",
     "AlphaCurrentSynapse",
@@ -62,5 +64,7 @@ __all__ += [
     "Projection",
     "random_initial_state",
     "simulate_network",
+    "TsodyksSynapse",
+    "UXSynapse",
     "WithJumps",
 ]

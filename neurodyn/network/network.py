@@ -28,6 +28,9 @@ detected at the end of step s (time t_s) changes g at t_s + delay: with delay 0,
 next step on (Brian2's order: update, threshold, synapses, reset). Per-synapse delays
 (a `Connectivity` built with `delay=..., dt=...`) use one ring of D = max delay rows for
 the projection: synapse k's share of a spike of step s is added to g at step s + d_k.
+A projection with `short_term` plasticity (`neurodyn.network.short_term`: NEST's
+`tsodyks_synapse`, or the u·x model) scales each spike's weights by the released fraction
+u·x; its state is part of the projection's delivery state.
 
 Random inputs: `PoissonGroup` sources (spike trains feeding projections), `PoissonInput`
 (Brian2's: binomial counts onto a receptor, nothing stored), `PoissonDrive` (NEST's
@@ -59,6 +62,7 @@ from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
+from .short_term import AbstractShortTermPlasticity, deliver_short_term
 from .synapses import AbstractSynapse, DeltaSynapse
 
 
@@ -73,6 +77,10 @@ class Projection(eqx.Module):
             of steps dt. None (default): the connectivity's per-synapse delays
             (`Connectivity.delay`, built with `delay=..., dt=...`), or 0 if it has none.
             Giving both is refused (say the delay once).
+        short_term: a short-term plasticity rule (`neurodyn.network.TsodyksSynapse` or
+            `UXSynapse`) scaling each spike's weights by the released fraction u·x, or None.
+            Its state (per presynaptic neuron, or per synapse with per-synapse parameters)
+            is part of the run's delivery state.
     """
 
     pre: str = eqx.field(static=True)
@@ -80,8 +88,16 @@ class Projection(eqx.Module):
     connectivity: Connectivity
     receptor: str = eqx.field(static=True)
     delay: float | None = eqx.field(static=True, default=None)
+    short_term: AbstractShortTermPlasticity | None = None
 
     def __check_init__(self):
+        if self.short_term is not None:
+            if not isinstance(self.short_term, AbstractShortTermPlasticity):
+                raise TypeError(
+                    f"Projection {self.pre}->{self.post}: short_term must be a TsodyksSynapse or UXSynapse "
+                    f"(or None), got {type(self.short_term).__name__}"
+                )
+            self.short_term.check_layout(self.connectivity, f"Projection {self.pre}->{self.post}")
         if self.delay is None:
             return
         if not (isinstance(self.delay, (int, float)) and math.isfinite(self.delay) and self.delay >= 0):
@@ -577,7 +593,9 @@ class Network(AbstractSpikingNeuron):
     # ------------------------------------------------------------------ delivery
 
     def delivery_state(self, n_neurons: int, dt: float, dtype) -> tuple:
-        """One ring buffer (delay steps × post size) per delayed projection, None otherwise.
+        """One entry per projection: its ring buffer (delay steps × post size), or None
+        without delay; a projection with `short_term` plasticity has the dict
+        {"ring": ring or None, "short_term": the rule's state} instead.
 
         Per-synapse delays: max(1, D) rows for the largest delay D (none if every delay is
         0), so the memory is O(D × n_post) whatever the spread of the delays. Also checks, at
@@ -588,7 +606,11 @@ class Network(AbstractSpikingNeuron):
         for proj in self.projections:
             d = proj.delay_steps(dt)
             size = self.population(proj.post).stop - self.population(proj.post).start
-            rings.append(jnp.zeros((d, size), dtype) if d > 0 else None)
+            ring = jnp.zeros((d, size), dtype) if d > 0 else None
+            if proj.short_term is not None:
+                shape = proj.short_term.check_layout(proj.connectivity, f"Projection {proj.pre}->{proj.post}")
+                ring = {"ring": ring, "short_term": proj.short_term.initial_state(shape, dtype)}
+            rings.append(ring)
         return tuple(rings)
 
     def check_step(self, dt: float) -> None:
@@ -634,7 +656,9 @@ class Network(AbstractSpikingNeuron):
             post = self.population(proj.post)
             var = self._spike_target(proj.receptor)
             g = y[var]
-            if ring is None:
+            if proj.short_term is not None:
+                y[var], ring = self._deliver_short_term(proj, g, ring, pre_spiked, pre_start or 0, step, dt)
+            elif ring is None:
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
                                  method=self.delivery)
             elif proj.per_synapse_delays:
@@ -663,6 +687,25 @@ class Network(AbstractSpikingNeuron):
                 var = self._spike_target(drv.receptor)
                 y[var] = y[var].at[post].add(drv.increments(k, post.stop - post.start, step, dt, y[var].dtype))
         return y, tuple(new_rings)
+
+    def _deliver_short_term(self, proj: Projection, g, entry, pre_spiked, pre_start: int, step, dt: float):
+        """`deliver` for a projection with short-term plasticity: (g, {"ring", "short_term"})."""
+        post = self.population(proj.post)
+        ring, stp = entry["ring"], entry["short_term"]
+        common = dict(pre_start=pre_start, method=self.delivery)
+        if ring is None:
+            g, stp = deliver_short_term(g, proj.connectivity, proj.short_term, stp, pre_spiked, step, dt, post.start,
+                                        **common)
+        elif proj.per_synapse_delays:
+            g, ring, stp = deliver_short_term(g, proj.connectivity, proj.short_term, stp, pre_spiked, step, dt,
+                                              post.start, ring=ring, **common)
+        else:
+            slot = step % ring.shape[0]
+            g = g.at[post].add(ring[slot])
+            row, stp = deliver_short_term(jnp.zeros_like(ring[slot]), proj.connectivity, proj.short_term, stp,
+                                          pre_spiked, step, dt, 0, **common)
+            ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
+        return g, {"ring": ring, "short_term": stp}
 
 
 # --------------------------------------------------------------------------- simulation
