@@ -35,6 +35,7 @@ from .network import (
     random_initial_state,
     simulate_network,
 )
+from .plasticity import STDP, AbstractPlasticity, PlasticState, TripletSTDP
 from .synapses import (
     AbstractSynapse,
     AlphaConductanceSynapse,
@@ -46,6 +47,10 @@ from .synapses import (
 )
 
 __all__ += [
+    "AbstractPlasticity",
+    "PlasticState",
+    "STDP",
+    "TripletSTDP",
     "AbstractSynapse",
     "AlphaConductanceSynapse",
     "AlphaCurrentSynapse",

@@ -1,4 +1,4 @@
-"""Build, cache and load the compiled spike-delivery kernel (`_kernels/delivery.cc`).
+"""Build, cache and load the compiled kernels (`_kernels/*.cc`: delivery, plasticity).
 
 The kernel is compiled on first use with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),
@@ -29,9 +29,14 @@ import jaxlib
 
 FFI_TARGET = "neurodyn_deliver"  # the names the FFI handlers are registered under
 FFI_TARGET_DELAYED = "neurodyn_deliver_delayed"
-_SOURCE = Path(__file__).parent / "_kernels" / "delivery.cc"
-_SYMBOL = "NeurodynDeliver"
-_SYMBOL_DELAYED = "NeurodynDeliverDelayed"
+_KERNELS = Path(__file__).parent / "_kernels"
+# every source is compiled into the one library; (FFI target, symbol) of each handler
+_SOURCES = (_KERNELS / "delivery.cc", _KERNELS / "plasticity.cc")
+_HANDLERS = (
+    (FFI_TARGET, "NeurodynDeliver"),
+    (FFI_TARGET_DELAYED, "NeurodynDeliverDelayed"),
+    ("neurodyn_stdp", "NeurodynStdp"),
+)
 _FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 
 
@@ -61,12 +66,11 @@ def _load() -> dict:
             return {"available": False, "reason": reason, "path": None}
         try:
             lib = ctypes.cdll.LoadLibrary(str(path))
-            handler = getattr(lib, _SYMBOL)
-            handler_delayed = getattr(lib, _SYMBOL_DELAYED)
+            handlers = [(target, getattr(lib, symbol)) for target, symbol in _HANDLERS]
         except (OSError, AttributeError) as e:
             return {"available": False, "reason": f"loading {path} failed: {e}", "path": str(path)}
-        jax.ffi.register_ffi_target(FFI_TARGET, jax.ffi.pycapsule(handler), platform="cpu")
-        jax.ffi.register_ffi_target(FFI_TARGET_DELAYED, jax.ffi.pycapsule(handler_delayed), platform="cpu")
+        for target, handler in handlers:
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(handler), platform="cpu")
         _load.lib = lib  # keep the library loaded for the life of the process
         return {"available": True, "reason": "", "path": str(path)}
     except Exception as e:  # anything unexpected: fall back rather than break a simulation
@@ -103,18 +107,18 @@ def _cache_dir() -> Path:
 
 def _build() -> tuple[Path | None, str]:
     """Compile the kernel into the cache unless it is already there: (path, why not)."""
-    if not _SOURCE.is_file():
-        return None, f"kernel source {_SOURCE} is missing from the installation"
+    missing = [str(src) for src in _SOURCES if not src.is_file()]
+    if missing:
+        return None, f"kernel sources {missing} are missing from the installation"
     include = Path(jax.ffi.include_dir())
     if not (include / "xla" / "ffi" / "api" / "ffi.h").is_file():
         return None, f"jaxlib ships no XLA FFI headers under {include}"
     cxx = _compiler()
     if cxx is None:
         return None, "no C++ compiler found (install g++, or set CXX)"
-    source = _SOURCE.read_bytes()
     key = hashlib.sha256(
         b"\0".join(
-            [source, jaxlib.__version__.encode(), " ".join(cxx + list(_FLAGS)).encode(),
+            [*(src.read_bytes() for src in _SOURCES), jaxlib.__version__.encode(), " ".join(cxx + list(_FLAGS)).encode(),
              f"{sys.platform}-{platform.machine()}".encode()]
         )
     ).hexdigest()[:16]
@@ -127,7 +131,7 @@ def _build() -> tuple[Path | None, str]:
             return path, ""
         fd, tmp = tempfile.mkstemp(prefix=f"delivery-{key}-", suffix=".so", dir=cache)
         os.close(fd)
-        cmd = [*cxx, *_FLAGS, f"-I{include}", str(_SOURCE), "-o", tmp]
+        cmd = [*cxx, *_FLAGS, f"-I{include}", *map(str, _SOURCES), "-o", tmp]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if proc.returncode != 0:
