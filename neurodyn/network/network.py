@@ -771,10 +771,10 @@ class Network(AbstractSpikingNeuron):
         return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spike_ring)
 
     def projection_label(self, i: int) -> str:
-        """"pre->post" of projection i ("pre->post:receptor" where that pair repeats)."""
+        """"pre->post" of projection i ("pre->post#i" where that pair repeats)."""
         p = self.projections[i]
         same = [q for q in self.projections if (q.pre, q.post) == (p.pre, p.post)]
-        return f"{p.pre}->{p.post}" if len(same) == 1 else f"{p.pre}->{p.post}:{p.receptor}"
+        return f"{p.pre}->{p.post}" if len(same) == 1 else f"{p.pre}->{p.post}#{i}"
 
     def plastic_projection(self, projection: int | str) -> int:
         """The index of a plastic projection given by index or label (`projection_label`)."""

@@ -51,10 +51,13 @@ Cost per step: O(n_pre + n_post) for the trace decay plus O(spikes × degree) fo
 updates, never O(synapses): a presynaptic spike walks its out-row, a postsynaptic spike
 its in-row through the reverse index (`reverse_index`, built once with NumPy when the
 network is built: for each post neuron the flat (i·K + k) indices of its synapses).
-Two implementations with identical numbers: a C++ FFI handler
-(`_kernels/plasticity.cc`, delivery, depression, potentiation and traces in one call) and
-pure JAX (`lax.top_k` picks 16 spiking rows at a time, as in `delivery`); without a
-compiler the pure-JAX path runs. A run with surrogate spikes (`simulate(surrogate=...)`,
+Two implementations of the same arithmetic: a C++ FFI handler (`_kernels/plasticity.cc`:
+delivery, depression, potentiation and traces in one call) and pure JAX (`lax.top_k` picks
+16 spiking rows at a time, as in `delivery`); without a compiler the pure-JAX path runs.
+They agree to the bit where XLA contracts w ± A·(trace·f) into one fused multiply-add as
+the kernel does (std::fma); XLA decides that per compiled program, so a weight or trace
+may differ by 1 ulp per update (measured: the STDP-window runs agree exactly, a 40 ms
+recurrent run in 2 of 750 weights by 1 ulp, with identical spikes). A run with surrogate spikes (`simulate(surrogate=...)`,
 float spikes) uses a dense differentiable form of the same update (O(synapses) per step)
 whose forward values are the event path's, so `neurodyn.fit` can optimise the rule's
 parameters (A₊, A₋, τ₊, τ₋, w_max and μ are pytree leaves).
@@ -258,12 +261,12 @@ def _f_plus(w, c):
 
 def _depressed(w, c, post_y, pre_r2):
     amp = c[1] if pre_r2 is None else c[1] + c[3] * pre_r2
-    return jnp.clip(w - (amp * post_y) * _f_minus(w, c), 0, c[4])
+    return jnp.clip(w - amp * (post_y * _f_minus(w, c)), 0, c[4])
 
 
 def _potentiated(w, c, pre_x, post_o2):
     amp = c[0] if post_o2 is None else c[0] + c[2] * post_o2
-    return jnp.clip(w + (amp * pre_x) * _f_plus(w, c), 0, c[4])
+    return jnp.clip(w + amp * (pre_x * _f_plus(w, c)), 0, c[4])
 
 
 def _bump(trace, spiked, nearest: bool):
