@@ -125,7 +125,7 @@ def test_pair_window_matches_the_analytic_curve(window_runs, name):
     shift = {"dendritic": D * DT, "axonal": -D * DT}.get(name, 0.0)
     dt_syn = SHIFTS * DT + shift
     expected = _pair_expected(rule, dt_syn)
-    for method, (net, res) in window_runs.items():
+    for method, (_net, res) in window_runs.items():
         w = np.asarray(res.final_state.buffers[i].weight)[:len(SHIFTS), 0]
         np.testing.assert_allclose(w - W0, expected, rtol=5e-5, atol=1.5e-7, err_msg=f"{name} {method}")
     assert np.abs(expected).max() > 4e-3  # the window is not flat: the comparison means something
