@@ -375,3 +375,34 @@ def test_ffi_equals_jax_in_a_recurrent_network(recurrent_run):
     np.testing.assert_array_equal(a.spike_neurons, b.spike_neurons)
     for x, y in zip(jax.tree.leaves(a.final_state), jax.tree.leaves(b.final_state), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_killed_streamed_plastic_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """tests/test_io_stream.py's crash protocol with plastic weights: SIGKILL the streamed run
+    after chunk 2 is on disk (before the manifest says so), resume from disk, compare."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from neurodyn.io import load_state
+    from neurodyn.io._atomic import CRASH_ENV
+
+    scripts = Path(__file__).parent / "scripts"
+    sys.path.insert(0, str(scripts))
+    import stream_run_plastic
+
+    ref = stream_run_plastic.run(tmp_path / "reference", 40.0)
+    d = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), JAX_PLATFORMS="cpu")
+    env[CRASH_ENV] = "chunk_after_rename:2"
+    proc = subprocess.run([sys.executable, str(scripts / "stream_run_plastic.py"), str(d), "40.0"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert float(load_state(d).t) == pytest.approx(20.0, abs=1e-4)  # chunks 0 and 1 committed
+    resumed = stream_run_plastic.run(d, 40.0, resume=True)
+    _assert_same_state(ref.final_state, resumed.final_state)
+    w0 = np.asarray(stream_run_plastic.network()[0].projections[0].connectivity.weight)
+    assert (np.asarray(resumed.final_state.buffers[0].weight) != w0).sum() > 50  # the weights did move
