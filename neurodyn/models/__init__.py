@@ -7,7 +7,8 @@
 
 - `coba` (benchmark 1, Vogels & Abbott 2005; variants "brette" and "driven"),
 - `cuba` (benchmark 2, Brian2's CUBA example),
-- `cobahh` (benchmark 3, Brian2's COBAHH example, Traub–Miles neurons).
+- `cobahh` (benchmark 3, Brian2's COBAHH example, Traub–Miles neurons),
+- `song2000` (STDP onto one neuron: Song, Miller & Abbott 2000, Brian2's STDP example).
 
 Each returns a `BuiltNetwork`: the `Network`, its initial state drawn from the published
 distribution, the drive, dt and the reference simulator's solver. Each module's docstring
@@ -18,8 +19,9 @@ from ._built import BuiltNetwork
 from .coba import coba, coba_neuron, coba_synapses
 from .cobahh import cobahh, cobahh_initial_state, cobahh_network
 from .cuba import cuba
+from .stdp_song2000 import song2000
 
 __all__ = [
     "BuiltNetwork", "coba", "coba_neuron", "coba_synapses", "cobahh", "cobahh_initial_state",
-    "cobahh_network", "cuba",
+    "cobahh_network", "cuba", "song2000",
 ]
