@@ -22,7 +22,7 @@ from __future__ import annotations
 import diffrax
 import jax
 import jax.numpy as jnp
-from jaxtyping import PRNGKeyArray
+from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from ..network import STDP, ConductanceSynapse, Connectivity, Network, PoissonGroup, Projection
 from ..neurons import LIF
@@ -37,8 +37,9 @@ A_MINUS = 1.05 * A_PLUS  # −dApost (τpre = τpost)
 TAU = 20.0  # ms, τpre = τpost
 
 
-def song2000(n_inputs: int = N_INPUTS, *, key: PRNGKeyArray, rate: float = RATE_HZ, a_plus: float = A_PLUS,
-             a_minus: float = A_MINUS, g_max: float = G_MAX) -> BuiltNetwork:
+def song2000(n_inputs: int = N_INPUTS, *, key: PRNGKeyArray, rate: float = RATE_HZ,
+             a_plus: Float[ArrayLike, ""] = A_PLUS, a_minus: Float[ArrayLike, ""] = A_MINUS,
+             g_max: float = G_MAX) -> BuiltNetwork:
     """The Song–Miller–Abbott network: `n_inputs` Poisson sources → one LIF neuron ("out").
 
     Arguments:
