@@ -7,6 +7,12 @@ Models (parameters and sources: neurodyn.models, docs/references.md):
     cuba          Brian2's CUBA example                       (mean rate within 10 %)
     cobahh        Brian2's COBAHH example (benchmarks/cobahh.py; offered when that file exists)
                                                              (mean rate within 10 %)
+    stdp          Brian2's STDP example (Song, Miller & Abbott 2000; neurodyn.models.song2000):
+                  1000 Poisson inputs at 15 Hz onto one LIF neuron, additive STDP, run
+                  --stdp-t-ms (default 100 s) per seed. Reported: the final weight histograms,
+                  the Kolmogorov–Smirnov distance between ours and Brian2's weights per seed
+                  next to Brian2 seed vs Brian2 seed, the fractions of weights near 0
+                  (< 0.05 gmax) and near gmax (> 0.95 gmax), the output rate per 10 s bin.
 
 Both simulators get the same equations, parameters, dt = 0.1 ms, integration method
 (Brian2 `method=` = our Diffrax solver: euler ↔ diffrax.Euler, exponential_euler ↔
@@ -80,7 +86,7 @@ from neurodyn.network import simulate_network  # noqa: E402
 
 DT = 0.1  # ms
 ACTIVE_HZ = 5.0  # a self-sustained seed is "active" above this rate
-MODELS = ("coba-driven", "coba-brette", "cuba") + (("cobahh",) if cobahh is not None else ())
+MODELS = ("coba-driven", "coba-brette", "cuba") + (("cobahh",) if cobahh is not None else ()) + ("stdp",)
 DEFAULT_SOLVER = {"coba-driven": "euler", "coba-brette": "euler", "cuba": "exponential_euler",
                   "cobahh": "exponential_euler"}  # COBAHH: forward Euler is unstable at 0.1 ms
 TOLERANCE = {"coba-driven": 0.05, "coba-brette": 0.10, "cuba": 0.10, "cobahh": 0.10}  # issue 3
@@ -465,6 +471,119 @@ def compare(model, n=4000, t_ms=1000.0, seeds=(1, 2, 3, 4, 5), solver=None, meth
     return out
 
 
+# ----------------------------------------------------------------------------- STDP (Song et al. 2000)
+
+
+STDP_BIN_MS = 10000.0  # output rate bins
+NEAR = 0.05  # "near 0": w < 0.05 gmax; "near gmax": w > 0.95 gmax
+
+
+def _stdp_brian2(t_ms: float, directory: Path):
+    """Brian2's STDP example in C++ standalone, built once; returns run(seed) -> record."""
+    import brian2 as b2
+
+    from neurodyn.models import stdp_song2000 as S
+
+    b2.set_device("cpp_standalone", directory=str(directory), build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(directory=str(directory), build_on_run=False)
+    b2.defaultclock.dt = DT * b2.ms
+    b2.device.insert_code("main", _SEED)
+    ms, mV, Hz = b2.ms, b2.mV, b2.Hz
+    taum, taue, Ee, vt, vr, El = 10 * ms, 5 * ms, 0 * mV, -54 * mV, -60 * mV, -74 * mV
+    taupre = taupost = S.TAU * ms
+    gmax, d_apre, d_apost = S.G_MAX, S.A_PLUS, -S.A_MINUS
+    eqs = "dv/dt = (ge * (Ee-v) + El - v) / taum : volt\ndge/dt = -ge / taue : 1"
+    inputs = b2.PoissonGroup(S.N_INPUTS, rates=S.RATE_HZ * Hz)
+    neuron = b2.NeuronGroup(1, eqs, threshold="v>vt", reset="v = vr", method="euler",
+                            namespace=dict(taum=taum, taue=taue, Ee=Ee, El=El, vt=vt, vr=vr))
+    neuron.v = El
+    syn = b2.Synapses(inputs, neuron,
+                      "w : 1\ndApre/dt = -Apre / taupre : 1 (event-driven)\ndApost/dt = -Apost / taupost : 1 (event-driven)",
+                      on_pre="ge += w\nApre += dApre\nw = clip(w + Apost, 0, gmax)",
+                      on_post="Apost += dApost\nw = clip(w + Apre, 0, gmax)",
+                      namespace=dict(taupre=taupre, taupost=taupost, gmax=gmax, dApre=d_apre, dApost=d_apost))
+    syn.connect()
+    syn.w = "rand() * gmax"
+    mon = b2.SpikeMonitor(neuron)
+    net = b2.Network(inputs, neuron, syn, mon)
+    b2.device.insert_code("main", _TIC)
+    net.run(t_ms * ms)
+    b2.device.insert_code("main", _TOC)
+    with Timer() as t:
+        b2.device.build(directory=str(directory), compile=True, run=False, with_output=False)
+
+    def run(seed: int) -> dict:
+        os.environ[_SEED_VARIABLE] = str(int(seed))
+        try:
+            b2.device.run(directory=str(directory), with_output=False, run_args=None)
+        finally:
+            del os.environ[_SEED_VARIABLE]
+        wall, _ = (float(x) for x in (Path(b2.device.results_dir) / _TIMING_FILE).read_text().split())
+        return _stdp_record(np.asarray(syn.w[:]) / gmax, np.asarray(mon.t / ms), t_ms, wall)
+
+    return run, t.wall
+
+
+def _stdp_record(w_rel: np.ndarray, spike_times_ms: np.ndarray, t_ms: float, run_s: float) -> dict:
+    edges = np.arange(0.0, t_ms + STDP_BIN_MS / 2, STDP_BIN_MS)
+    counts = np.histogram(spike_times_ms, bins=edges)[0]
+    return {
+        "run_s": round(run_s, 3),
+        "output_rate_hz": [round(float(c) / (STDP_BIN_MS / 1000.0), 3) for c in counts],
+        "weight_histogram": np.histogram(w_rel, bins=20, range=(0.0, 1.0))[0].tolist(),
+        "fraction_near_0": round(float(np.mean(w_rel < NEAR)), 4),
+        "fraction_near_gmax": round(float(np.mean(w_rel > 1 - NEAR)), 4),
+        "mean_w_over_gmax": round(float(np.mean(w_rel)), 4),
+        "_w": w_rel,
+    }
+
+
+def stdp_neurodyn(seed: int, t_ms: float) -> dict:
+    """neurodyn's run of the same protocol: weights from key(seed), spikes from key(seed + 1000)."""
+    from neurodyn.models import song2000
+    from neurodyn.models.stdp_song2000 import G_MAX
+
+    built = song2000(key=jax.random.key(seed))
+    with Timer() as t:
+        res = built.simulate(t_ms, key=jax.random.key(seed + 1000), max_spikes=int(t_ms))
+        jax.block_until_ready(res.final_state)
+    w = np.asarray(built.network.plastic_weights(res.final_state)["in->out"]).ravel() / G_MAX
+    times, _ = res.spikes()
+    return _stdp_record(w, times, t_ms, t.wall)
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The two-sample Kolmogorov–Smirnov statistic sup |F_a − F_b|."""
+    grid = np.sort(np.concatenate([a, b]))
+    fa = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    fb = np.searchsorted(np.sort(b), grid, side="right") / b.size
+    return float(np.max(np.abs(fa - fb)))
+
+
+def compare_stdp(seeds, t_ms: float, workdir=None) -> dict:
+    """Song–Miller–Abbott in both simulators, per seed (see the module docstring)."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="neurodyn_brian2_"))
+    brian_run, build_s = _stdp_brian2(t_ms, workdir / "stdp")
+    ours, theirs = [], []
+    for seed in seeds:  # alternated, so both see the same machine load
+        theirs.append(brian_run(seed))
+        ours.append(stdp_neurodyn(seed, t_ms))
+        print(f"[compare_brian2] stdp seed {seed}: near 0 / near gmax: Brian2 {theirs[-1]['fraction_near_0']} / "
+              f"{theirs[-1]['fraction_near_gmax']}, neurodyn {ours[-1]['fraction_near_0']} / "
+              f"{ours[-1]['fraction_near_gmax']}", file=sys.stderr, flush=True)
+    ks_ours = [ks_distance(o["_w"], b["_w"]) for o, b in zip(ours, theirs)]
+    ks_brian = [ks_distance(theirs[i]["_w"], theirs[j]["_w"]) for i in range(len(seeds)) for j in range(i + 1, len(seeds))]
+    for r in ours + theirs:
+        r.pop("_w")
+    return {
+        "model": "stdp", "t_ms": t_ms, "dt_ms": DT, "seeds": list(seeds), "brian2_build_s": round(build_s, 3),
+        "neurodyn": ours, "brian2": theirs,
+        "ks_neurodyn_vs_brian2": [round(x, 4) for x in ks_ours],
+        "ks_brian2_vs_brian2": [round(x, 4) for x in ks_brian],
+    }
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", nargs="+", choices=MODELS, default=["coba-driven"])
@@ -485,6 +604,7 @@ def main(argv=None) -> None:
     ap.add_argument("--brian2-threads", type=int, default=0,
                     help="OpenMP threads for Brian2's standalone build (0: Brian2's default, none)")
     ap.add_argument("--workdir", default=None, help="Brian2 build directory (default: a temp dir)")
+    ap.add_argument("--stdp-t-ms", type=float, default=100000.0, help="simulated time of --model stdp (ms)")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
@@ -494,6 +614,7 @@ def main(argv=None) -> None:
 
     info = {**machine_info(), "brian2": brian2.__version__, "load_average_start": load_average()}
     results = [
+        compare_stdp(tuple(args.seeds), args.stdp_t_ms, args.workdir) if m == "stdp" else
         compare(m, args.n, args.t_ms, tuple(args.seeds), args.solver, args.brian2_method,
                 args.timing_t_ms if args.timing_models is None or m in args.timing_models else None,
                 args.repeats, args.workdir, args.same_network, args.brian2_threads)

@@ -144,6 +144,7 @@ def run_clock(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...]
 
     def step(i, carry):
         y, refr, buffers, solver_state, blk_t, blk_n, base_step, mons, soft = carry
+        buffers_before = buffers
         local = base_step + i
         y_next, refr, buffers, solver_state, spiked, t_spike, s = advance(
             y, refr, buffers, solver_state, state.step + local
@@ -152,7 +153,7 @@ def run_clock(model, inp, state: SimState, monitors: tuple[AbstractMonitor, ...]
             blk_t = jnp.where(spiked, t_spike, blk_t)
             blk_n = blk_n + spiked.astype(jnp.int32)
         if stepping:
-            data = StepData(k=local, t=time_of(state.step + local), y=y, spiked=spiked, model=model)
+            data = StepData(k=local, t=time_of(state.step + local), y=y, spiked=spiked, model=model, buffers=buffers_before)
             mons = tuple(monitors[j].step(c, run, data) for j, c in zip(stepping, mons))
         if cfg.surrogate:
             soft = soft + s

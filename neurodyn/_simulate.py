@@ -105,12 +105,25 @@ def _cast(tree, dtype):
     return jax.tree.map(cast, tree)
 
 
+def _restructure(buffers, model, n, dt, dtype):
+    """A state read back from disk has its buffers as a flat tuple of leaves: give them the
+    pytree structure of the model's `delivery_state` (e.g. plastic weights and traces)."""
+    is_none = lambda x: x is None  # noqa: E731
+    expected = jax.tree.structure(jax.eval_shape(lambda: model.delivery_state(n, dt, dtype)), is_leaf=is_none)
+    leaves, treedef = jax.tree.flatten(buffers, is_leaf=is_none)
+    if treedef != expected and len(leaves) == expected.num_leaves:
+        return jax.tree.unflatten(expected, leaves)
+    return buffers
+
+
 def _initial_sim_state(model, initial_state, n, t0, dt, dtype) -> SimState:
     if isinstance(initial_state, SimState):
         y = initial_state.y
         refr = initial_state.refractory_until
         t = initial_state.t
         step, buffers = initial_state.step, initial_state.buffers
+        if isinstance(model, AbstractSpikingNeuron):
+            buffers = _restructure(buffers, model, n, dt, dtype)
     else:
         y = model.initial_state(n) if initial_state is None else dict(initial_state)
         refr = jnp.full((n,), -jnp.inf)

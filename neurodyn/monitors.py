@@ -84,6 +84,7 @@ class StepData(NamedTuple):
     y: State  # state at the start of the step
     spiked: Bool[Array, " neurons"] | None  # spikes during the step (None: not a spiking model)
     model: AbstractNeuron
+    buffers: PyTree = ()  # the model's delivery state at the start of the step (plastic weights)
 
 
 class AbstractMonitor(eqx.Module):
@@ -409,29 +410,38 @@ class RateMonitor(AbstractMonitor):
 
 
 class WeightMonitor(AbstractMonitor):
-    """A subset of a weight array every k steps: the hook point for plasticity.
+    """A subset of a weight array every k steps: static weights, or plastic ones from the state.
 
     Arguments:
         weights: a function of the model returning a weight array, e.g.
             `lambda net: net.projections[0].connectivity.weight` (a scalar shared weight is
-            broadcast).
-        synapses: flat indices into that array (its `ravel()` order) of the synapses to record.
+            broadcast). Static weights are parameters of the model, so their records repeat.
+        synapses: flat indices into that array (its `ravel()` order: i·K + k in a
+            connectivity's (n_pre, K) layout) of the synapses to record.
         every: steps per record (the weights at the start of each k-th step).
         name: key of this monitor in `result.weights` / `result.weight_times`.
-
-    Weights are parameters of the model today (static during a run), so the records repeat;
-    a plastic synapse model that carries its weights in the state will be read the same way.
+        projection: instead of `weights`, a plastic projection of a `Network` (its index in
+            `network.projections` or its label, e.g. "E->E"): the weights are read from the
+            run's state (`neurodyn.network.plasticity`), as they change.
     """
 
-    weights: Callable = eqx.field(static=True)
+    weights: Callable | None = eqx.field(static=True)
     synapses: Int[Array, " synapses"]
     every: int = eqx.field(static=True, default=1)
     name: str = eqx.field(static=True, default="weights")
+    projection: int | str | None = eqx.field(static=True, default=None)
 
-    def __init__(self, weights: Callable, synapses, every: int = 1, name: str = "weights"):
-        if not callable(weights):
+    def __init__(self, weights: Callable | None = None, synapses=None, every: int = 1, name: str = "weights", *,
+                 projection: int | str | None = None):
+        if (weights is None) == (projection is None):
+            raise ValueError("WeightMonitor: give either weights (a function of the model) or projection= "
+                             "(a plastic projection's index or label), not both or neither")
+        if weights is not None and not callable(weights):
             raise TypeError(f"WeightMonitor.weights must be a function of the model, got {weights!r}")
+        if synapses is None:
+            raise ValueError("WeightMonitor.synapses: give the flat indices of the synapses to record")
         self.weights = weights
+        self.projection = projection
         self.synapses = _check_indices(synapses, "WeightMonitor.synapses")
         self.every = check_int("every", every, lower=1, owner="WeightMonitor", meaning="steps per record")
         if not isinstance(name, str):
@@ -455,10 +465,20 @@ class WeightMonitor(AbstractMonitor):
         n_rec = _every_step_count(run.n_steps, self.every)
         return jnp.zeros((n_rec, self.synapses.shape[0]), dtype), jnp.zeros((n_rec,), dtype)
 
+    def _read(self, data):
+        if self.weights is not None:
+            return self.weights(data.model)
+        from .network.network import Network  # networks sit above monitors
+
+        if not isinstance(data.model, Network):
+            raise ValueError(f"WeightMonitor(projection=...) records a Network's plastic projection, "
+                             f"not a {type(data.model).__name__}")
+        return data.buffers[data.model.plastic_projection(self.projection)].weight
+
     def step(self, carry, run, data):
         def write(carry):
             values, times = carry
-            w = jnp.ravel(jnp.asarray(self.weights(data.model)))
+            w = jnp.ravel(jnp.asarray(self._read(data)))
             w = jnp.broadcast_to(w, (1,))[jnp.zeros_like(self.synapses)] if w.size == 1 else w[self.synapses]
             j = data.k // self.every
             return values.at[j].set(w.astype(values.dtype)), times.at[j].set(data.t)

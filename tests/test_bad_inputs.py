@@ -2,8 +2,8 @@
 clear exception whose message names the argument (and, where it applies, the allowed range
 or the damaged file), never silently accepted, clipped or answered with a deep JAX error.
 
-The table covers 89 bad inputs (the count is checked below): simulate and neurons (strings,
-NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, Hopfield models,
+The table covers 97 bad inputs (the count is checked below): simulate and neurons (strings,
+NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, plasticity rules, Hopfield models,
 the transformer (token ids out of range also under jit), fitting, and damaged or mismatched
 files (saved states, streams, GPT checkpoints, tokenizers, saved results).
 
@@ -22,11 +22,13 @@ from neurodyn import fit as F
 from neurodyn.hopfield import classical as C
 from neurodyn.io import DamagedFileError, StreamMismatchError
 from neurodyn.network import (
+    STDP,
     ConductanceSynapse,
     Connectivity,
     Network,
     PoissonGroup,
     Projection,
+    TripletSTDP,
     TsodyksSynapse,
     UXSynapse,
 )
@@ -40,7 +42,7 @@ from neurodyn.transformer.train import (
     save_checkpoint,
 )
 
-N_BAD_INPUTS = 89
+N_BAD_INPUTS = 97
 
 L = nd.LIF()
 SMALL_GPT = GPTConfig(vocab_size=30, context_length=8, d_model=16, n_heads=2, n_layers=1)
@@ -173,6 +175,22 @@ ROWS = [
      ValueError, r"unknown population 'X'"),
     ("projection to unknown receptor", lambda f: _net(projections=[Projection("E", "E", _conn([[0], [1]], 1.0, 2, 2), "gx")]),
      ValueError, r"unknown receptor 'gx'"),
+    # plasticity
+    ("STDP negative tau_plus", lambda f: STDP(tau_plus=-20.0), ValueError, r"STDP.tau_plus must be > 0"),
+    ("TripletSTDP zero tau_y", lambda f: TripletSTDP(tau_y=0.0), ValueError, r"TripletSTDP.tau_y must be > 0"),
+    ("STDP w_max zero", lambda f: STDP(w_max=0.0), ValueError, r"STDP.w_max must be > 0"),
+    ("STDP a_plus NaN", lambda f: STDP(a_plus=float("nan")), ValueError, r"STDP.a_plus contains NaN"),
+    ("STDP unknown pairing", lambda f: STDP(pairing="nearest_neighbour"), ValueError,
+     r"STDP.pairing must be one of \('all_to_all', 'nearest'\)"),
+    ("plastic projection with a scalar weight", lambda f: _net(projections=[
+        Projection("E", "E", _conn([[0], [1]], 0.5, 2, 2), "ge", plasticity=STDP())]), ValueError,
+     r"E->E: plasticity=STDP\(...\) needs one weight per synapse"),
+    ("plastic projection from a silent source", lambda f: _net(
+        projections=[Projection("P", "E", _conn([[0]], [[0.5]], 1, 2), "ge", plasticity=STDP())],
+        sources=[PoissonGroup("P", 1, 0.0)]), ValueError, r"source 'P' has rate 0.*no pre spikes to pair"),
+    ("plastic weights above w_max", lambda f: _net(projections=[
+        Projection("E", "E", _conn([[0], [1]], [[0.5], [2.0]], 2, 2), "ge", plasticity=STDP(w_max=1.0))]),
+     ValueError, r"initial weights must lie in \[0, w_max = 1.0\]"),
     ("PoissonGroup negative rate", lambda f: PoissonGroup("P", 1, -1.0), ValueError, r"PoissonGroup.rate must be >= 0"),
     pytest.param("PoissonGroup rate*dt > 1", lambda f: nd.simulate_network(
         _net(projections=[Projection("P", "E", _conn([[0]], 1.0, 1, 2), "ge")], sources=[PoissonGroup("P", 1, 20000.0)]),

@@ -9,7 +9,8 @@ and the Potjans & Diesmann (2014) cortical microcircuit.
 - `coba` (benchmark 1, Vogels & Abbott 2005; variants "brette" and "driven"),
 - `cuba` (benchmark 2, Brian2's CUBA example),
 - `cobahh` (benchmark 3, Brian2's COBAHH example, Traub–Miles neurons),
-- `potjans_diesmann` (the PD14 microcircuit as NEST 3's `Potjans_2014` example builds it).
+- `potjans_diesmann` (the PD14 microcircuit as NEST 3's `Potjans_2014` example builds it),
+- `song2000` (STDP onto one neuron: Song, Miller & Abbott 2000, Brian2's STDP example).
 
 Each returns a `BuiltNetwork`: the `Network`, its initial state drawn from the published
 distribution, the drive, dt and the reference simulator's solver. Each module's docstring
@@ -21,8 +22,9 @@ from .coba import coba, coba_neuron, coba_synapses
 from .cobahh import cobahh, cobahh_initial_state, cobahh_network
 from .cuba import cuba
 from .potjans_diesmann import potjans_diesmann
+from .stdp_song2000 import song2000
 
 __all__ = [
     "BuiltNetwork", "coba", "coba_neuron", "coba_synapses", "cobahh", "cobahh_initial_state",
-    "cobahh_network", "cuba", "potjans_diesmann",
+    "cobahh_network", "cuba", "potjans_diesmann", "song2000",
 ]

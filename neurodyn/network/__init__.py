@@ -35,6 +35,7 @@ from .network import (
     random_initial_state,
     simulate_network,
 )
+from .plasticity import STDP, AbstractPlasticity, PlasticState, TripletSTDP
 from .short_term import AbstractShortTermPlasticity, TsodyksSynapse, UXSynapse
 from .synapses import (
     AbstractSynapse,
@@ -48,6 +49,10 @@ from .synapses import (
 
 __all__ += [
     "AbstractShortTermPlasticity",
+    "AbstractPlasticity",
+    "PlasticState",
+    "STDP",
+    "TripletSTDP",
     "AbstractSynapse",
     "AlphaConductanceSynapse",
     "AlphaCurrentSynapse",

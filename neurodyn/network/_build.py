@@ -31,11 +31,12 @@ FFI_TARGET = "neurodyn_deliver"  # the names the FFI handlers are registered und
 FFI_TARGET_DELAYED = "neurodyn_deliver_delayed"
 FFI_TARGET_STP = "neurodyn_deliver_stp"
 # The sources compiled into the one library, and {FFI target: exported handler symbol}.
-_SOURCES = tuple(Path(__file__).parent / "_kernels" / name for name in ("delivery.cc", "stp.cc"))
+_SOURCES = tuple(Path(__file__).parent / "_kernels" / name for name in ("delivery.cc", "stp.cc", "plasticity.cc"))
 _HANDLERS = {
     FFI_TARGET: "NeurodynDeliver",
     FFI_TARGET_DELAYED: "NeurodynDeliverDelayed",
     FFI_TARGET_STP: "NeurodynDeliverStp",
+    "neurodyn_stdp": "NeurodynStdp",
 }
 _FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 

@@ -62,6 +62,7 @@ from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
+from .plasticity import AbstractPlasticity, PlasticState, plastic_step, reverse_index
 from .short_term import AbstractShortTermPlasticity, deliver_short_term
 from .synapses import AbstractSynapse, DeltaSynapse
 
@@ -81,6 +82,9 @@ class Projection(eqx.Module):
             `UXSynapse`) scaling each spike's weights by the released fraction u·x, or None.
             Its state (per presynaptic neuron, or per synapse with per-synapse parameters)
             is part of the run's delivery state.
+        plasticity: None (static weights) or a rule (`neurodyn.network.STDP`,
+            `TripletSTDP`): the weights are then state, starting from `connectivity.weight`
+            (per synapse, within [0, w_max]); see `neurodyn.network.plasticity`.
     """
 
     pre: str = eqx.field(static=True)
@@ -89,8 +93,19 @@ class Projection(eqx.Module):
     receptor: str = eqx.field(static=True)
     delay: float | None = eqx.field(static=True, default=None)
     short_term: AbstractShortTermPlasticity | None = None
+    plasticity: AbstractPlasticity | None = None
 
     def __check_init__(self):
+        if self.plasticity is not None and not isinstance(self.plasticity, AbstractPlasticity):
+            raise TypeError(
+                f"Projection.plasticity must be None or a plasticity rule (e.g. STDP()), got "
+                f"{type(self.plasticity).__name__}"
+            )
+        if self.short_term is not None and self.plasticity is not None:
+            raise ValueError(
+                f"Projection {self.pre}->{self.post}: short_term and plasticity on one projection are not "
+                f"supported yet; give one of them"
+            )
         if self.short_term is not None:
             if not isinstance(self.short_term, AbstractShortTermPlasticity):
                 raise TypeError(
@@ -141,6 +156,52 @@ class Projection(eqx.Module):
                 f"number of steps of dt = {dt} ms ({steps:.6g} steps)"
             )
         return int(n)
+
+
+def _check_plastic(proj: Projection, where: str, models, pops, sources) -> None:
+    """Refuse plastic projections the rules cannot run on, naming what to change."""
+    c, rule = proj.connectivity, proj.plasticity
+    name = type(rule).__name__
+    if np.ndim(c.weight) == 0:
+        raise ValueError(
+            f"{where}: plasticity={name}(...) needs one weight per synapse (the weights become state), but "
+            f"the connectivity has one shared scalar weight {c.weight}; build it with a per-synapse "
+            f"weight table, e.g. Connectivity(post_idx, jnp.full(post_idx.shape, w), ...)"
+        )
+    if proj.per_synapse_delays:
+        raise ValueError(
+            f"{where}: plasticity with per-synapse delays is not supported; give the projection one "
+            f"delay (Projection(delay=...)) or none"
+        )
+    idx, w, w_max = concrete(c.post_idx), concrete(c.weight), concrete(rule.w_max)
+    if idx is None:
+        raise TypeError(f"{where}: a plastic projection needs a concrete connectivity (its reverse index is built once)")
+    if w is not None and w_max is not None:
+        valid = idx < c.n_post
+        bad = valid & ((w < 0) | (w > w_max) | ~np.isfinite(w))
+        if bad.any():
+            raise ValueError(
+                f"{where}: the initial weights must lie in [0, w_max = {float(w_max)}] for {name}'s hard "
+                f"bounds, got {w[bad][:3].tolist()} ({int(bad.sum())} outside)"
+            )
+    by_source = {src.name: src for src in sources}
+    if proj.pre in by_source:
+        rate = concrete(by_source[proj.pre].rate)
+        if rate is not None and np.all(rate == 0):
+            raise ValueError(
+                f"{where}: plasticity={name}(...) on a projection whose presynaptic source {proj.pre!r} "
+                f"has rate 0: it never spikes, so there are no pre spikes to pair"
+            )
+        return
+    names = [p[0] for p in pops]
+    pre_models = models if proj.pre == "all" or len(models) == 1 else (models[names.index(proj.pre)],)
+    for m in pre_models:
+        th = concrete(m.threshold)
+        if th is not None and np.all(np.isposinf(th)):
+            raise ValueError(
+                f"{where}: plasticity={name}(...) on a projection whose presynaptic population {proj.pre!r} "
+                f"cannot spike ({type(m).__name__}.threshold = inf): there are no pre spikes to pair"
+            )
 
 
 class PoissonGroup(eqx.Module):
@@ -259,6 +320,7 @@ class Network(AbstractSpikingNeuron):
     sources: tuple[PoissonGroup, ...]
     poisson_inputs: tuple[PoissonInput, ...]
     drives: tuple[PoissonDrive | DCCurrent, ...]
+    reverse_indices: tuple[Array | None, ...]  # per projection: (n_post, in-degree) for plastic ones
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
     neuron_state_names: tuple[str, ...] = eqx.field(static=True)
@@ -363,6 +425,8 @@ class Network(AbstractSpikingNeuron):
                 raise ValueError(f"{where}: unknown receptor {proj.receptor!r}; synapses are {names}")
             if by_name[proj.receptor].nonnegative_weights:
                 check_nonnegative_weights(c, f"{where} onto conductance receptor {proj.receptor!r}")
+            if proj.plasticity is not None:
+                _check_plastic(proj, where, models, pops, sources)
         poisson_inputs = tuple(poisson_inputs)
         for pin in poisson_inputs:
             if not isinstance(pin, PoissonInput):
@@ -393,6 +457,10 @@ class Network(AbstractSpikingNeuron):
         self.sources = sources
         self.poisson_inputs = poisson_inputs
         self.drives = drives
+        self.reverse_indices = tuple(
+            None if p.plasticity is None else jnp.asarray(reverse_index(p.connectivity.post_idx, p.connectivity.n_post))
+            for p in self.projections
+        )
         self.populations = tuple(pops)
         self.n = start
         self.neuron_state_names = tuple(state_names)
@@ -600,6 +668,9 @@ class Network(AbstractSpikingNeuron):
         Per-synapse delays: max(1, D) rows for the largest delay D (none if every delay is
         0), so the memory is O(D × n_post) whatever the spread of the delays. Also checks, at
         the start of a run, that every Poisson source has rate·dt <= 1.
+        A plastic projection's state is a `PlasticState`: its weights (from the connectivity),
+        zero traces, and with a delay the ring of conductances (dendritic delay) and a ring of
+        the spikes still on their way to the synapses.
         """
         self.check_step(dt)
         rings = []
@@ -607,9 +678,20 @@ class Network(AbstractSpikingNeuron):
             d = proj.delay_steps(dt)
             size = self.population(proj.post).stop - self.population(proj.post).start
             ring = jnp.zeros((d, size), dtype) if d > 0 else None
+            rule = proj.plasticity
             if proj.short_term is not None:
                 shape = proj.short_term.check_layout(proj.connectivity, f"Projection {proj.pre}->{proj.post}")
                 ring = {"ring": ring, "short_term": proj.short_term.initial_state(shape, dtype)}
+            elif rule is not None:
+                c = proj.connectivity
+                axonal = rule.delay == "axonal"
+                ring = PlasticState(
+                    weight=jnp.asarray(c.weight, dtype),
+                    pre_trace=jnp.zeros((c.n_pre, rule.n_traces), dtype),
+                    post_trace=jnp.zeros((c.n_post, rule.n_traces), dtype),
+                    ring=None if axonal else ring,
+                    spike_ring=jnp.zeros((d, c.n_pre if axonal else c.n_post), dtype) if d > 0 else None,
+                )
             rings.append(ring)
         return tuple(rings)
 
@@ -648,7 +730,7 @@ class Network(AbstractSpikingNeuron):
             src.name: src.spikes(jax.random.fold_in(key, j), dt, step) for j, src in enumerate(self.sources)
         } if self.sources else {}
         new_rings = []
-        for proj, ring in zip(self.projections, rings):
+        for proj, ring, rev in zip(self.projections, rings, self.reverse_indices):
             if proj.pre in source_spikes:  # spikes of a source, or of the network from pre_start
                 pre_spiked, pre_start = source_spikes[proj.pre], None
             else:
@@ -658,6 +740,10 @@ class Network(AbstractSpikingNeuron):
             g = y[var]
             if proj.short_term is not None:
                 y[var], ring = self._deliver_short_term(proj, g, ring, pre_spiked, pre_start or 0, step, dt)
+            elif proj.plasticity is not None:
+                if pre_start is not None:
+                    pre_spiked = pre_spiked[pre_start:pre_start + proj.connectivity.n_pre]
+                y[var], ring = self._deliver_plastic(proj, rev, g, ring, pre_spiked, spiked[post], step, dt)
             elif ring is None:
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
                                  method=self.delivery)
@@ -706,6 +792,71 @@ class Network(AbstractSpikingNeuron):
                                           pre_spiked, step, dt, 0, **common)
             ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
         return g, {"ring": ring, "short_term": stp}
+
+    def _deliver_plastic(self, proj: Projection, reverse, g, st: PlasticState, pre_now, post_now, step, dt: float):
+        """One step of a plastic projection: (g, new PlasticState); see `plasticity`.
+
+        With a delay of D steps, the spikes of D steps ago come out of `st.spike_ring`
+        (dendritic: post spikes reaching the synapses; axonal: pre spikes reaching them).
+        """
+        rule = proj.plasticity
+        post = self.population(proj.post)
+        coef = rule.coefficients(dt, g.dtype)
+        d = proj.delay_steps(dt)
+        nearest = rule.pairing == "nearest"
+        dendritic = rule.delay == "dendritic"
+        spike_ring = st.spike_ring
+        if d > 0:
+            slot = step % d
+            arriving = spike_ring[slot]
+            if (post_now if dendritic else pre_now).dtype == jnp.bool_:
+                arriving = arriving > 0
+            sent = (post_now if dendritic else pre_now).astype(spike_ring.dtype)
+            spike_ring = jax.lax.dynamic_update_index_in_dim(spike_ring, sent, slot, 0)
+            if dendritic:
+                post_now = arriving
+            else:
+                pre_now = arriving
+        if post_now.dtype != pre_now.dtype:  # surrogate spikes on one side: floats on both
+            post_now, pre_now = post_now.astype(g.dtype), pre_now.astype(g.dtype)
+        c = proj.connectivity
+        args = (st.weight, st.pre_trace, st.post_trace, c.post_idx, reverse, pre_now, post_now)
+        ring = st.ring
+        if d > 0 and dendritic:
+            g = g.at[post].add(ring[slot])
+            row, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, jnp.zeros_like(ring[slot]), 0,
+                                                        *args)
+            ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
+        else:
+            g, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, g, post.start, *args)
+        return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spike_ring)
+
+    def projection_label(self, i: int) -> str:
+        """"pre->post" of projection i ("pre->post#i" where that pair repeats)."""
+        p = self.projections[i]
+        same = [q for q in self.projections if (q.pre, q.post) == (p.pre, p.post)]
+        return f"{p.pre}->{p.post}" if len(same) == 1 else f"{p.pre}->{p.post}#{i}"
+
+    def plastic_projection(self, projection: int | str) -> int:
+        """The index of a plastic projection given by index or label (`projection_label`)."""
+        labels = [self.projection_label(i) for i in range(len(self.projections))]
+        plastic = [labels[i] for i, p in enumerate(self.projections) if p.plasticity is not None]
+        i = labels.index(projection) if isinstance(projection, str) and projection in labels else projection
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.projections) \
+                or self.projections[i].plasticity is None:
+            raise ValueError(f"projection {projection!r} is not a plastic projection; the plastic ones are {plastic}")
+        return int(i)
+
+    def plastic_weights(self, state: SimState | tuple) -> dict[str, Float[Array, "pre k"]]:
+        """{label: (n_pre, K) weights in the connectivity's layout} of every plastic projection.
+
+        `state` is a run's `final_state` (or its `buffers`). Padding entries stay 0.
+        """
+        buffers = state.buffers if isinstance(state, SimState) else state
+        return {
+            self.projection_label(i): buffers[i].weight
+            for i, p in enumerate(self.projections) if p.plasticity is not None
+        }
 
 
 # --------------------------------------------------------------------------- simulation

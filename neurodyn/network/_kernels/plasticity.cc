@@ -1,0 +1,197 @@
+// Plastic spike delivery (trace-based STDP) as an XLA FFI handler for the CPU.
+//
+// One step of a plastic projection, in place (every output aliases its input):
+//   1. traces decay:  pre_trace[i, p] *= c[7 + p],  post_trace[j, p] *= c[9 + p]
+//   2. every presynaptic i with pre_spikes[i]:
+//        target[post_start + post_idx[i, k]] += weight[i, k]        (the weight before the update)
+//        weight[i, k] = clip(w - A * (post_trace[j, 0] * f_minus(w)), 0, w_max), j = post_idx[i, k]
+//          A = c[1] (pair rule) or c[1] + c[3] * pre_trace[i, 1] (triplet)
+//        then pre_trace[i, :] += 1 (all-to-all) or = 1 (nearest)
+//   3. every postsynaptic j with post_spikes[j], for each synapse s = i*K + k in reverse[j, :]:
+//        weight[s] = clip(w + A * (pre_trace[i, 0] * f_plus(w)), 0, w_max)
+//          A = c[0] (pair rule) or c[0] + c[2] * post_trace[j, 1] (triplet)
+//        then post_trace[j, :] += 1 (or = 1)
+// with f_minus(w) = (w / w_max)^mu_minus, f_plus(w) = (1 - w / w_max)^mu_plus (exactly 1 for
+// mu = 0, 0 where the base is <= 0). c = [A+, A-, A3+, A3-, w_max, mu+, mu-, pre decays (2),
+// post decays (2)]. The update w +/- A * (trace * f) is one fused multiply-add (std::fma):
+// XLA's CPU compiler contracts the same expression of the JAX path into an FMA (measured: the
+// two agree to the bit only this way). The loops run over the neurons that spiked only: O(n_pre + n_post) for
+// the decay plus O(spikes x degree); the arithmetic is written in the order of the pure-JAX
+// path (neurodyn/network/plasticity.py) so the two give the same numbers.
+//
+// Operands (no batch dimension; jax.vmap calls the handler once per batch member):
+//   target [n_total] T, weight [n_pre, K] T, pre_trace [n_pre, P] T, post_trace [n_post, P] T,
+//   post_idx [n_pre, K] int32 (padding >= n_post), reverse [n_post, Kin] int32 (padding
+//   >= n_pre * K), pre_spikes [n_pre] bool, post_spikes [n_post] bool, coef [11] T;
+//   T = float32 or float64, P = 1 (pair) or 2 (triplet).
+// Attributes: post_start, n_post, nearest (int64).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+template <typename F>
+inline void ForEachSpike(const bool* mask, int64_t n, F&& f) {
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(mask);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    if (word == 0) continue;
+    for (int64_t b = 0; b < 8; ++b) {
+      if (bytes[i + b]) f(i + b);
+    }
+  }
+  for (; i < n; ++i) {
+    if (bytes[i]) f(i);
+  }
+}
+
+template <typename T>
+inline T Power(T base, T mu) {
+  if (mu == T(0)) return T(1);
+  if (!(base > T(0))) return T(0);
+  return std::pow(base, mu);
+}
+
+template <typename T>
+inline T Clip(T w, T w_max) {
+  w = std::max(w, T(0));
+  return std::min(w, w_max);
+}
+
+template <typename T>
+ffi::Error StdpTyped(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace,
+                     ffi::AnyBuffer post_trace, ffi::Buffer<ffi::S32> post_idx,
+                     ffi::Buffer<ffi::S32> reverse, ffi::Buffer<ffi::PRED> pre_spikes,
+                     ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef,
+                     ffi::Result<ffi::AnyBuffer> target_out, ffi::Result<ffi::AnyBuffer> weight_out,
+                     ffi::Result<ffi::AnyBuffer> pre_out, ffi::Result<ffi::AnyBuffer> post_out,
+                     int64_t post_start, int64_t n_post, int64_t nearest) {
+  const auto w_dims = weight.dimensions();
+  const auto p_dims = post_idx.dimensions();
+  const auto r_dims = reverse.dimensions();
+  const auto x_dims = pre_trace.dimensions();
+  const auto y_dims = post_trace.dimensions();
+  if (w_dims.size() != 2 || p_dims.size() != 2 || r_dims.size() != 2 || x_dims.size() != 2 ||
+      y_dims.size() != 2 || target.dimensions().size() != 1) {
+    return ffi::Error::InvalidArgument("neurodyn_stdp: unexpected operand ranks (no batch dimension)");
+  }
+  const int64_t n_pre = w_dims[0], k = w_dims[1], kin = r_dims[1];
+  const int64_t n_tr = x_dims[1];
+  const int64_t n_total = target.dimensions()[0];
+  if (p_dims[0] != n_pre || p_dims[1] != k || x_dims[0] != n_pre || y_dims[0] != n_post ||
+      y_dims[1] != n_tr || r_dims[0] != n_post || (n_tr != 1 && n_tr != 2) ||
+      post_start < 0 || post_start + n_post > n_total ||
+      pre_spikes.dimensions()[0] != n_pre || post_spikes.dimensions()[0] != n_post ||
+      coef.element_count() != 11) {
+    return ffi::Error::InvalidArgument("neurodyn_stdp: operand shapes do not match");
+  }
+  T* g = static_cast<T*>(target_out->untyped_data());
+  T* w = static_cast<T*>(weight_out->untyped_data());
+  T* x = static_cast<T*>(pre_out->untyped_data());
+  T* y = static_cast<T*>(post_out->untyped_data());
+  if (g != target.untyped_data()) std::memcpy(g, target.untyped_data(), sizeof(T) * n_total);
+  if (w != weight.untyped_data()) std::memcpy(w, weight.untyped_data(), sizeof(T) * n_pre * k);
+  if (x != pre_trace.untyped_data()) std::memcpy(x, pre_trace.untyped_data(), sizeof(T) * n_pre * n_tr);
+  if (y != post_trace.untyped_data()) std::memcpy(y, post_trace.untyped_data(), sizeof(T) * n_post * n_tr);
+  const T* c = static_cast<const T*>(coef.untyped_data());
+  const int32_t* idx = post_idx.typed_data();
+  const int32_t* rev = reverse.typed_data();
+  const T w_max = c[4];
+  const bool triplet = n_tr == 2;
+
+  for (int64_t i = 0; i < n_pre * n_tr; i += n_tr) {
+    x[i] *= c[7];
+    if (triplet) x[i + 1] *= c[8];
+  }
+  for (int64_t j = 0; j < n_post * n_tr; j += n_tr) {
+    y[j] *= c[9];
+    if (triplet) y[j + 1] *= c[10];
+  }
+  T* base = g + post_start;
+  const uint32_t np = static_cast<uint32_t>(n_post);
+  auto bump = [&](T* tr) {
+    for (int64_t p = 0; p < n_tr; ++p) tr[p] = nearest ? T(1) : tr[p] + T(1);
+  };
+
+  ForEachSpike(pre_spikes.typed_data(), n_pre, [&](int64_t i) {
+    const int32_t* row = idx + i * k;
+    T* w_row = w + i * k;
+    const T amp = triplet ? std::fma(c[3], x[i * n_tr + 1], c[1]) : c[1];
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const uint32_t p = static_cast<uint32_t>(row[kk]);
+      if (p >= np) continue;
+      base[p] += w_row[kk];
+      const T wv = w_row[kk];
+      w_row[kk] = Clip(std::fma(-amp, y[p * n_tr] * Power(wv / w_max, c[6]), wv), w_max);
+    }
+    bump(x + i * n_tr);
+  });
+
+  const uint64_t n_syn = static_cast<uint64_t>(n_pre * k);
+  ForEachSpike(post_spikes.typed_data(), n_post, [&](int64_t j) {
+    const int32_t* in_row = rev + j * kin;
+    const T amp = triplet ? std::fma(c[2], y[j * n_tr + 1], c[0]) : c[0];
+    for (int64_t r = 0; r < kin; ++r) {
+      const uint64_t s = static_cast<uint64_t>(static_cast<uint32_t>(in_row[r]));
+      if (in_row[r] < 0 || s >= n_syn) continue;
+      const T wv = w[s];
+      w[s] = Clip(std::fma(amp, x[(s / k) * n_tr] * Power(T(1) - wv / w_max, c[5]), wv), w_max);
+    }
+    bump(y + j * n_tr);
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error Stdp(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace,
+                ffi::AnyBuffer post_trace, ffi::Buffer<ffi::S32> post_idx, ffi::Buffer<ffi::S32> reverse,
+                ffi::Buffer<ffi::PRED> pre_spikes, ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef,
+                ffi::Result<ffi::AnyBuffer> target_out, ffi::Result<ffi::AnyBuffer> weight_out,
+                ffi::Result<ffi::AnyBuffer> pre_out, ffi::Result<ffi::AnyBuffer> post_out, int64_t post_start,
+                int64_t n_post, int64_t nearest) {
+  using DT = ffi::DataType;
+  const DT t = target.element_type();
+  for (DT other : {weight.element_type(), pre_trace.element_type(), post_trace.element_type(),
+                   coef.element_type()}) {
+    if (other != t) return ffi::Error::InvalidArgument("neurodyn_stdp: float operands must share one dtype");
+  }
+  if (t == DT::F32) {
+    return StdpTyped<float>(target, weight, pre_trace, post_trace, post_idx, reverse, pre_spikes, post_spikes,
+                            coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest);
+  }
+  if (t == DT::F64) {
+    return StdpTyped<double>(target, weight, pre_trace, post_trace, post_idx, reverse, pre_spikes, post_spikes,
+                             coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest);
+  }
+  return ffi::Error::InvalidArgument("neurodyn_stdp: target must be float32 or float64");
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynStdp, Stdp,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()          // target
+                                  .Arg<ffi::AnyBuffer>()          // weight
+                                  .Arg<ffi::AnyBuffer>()          // pre_trace
+                                  .Arg<ffi::AnyBuffer>()          // post_trace
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // post_idx
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // reverse
+                                  .Arg<ffi::Buffer<ffi::PRED>>()  // pre_spikes
+                                  .Arg<ffi::Buffer<ffi::PRED>>()  // post_spikes
+                                  .Arg<ffi::AnyBuffer>()          // coef
+                                  .Ret<ffi::AnyBuffer>()          // target_out
+                                  .Ret<ffi::AnyBuffer>()          // weight_out
+                                  .Ret<ffi::AnyBuffer>()          // pre_out
+                                  .Ret<ffi::AnyBuffer>()          // post_out
+                                  .Attr<int64_t>("post_start")
+                                  .Attr<int64_t>("n_post")
+                                  .Attr<int64_t>("nearest"));
