@@ -318,9 +318,9 @@ def deliver_short_term(
             and np.dtype(jnp.asarray(target).dtype) in _FFI_DTYPES):
         return _deliver_ffi(target, conn, rule, state, spiked, step, dt, post_start, pre_start)
     state, amp = update_short_term(rule, state, pre, step, dt)
-    if per_synapse:  # per-synapse amplitudes: the weights of this step, bool spikes
+    if per_synapse:  # per-synapse amplitudes (spike values included): the weights of this step
         conn = eqx.tree_at(lambda c: c.weight, conn, jnp.broadcast_to(conn.weight, amp.shape) * amp)
-        amp = pre
+        amp = pre != 0
     if ring is None:
         return deliver(target, conn, amp, post_start, method=method), state
     target, ring = deliver_delayed(target, ring, conn, amp, step, post_start, method=method)
@@ -349,7 +349,10 @@ def _deliver_ffi(target, conn, rule, state, spiked, step, dt, post_start, pre_st
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _fused(static, *args):
     post_start, n_post, pre_start, cls, dt = static
-    return tuple(_ffi_call(post_start, n_post, pre_start, cls.kernel_model, dt)(*args))
+    kernel = _ffi_call(post_start, n_post, pre_start, cls.kernel_model, dt)
+    # the kernel is CPU-only: one traced function serves every device, as `deliver` does
+    return jax.lax.platform_dependent(*args, cpu=lambda *a: tuple(kernel(*a)),
+                                      default=functools.partial(_fused_jax, static))
 
 
 @_fused.defjvp
