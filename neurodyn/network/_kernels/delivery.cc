@@ -239,6 +239,16 @@ ffi::Error Deliver(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx, ffi::A
 
 // ------------------------------------------------------------------ per-synapse delays
 
+// base += arriving; arriving = 0. The two never overlap (target and ring are separate
+// buffers). Kept out of line with __restrict__ so that the add is vectorised: inlined into
+// the handler, GCC -O3 left it a scalar loop that reloaded n from the stack, and it cost
+// ~4 µs per call for n = 4000 (COBA 4k: a third of the per-synapse-delay step; perf).
+template <typename T>
+__attribute__((noinline)) void AddAndClear(T* __restrict__ base, T* __restrict__ arriving, uint32_t n) {
+  for (uint32_t p = 0; p < n; ++p) base[p] += arriving[p];
+  std::memset(arriving, 0, sizeof(T) * n);
+}
+
 template <typename T, typename W, typename S, typename D>
 int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t step, const int32_t* post_idx,
                           const W* weight, bool per_synapse, const D* delay, const S* spikes,
@@ -246,11 +256,7 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t step, const i
   T* base = out + post_start;
   int64_t slot = step % n_rows;
   if (slot < 0) slot += n_rows;
-  T* arriving = ring + slot * static_cast<int64_t>(n_post);
-  for (uint32_t p = 0; p < n_post; ++p) {
-    base[p] += arriving[p];
-    arriving[p] = T(0);
-  }
+  AddAndClear(base, ring + slot * static_cast<int64_t>(n_post), n_post);
   int64_t bad = 0;
   auto add_row = [&](int64_t i, T scale) {
     const int32_t* row = post_idx + i * k;
