@@ -124,18 +124,31 @@ def deliver_delayed(
     post_start: int = 0,
     *,
     pre_start: int | None = None,
+    ring_origin: int | None = None,
+    arrive: bool = True,
     method: str | None = None,
-) -> tuple[Float[Array, " n_total"], Float[Array, "rows n_post"]]:
+) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
     """Delivery with per-synapse delays through a ring buffer (see the module docstring).
 
     Arguments:
         target: (n_total,) values the synapses add to, as in `deliver`.
-        ring: (R, n_post) ring buffer, the target's dtype, R >= max(1, conn.max_delay);
-            start from zeros and pass back what this returns (e.g. in a scan carry).
+        ring: (R, C) ring buffer, the target's dtype, R >= max(1, conn.max_delay); start
+            from zeros and pass back what this returns (e.g. in a scan carry). Column c
+            belongs to target[ring_origin + c]: the projection's own ring (C = n_post, the
+            default ring_origin = post_start) or one shared by several projections onto
+            the same target (e.g. C = n_total, ring_origin = 0). A shared ring is smaller
+            in all than one per projection (the Potjans-Diesmann microcircuit's 55
+            projections onto 8 populations: 1/7 of the memory and of the per-step arrival
+            work) and keeps the random ring writes in a smaller cache footprint.
         conn: a `Connectivity` with per-synapse delays (`conn.delay`).
         spiked: the spikes of this step, as in `deliver` (with `pre_start` likewise).
         step: this step's index (int32 scalar; steps must advance by one per call).
         post_start, pre_start, method: as in `deliver`.
+        ring_origin: the index in `target` of ring column 0 (static int; default
+            post_start); the ring must cover the projection's columns and fit in target.
+        arrive: add ring row step mod R to the target and clear it before delivering (what
+            arrives now). With a shared ring, exactly one of the calls of a step passes
+            True, the first (the others add to rows the arrival has already emptied).
 
     Returns:
         (target, ring) updated: target has received what arrives at this step.
@@ -147,16 +160,29 @@ def deliver_delayed(
     target, spiked, post_start, pre_start = _check_call(target, conn, spiked, post_start, pre_start)
     ring = jnp.asarray(ring)
     rows = max(1, conn.max_delay)
-    if ring.ndim != 2 or ring.shape[1] != conn.n_post or ring.shape[0] < rows or ring.dtype != target.dtype:
+    if ring.ndim != 2 or ring.shape[0] < rows or ring.dtype != target.dtype:
         raise ValueError(
-            f"ring must be a ({'>='}{rows}, {conn.n_post}) {target.dtype} array (rows >= the largest "
-            f"delay {conn.max_delay} steps, one column per postsynaptic neuron), got {ring.dtype} shape {ring.shape}"
+            f"ring must be a 2-D (rows >= {rows}, columns) {target.dtype} array (rows >= the largest delay "
+            f"{conn.max_delay} steps), got {ring.dtype} shape {ring.shape}"
         )
+    if ring_origin is None:
+        ring_origin = post_start
+    if isinstance(ring_origin, bool) or not isinstance(ring_origin, (int, np.integer)):
+        raise TypeError(f"ring_origin must be a Python int (static) or None, got {ring_origin!r}")
+    ring_origin, columns = int(ring_origin), ring.shape[1]
+    if not (0 <= ring_origin <= post_start and post_start + conn.n_post <= ring_origin + columns <= target.shape[0]):
+        raise ValueError(
+            f"ring columns [ring_origin, ring_origin + {columns}) = [{ring_origin}, {ring_origin + columns}) must "
+            f"cover the projection's targets [{post_start}, {post_start + conn.n_post}) and lie in the target "
+            f"[0, {target.shape[0]}) (the projection's own ring: {conn.n_post} columns, ring_origin = post_start)"
+        )
+    if not isinstance(arrive, (bool, np.bool_)):
+        raise TypeError(f"arrive must be a Python bool (static), got {arrive!r}")
     step = jnp.asarray(step)
     if step.shape != () or not jnp.issubdtype(step.dtype, jnp.integer):
         raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
     impl = _choose(method, target.dtype)
-    where = (post_start, conn.n_post, pre_start)
+    where = (post_start, conn.n_post, pre_start, post_start - ring_origin, bool(arrive))
     return _deliver_delayed(
         impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), conn.delay, spiked, step.astype(jnp.int32)
     )
@@ -405,31 +431,37 @@ def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked,
 
 
 def _arrive(where, target, ring, step):
-    """Add ring row step mod R to the target and clear it: (target, ring, slot)."""
-    post_start, n_post = where[0], where[1]
-    rows = ring.shape[0]
+    """With `arrive`, add ring row step mod R to the target and clear it: (target, ring, slot).
+
+    Row entry c is target entry post_start - ring_start + c (a shared ring: c itself)."""
+    post_start, _, _, ring_start, arrive = where
+    rows, columns = ring.shape
     slot = jnp.mod(step, rows)
+    if not arrive:
+        return target, ring, slot
     arriving = jax.lax.dynamic_index_in_dim(ring, slot, 0, keepdims=False)
+    first = post_start - ring_start
     target = jax.lax.dynamic_update_slice_in_dim(
-        target, jax.lax.dynamic_slice_in_dim(target, post_start, n_post) + arriving, post_start, 0
+        target, jax.lax.dynamic_slice_in_dim(target, first, columns) + arriving, first, 0
     )
     ring = jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(arriving), slot, 0)
     return target, ring, slot
 
 
-def _delayed_targets(where, post_idx, delay, slot, rows: int, n_total: int):
+def _delayed_targets(where, post_idx, delay, slot, ring_shape, n_total: int):
     """Flat destinations of every synapse: into the ring (d >= 1) or the target (d = 0).
 
-    Ring entries are numbered n_total + row·n_post + p after the target's, so one scatter
-    into concatenate([target, ring.ravel()]) serves both; padding maps past the end.
+    Ring entries are numbered n_total + row·C + ring_start + p after the target's, so one
+    scatter into concatenate([target, ring.ravel()]) serves both; padding maps past the end.
     """
-    post_start, n_post, _ = where
+    post_start, n_post, _, ring_start, _ = where
+    rows, columns = ring_shape
     valid = (post_idx >= 0) & (post_idx < n_post)
     d = delay.astype(jnp.int32)
     r = slot + d
     r = jnp.where(r >= rows, r - rows, r)
-    flat = jnp.where(d == 0, post_idx + post_start, n_total + r * n_post + post_idx)
-    return jnp.where(valid, flat, n_total + rows * n_post)
+    flat = jnp.where(d == 0, post_idx + post_start, n_total + r * columns + ring_start + post_idx)
+    return jnp.where(valid, flat, n_total + rows * columns)
 
 
 def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, step):
@@ -437,13 +469,12 @@ def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, s
     (target, ring) pair."""
     pre_start = where[2]
     n_total = target.shape[0]
-    rows = ring.shape[0]
     n_pre = post_idx.shape[0]
     target, ring, slot = _arrive(where, target, ring, step)
     spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
 
     def destinations(picked):
-        return _delayed_targets(where, post_idx[picked], delay[picked], slot, rows, n_total)
+        return _delayed_targets(where, post_idx[picked], delay[picked], slot, ring.shape, n_total)
 
     both = _scatter_spiking_rows(jnp.concatenate([target, ring.ravel()]), spiked, weight, destinations)
     return both[:n_total], both[n_total:].reshape(ring.shape)
@@ -457,7 +488,7 @@ def _deliver_delayed_jvp(impl, where, primals, tangents):
     d_target, d_ring, _, d_weight, _, d_spiked, _ = tangents
     out = _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
     pre_start = where[2]
-    n_total, rows = target.shape[0], ring.shape[0]
+    n_total = target.shape[0]
     n_pre = post_idx.shape[0]
     d_target = jnp.zeros_like(target) if isinstance(d_target, SymbolicZero) else d_target
     d_ring = jnp.zeros_like(ring) if isinstance(d_ring, SymbolicZero) else d_ring
@@ -472,14 +503,14 @@ def _deliver_delayed_jvp(impl, where, primals, tangents):
         contribution = term if contribution is None else contribution + term
     if contribution is None:
         return out, (d_target, d_ring)
-    dest = _delayed_targets(where, post_idx, delay, slot, rows, n_total)
+    dest = _delayed_targets(where, post_idx, delay, slot, ring.shape, n_total)
     both = jnp.concatenate([d_target, d_ring.ravel()])
     both = both.at[dest.ravel()].add(jnp.broadcast_to(contribution, post_idx.shape).ravel(), mode="drop")
     return out, (both[:n_total], both[n_total:].reshape(ring.shape))
 
 
 @functools.cache
-def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int):
+def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: int, arrive: bool):
     """The delayed FFI call, batched by `custom_vmap` as `_ffi_call` (target and ring are
     updated in place, so both get the output's batch shape; the rest broadcast)."""
 
@@ -490,7 +521,8 @@ def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int):
             vmap_method="expand_dims",
             input_output_aliases={0: 0, 1: 1},
         )(target, ring, post_idx, weight, delay, spiked, step, post_start=np.int64(post_start),
-          n_post=np.int64(n_post), pre_start=np.int64(pre_start))
+          n_post=np.int64(n_post), pre_start=np.int64(pre_start), ring_start=np.int64(ring_start),
+          arrive=np.int64(arrive))
 
     batched_call = jax.custom_batching.custom_vmap(call)
 
