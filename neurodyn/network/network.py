@@ -61,7 +61,7 @@ from .._simulate import simulate
 from .._state import SimState, SimulationResult
 from ..neurons.base import AbstractSpikingNeuron, State
 from .connectivity import Connectivity, check_nonnegative_weights
-from .delivery import deliver, deliver_delayed, resolve_method
+from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
 from .synapses import AbstractSynapse, DeltaSynapse
@@ -584,7 +584,7 @@ class Network(AbstractSpikingNeuron):
         for j, proj in enumerate(self.projections):
             d = proj.delay_steps(dt)
             if j in groups:
-                rows, origin, stop = groups[j]
+                rows, origin, stop, _ = groups[j]
                 rings.append(jnp.zeros((rows, stop - origin), dtype))
             elif proj.per_synapse_delays and d > 0:
                 rings.append(None)  # its group's first projection holds the ring
@@ -593,9 +593,9 @@ class Network(AbstractSpikingNeuron):
                 rings.append(jnp.zeros((d, size), dtype) if d > 0 else None)
         return tuple(rings)
 
-    def _shared_rings(self, dt: float) -> dict[int, tuple[int, int, int]]:
-        """{index of the first per-synapse-delay projection onto each variable:
-        (rows, first column, end column) of the ring its group shares} (static)."""
+    def _shared_rings(self, dt: float) -> dict[int, tuple[int, int, int, tuple[int, ...]]]:
+        """{index of the first per-synapse-delay projection onto each variable: (rows, first
+        column, end column) of the ring its group shares, and the group's projections} (static)."""
         groups: dict[str, list[int]] = {}
         for j, proj in enumerate(self.projections):
             if proj.per_synapse_delays and proj.delay_steps(dt) > 0:
@@ -604,7 +604,7 @@ class Network(AbstractSpikingNeuron):
         for members in groups.values():
             pops = [self.population(self.projections[j].post) for j in members]
             rows = max(self.projections[j].delay_steps(dt) for j in members)
-            out[members[0]] = (rows, min(p.start for p in pops), max(p.stop for p in pops))
+            out[members[0]] = (rows, min(p.start for p in pops), max(p.stop for p in pops), tuple(members))
         return out
 
     def check_step(self, dt: float) -> None:
@@ -655,10 +655,23 @@ class Network(AbstractSpikingNeuron):
             g = y[var]
             if proj.per_synapse_delays and proj.delay_steps(dt) > 0:
                 holder = shared[var]  # the group's ring; the holder's call lets this step's row arrive
-                y[var], new_rings[holder] = deliver_delayed(
-                    g, new_rings[holder], proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start,
-                    ring_origin=groups[holder][1], arrive=j == holder, method=self.delivery,
-                )
+                origin, members = groups[holder][1], groups[holder][3]
+                # Pure JAX (GPU): the group's projections from the network's own neurons in one
+                # scatter per step (`deliver_delayed_group`); sources' projections one by one.
+                batched = [m for m in members if self.projections[m].pre not in source_spikes]
+                grouped = self.delivery == "jax" and spiked.dtype == jnp.bool_ and batched
+                if grouped and j == holder:
+                    g, new_rings[holder] = deliver_delayed_group(
+                        g, new_rings[holder], [self.projections[m].connectivity for m in batched], spiked, step,
+                        [self.population(self.projections[m].post).start for m in batched],
+                        [self.population(self.projections[m].pre).start for m in batched], ring_origin=origin,
+                    )
+                if not grouped or proj.pre in source_spikes:
+                    g, new_rings[holder] = deliver_delayed(
+                        g, new_rings[holder], proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start,
+                        ring_origin=origin, arrive=j == holder and not grouped, method=self.delivery,
+                    )
+                y[var] = g
                 continue
             if ring is None:
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
