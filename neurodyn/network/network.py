@@ -147,6 +147,8 @@ class PoissonGroup(eqx.Module):
     name: str = eqx.field(static=True)
     size: int = eqx.field(static=True)
     rate: Float[ArrayLike, "*sources"]  # Hz
+    start: float = eqx.field(static=True, default=0.0)  # ms: active from the step starting at `start`
+    stop: float = eqx.field(static=True, default=math.inf)  # ms: silent from the step starting at `stop`
 
     def __check_init__(self):
         if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
@@ -155,13 +157,25 @@ class PoissonGroup(eqx.Module):
         shape = np.shape(self.rate)
         if shape not in ((), (self.size,)):
             raise ValueError(f"PoissonGroup.rate must be a scalar or have {self.size} values, got shape {shape}")
+        for name in ("start", "stop"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
+                raise ValueError(f"PoissonGroup.{name} must be a number of ms >= 0 (stop may be inf), got {v!r}")
+        if not math.isfinite(self.start) or not self.start < self.stop:
+            raise ValueError(f"PoissonGroup needs a finite start < stop, got start={self.start}, stop={self.stop}")
 
     def check_step(self, dt: float) -> None:
         """Raise ValueError if rate·dt > 1 for this step dt (ms)."""
         _check_probability(f"PoissonGroup {self.name!r}", self.rate, dt)
 
-    def spikes(self, key, dt: float) -> Bool[Array, " sources"]:
-        return jax.random.uniform(key, (self.size,)) < self.rate * (dt / 1000.0)
+    def spikes(self, key, dt: float, step=None) -> Bool[Array, " sources"]:
+        """This step's spikes; with `start`/`stop`, only in steps whose start time step·dt
+        lies in [start, stop) (NEST's `poisson_generator` start/stop)."""
+        fired = jax.random.uniform(key, (self.size,)) < self.rate * (dt / 1000.0)
+        if step is None or (self.start == 0 and self.stop == math.inf):
+            return fired
+        t = step * dt
+        return fired & (t >= self.start - 1e-6 * dt) & (t < self.stop - 1e-6 * dt)
 
 
 def _check_probability(owner: str, rate, dt: float) -> None:
@@ -640,7 +654,7 @@ class Network(AbstractSpikingNeuron):
                 f"neurodyn.network.ExactIntegration() or WithJumps(solver), as simulate_network does",
             )
         source_spikes = {
-            src.name: src.spikes(jax.random.fold_in(key, j), dt) for j, src in enumerate(self.sources)
+            src.name: src.spikes(jax.random.fold_in(key, j), dt, step) for j, src in enumerate(self.sources)
         } if self.sources else {}
         new_rings = list(rings)
         groups = self._shared_rings(dt)
