@@ -35,6 +35,7 @@ under `flock /work/locks/bigmem.lock`-style locking when `--lock FILE` is given.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -48,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import emit, load_average, machine_info  # noqa: E402
-from connect_pd14 import DELAY_MS, DT, J_PA, N_FULL, POPULATIONS, REL_SD_D, REL_SD_W, G, projections  # noqa: E402
+from connect_pd14 import DELAY_MS, DT, J_PA, N_FULL, POPULATIONS, REL_SD_D, REL_SD_W, projections  # noqa: E402
 
 T_WARM_MS, T_SIM_MS = 500.0, 1000.0
 # External in-degrees K_ext and background rate (Potjans & Diesmann 2014, Table 5; NEST example).
@@ -109,13 +110,8 @@ def build_ours(scale: float, seed: int, delivery: str | None = None):
         from neurodyn.models import potjans_diesmann
     except ImportError:
         return (*standin(scale, key, delivery), "standin (benchmarks/microcircuit.py)")
-    built = potjans_diesmann(scale=scale, background="dc", key=key)
-    net = built.network
-    if delivery is not None and net.delivery != delivery:
-        import equinox as eqx
-
-        net = eqx.tree_at(lambda m: m.delivery, net, delivery)
-    return net, built.initial_state, built.solver, "neurodyn.models.potjans_diesmann"
+    built = potjans_diesmann(scale, key=key, background="dc", delivery=delivery)
+    return built.network, built.initial_state, built.solver, "neurodyn.models.potjans_diesmann"
 
 
 def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunks: int) -> dict:
@@ -170,6 +166,22 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
 # --------------------------------------------------------------------------- NEST
 
 
+def nest_model(scale: float) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """(sizes, synapse numbers [target, source], mean weights [target, source] in pA, DC per
+    population in pA): `neurodyn.models.potjans_diesmann`'s where it exists (scale < 1
+    keeps the in-degrees, as the NEST example does), else the stand-in's."""
+    try:  # the module (neurodyn.models.potjans_diesmann is also the name of the function)
+        pd = importlib.import_module("neurodyn.models.potjans_diesmann")
+    except ImportError:
+        n = sizes(scale)
+        n_syn, w = np.zeros((8, 8), np.int64), np.zeros((8, 8))
+        index = {p: i for i, p in enumerate(POPULATIONS)}
+        for source, target, _, _, k, weight, _ in projections(scale):
+            n_syn[index[target], index[source]], w[index[target], index[source]] = k, weight.mean
+        return n, n_syn, w, np.array([dc_pa(i) for i in range(8)])
+    return list(pd.population_sizes(scale)), pd.synapse_numbers(scale), pd.weight_means()[0], pd.dc_amplitudes("dc")
+
+
 def nest_child(scale: float, seed: int, threads: int) -> dict:
     """The same model in NEST 3 (as its Potjans_2014 example builds it, DC background)."""
     import nest
@@ -177,29 +189,27 @@ def nest_child(scale: float, seed: int, threads: int) -> dict:
     nest.ResetKernel()
     nest.set_verbosity("M_ERROR")
     nest.SetKernelStatus({"resolution": DT, "local_num_threads": threads, "rng_seed": seed, "print_time": False})
+    n, n_syn, w_mean, dc = nest_model(scale)
     t0 = time.perf_counter()
-    n = sizes(scale)
     pops = []
     for i, k in enumerate(n):
         pop = nest.Create("iaf_psc_exp", k, params={
-            **NEURON, "tau_syn_ex": TAU_SYN_MS, "tau_syn_in": TAU_SYN_MS, "I_e": dc_pa(i),
+            **NEURON, "tau_syn_ex": TAU_SYN_MS, "tau_syn_in": TAU_SYN_MS, "I_e": float(dc[i]),
             "V_m": nest.random.normal(mean=V0_MEAN[i], std=V0_SD[i])})
         pops.append(pop)
     recorder = nest.Create("spike_recorder")
     for pop in pops:
         nest.Connect(pop, recorder)
     t_create = time.perf_counter() - t0
-    index = {p: i for i, p in enumerate(POPULATIONS)}
-    for source, target, _, _, n_syn, _, _ in projections(scale):
-        s, t = index[source], index[target]
-        kind = source[-1]
-        w = J_PA * (G if kind == "I" else 1.0) * (2.0 if (source, target) == ("L4E", "L23E") else 1.0)
+    for t, s in zip(*np.nonzero(n_syn)):
+        kind = POPULATIONS[s][-1]
+        w = float(w_mean[t, s])
         d = DELAY_MS[kind]
         syn = {"synapse_model": "static_synapse",
                "weight": nest.math.redraw(nest.random.normal(mean=w, std=abs(w) * REL_SD_W),
                                           min=0.0 if w > 0 else -np.inf, max=np.inf if w > 0 else 0.0),
                "delay": nest.math.redraw(nest.random.normal(mean=d, std=d * REL_SD_D), min=DT - 0.5 * DT, max=np.inf)}
-        nest.Connect(pops[s], pops[t], {"rule": "fixed_total_number", "N": n_syn}, syn)
+        nest.Connect(pops[s], pops[t], {"rule": "fixed_total_number", "N": int(n_syn[t, s])}, syn)
     build_s = time.perf_counter() - t0
     t = time.perf_counter()
     nest.Simulate(T_WARM_MS)
@@ -214,9 +224,7 @@ def nest_child(scale: float, seed: int, threads: int) -> dict:
     rates = [round(float(np.sum((senders >= f) & (senders < f + k))) / k / (T_SIM_MS / 1000), 3) for f, k in zip(first, n)]
     n_conn = nest.GetKernelStatus("num_connections") - sum(n)  # minus the recorder's
     # events: each population's spikes × its mean out-degree (its synapse total / its size)
-    out_total = np.zeros(len(n))
-    for source, _, _, _, n_syn, _, _ in projections(scale):
-        out_total[index[source]] += n_syn
+    out_total = n_syn.sum(axis=0)
     counts = [float(np.sum((senders >= f) & (senders < f + k))) for f, k in zip(first, n)]
     events = int(sum(c * o / k for c, o, k in zip(counts, out_total, n)))
     return {
@@ -272,9 +280,13 @@ def parent(args) -> dict:
     ours["bytes_per_s_at_17B_per_event"] = round(ours["events_per_s"] * BYTES_PER_EVENT)
     ours["fraction_of_stream_bandwidth"] = round(ours["events_per_s"] * BYTES_PER_EVENT / bw, 4)
     record["neurodyn"] = ours
+    if args.out and not args.no_nest:  # ours so far, in case the (much longer) NEST run is cut off
+        Path(args.out).with_suffix(".partial.json").write_text(json.dumps(record, indent=2) + "\n")
     if not args.no_nest:
+        # OMP_WAIT_POLICY=PASSIVE: NEST's OpenMP threads sleep at barriers instead of
+        # spinning, which on a shared 2-core machine with 4 threads is what keeps it usable.
         nest = run_child(["--child", "nest", "--nest-threads", str(args.nest_threads), *child],
-                         args.nest_python, args.lock)
+                         args.nest_python, args.lock, env={"OMP_WAIT_POLICY": "PASSIVE"})
         record["nest"] = nest
         record["rtf_nest_over_ours"] = round(nest["rtf"] / ours["rtf"], 2)
         record["build_nest_over_ours"] = round(nest["build_s"] / ours["build_s"], 2)

@@ -12,7 +12,14 @@ steps) through a ring buffer of R >= max delay rows × n_post (memory O(R·n_pos
 history of the run): at step s it first adds ring row s mod R to the target and clears it
 (what arrives now), then adds each spiking row's synapse k to ring row (s + d_ik) mod R,
 or straight to the target where d_ik = 0. A spike of step s therefore reaches synapse k in
-the delivery of step s + d_ik exactly.
+the delivery of step s + d_ik exactly. Several projections onto one target may share one
+ring (`ring_origin`, `arrive`; a `Network` does this for every variable): one arrival per
+step and one ring's cache footprint instead of one per projection.
+
+`deliver_delayed_group` is the pure-JAX delivery of such a group in one scatter per step
+(the spiking rows of each projection compacted into a fixed buffer of `GROUP_ROWS` rows,
+repeated in a loop when more spike, so none is ever dropped): the path for a GPU, where
+each XLA operation is a kernel launch; a `Network` with delivery "jax" uses it.
 
 Two implementations with the same result:
 - `ffi`: a C++ XLA FFI handler (`_kernels/delivery.cc`) that loops only over the neurons
