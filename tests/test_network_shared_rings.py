@@ -146,3 +146,27 @@ def test_network_grouped_jax_path_gives_the_kernels_spikes():
     net, y = _network("jax"), y0 | {"ge": jnp.zeros(67), "gi": jnp.zeros(67)}
     jaxpr = str(jax.make_jaxpr(lambda r, s: net.deliver(y, r, s, 0, None, DT))(rings, jnp.ones(67, bool)))
     assert jaxpr.count("name=_deliver_delayed_group") == 2 and "neurodyn_deliver" not in jaxpr  # one per receptor
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_through_a_shared_ring_is_the_linear_map(method):
+    """Output is linear in the weights (for fixed float spikes): the JVP in direction dw is
+    the delivery of dw onto zeros, into the same columns of the shared ring."""
+    conn, pre_start, post_start, _ = _projections(6)[5]  # B -> C: post_start 42, ring column 42 + p
+    n = sum(SIZES)
+    spikes = jnp.asarray(np.random.default_rng(7).random(n) < 0.5, jnp.float32) * 0.75
+    target, ring = jnp.ones(n), jnp.ones((conn.max_delay, n))
+    dw = jnp.asarray(np.random.default_rng(8).integers(-8, 9, conn.weight.shape) / 8.0, jnp.float32)
+
+    def f(w):
+        c = type(conn)(conn.post_idx, w, conn.n_pre, conn.n_post, conn.delay, dt=conn.dt, max_delay=conn.max_delay)
+        return deliver_delayed(target, ring, c, spikes, 3, post_start, pre_start=pre_start, ring_origin=0,
+                               arrive=False, method=method)
+
+    _, (d_target, d_ring) = jax.jvp(f, (conn.weight,), (dw,))
+    c = type(conn)(conn.post_idx, dw, conn.n_pre, conn.n_post, conn.delay, dt=conn.dt, max_delay=conn.max_delay)
+    e_target, e_ring = deliver_delayed(jnp.zeros(n), jnp.zeros_like(ring), c, spikes, 3, post_start,
+                                       pre_start=pre_start, ring_origin=0, arrive=False, method="jax")
+    np.testing.assert_array_equal(np.asarray(d_target), np.asarray(e_target))
+    np.testing.assert_array_equal(np.asarray(d_ring), np.asarray(e_ring))
+    assert float(jnp.abs(e_ring[:, :post_start]).sum()) == 0.0 and float(jnp.abs(e_ring).sum()) > 0
