@@ -610,8 +610,13 @@ def _deliver_delayed_group(where, ring_origin, rows, target, ring, tables, spike
         locals_.append((s, rank, rank[-1] + 1))
     n_chunks = functools.reduce(jnp.maximum, [(count + rows - 1) // rows for _, _, count in locals_])
 
-    def chunk(c, both):
-        dests, values = [], []
+    ring_size = ring.size
+
+    def chunk(c, carry):
+        # Two scatters, into the target (d = 0) and into the flat ring (d >= 1), rather than
+        # one into concatenate([target, ring]): no copy of the ring in and out every step.
+        target, flat_ring = carry
+        to_target, to_ring, values = [], [], []
         for w_j, (post_idx, weight, delay), (s, rank, _) in zip(where, tables, locals_):
             n_pre = post_idx.shape[0]
             k = min(rows, n_pre)
@@ -619,13 +624,19 @@ def _deliver_delayed_group(where, ring_origin, rows, target, ring, tables, spike
             spiking = picked < n_pre
             picked = jnp.minimum(picked, n_pre - 1)
             dest = _delayed_targets(w_j, post_idx[picked], delay[picked], slot, ring.shape, n_total)
-            dests.append(jnp.where(spiking[:, None], dest, both.shape[0]).ravel())  # not spiking -> dropped
-            w = weight[picked] if weight.ndim else jnp.broadcast_to(weight, dest.shape)
-            values.append(w.astype(both.dtype).ravel())
-        return both.at[jnp.concatenate(dests)].add(jnp.concatenate(values), mode="drop")
+            dest = jnp.where(spiking[:, None], dest, n_total + ring_size).ravel()  # not spiking -> dropped
+            to_target.append(jnp.where(dest < n_total, dest, n_total))
+            to_ring.append(dest - n_total)  # negative (a target entry) or past the end: dropped
+            w = weight[picked] if weight.ndim else jnp.broadcast_to(weight, spiking.shape + post_idx.shape[1:])
+            values.append(w.astype(target.dtype).ravel())
+        values = jnp.concatenate(values)
+        to_ring = jnp.concatenate(to_ring)
+        target = target.at[jnp.concatenate(to_target)].add(values, mode="drop")
+        flat_ring = flat_ring.at[jnp.where(to_ring >= 0, to_ring, ring_size)].add(values, mode="drop")
+        return target, flat_ring
 
-    both = jax.lax.fori_loop(0, n_chunks, chunk, jnp.concatenate([target, ring.ravel()]))
-    return both[:n_total], both[n_total:].reshape(ring.shape)
+    target, flat_ring = jax.lax.fori_loop(0, n_chunks, chunk, (target, ring.reshape(-1)))
+    return target, flat_ring.reshape(ring.shape)
 
 
 @functools.cache
