@@ -56,8 +56,8 @@ delivery, depression, potentiation and traces in one call) and pure JAX (`lax.to
 16 spiking rows at a time, as in `delivery`); without a compiler the pure-JAX path runs.
 They agree to the bit where XLA contracts w ± A·(trace·f) into one fused multiply-add as
 the kernel does (std::fma); XLA decides that per compiled program, so a weight or trace
-may differ by 1 ulp per update (measured: the STDP-window runs agree exactly, a 40 ms
-recurrent run in 2 of 750 weights by 1 ulp, with identical spikes). A run with surrogate spikes (`simulate(surrogate=...)`,
+may differ by 1 ulp per update (measured: the STDP-window runs agree exactly; a 40 ms
+recurrent run had a few weights and traces 1 ulp apart, with identical spikes). A run with surrogate spikes (`simulate(surrogate=...)`,
 float spikes) uses a dense differentiable form of the same update (O(synapses) per step)
 whose forward values are the event path's, so `neurodyn.fit` can optimise the rule's
 parameters (A₊, A₋, τ₊, τ₋, w_max and μ are pytree leaves).
