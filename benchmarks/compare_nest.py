@@ -1,4 +1,6 @@
-"""The Brunel (2000) delta-synapse network in NEST and in neurodyn: statistics and run times.
+"""Networks in NEST and in neurodyn: statistics and run times (`--model brunel|microcircuit`).
+
+`--model brunel` (default): the Brunel (2000) delta-synapse network.
 
 10 000 `iaf_psc_delta` neurons (8000 E / 2000 I), ε = 0.1 (C_E = 800, C_I = 200, NEST
 `fixed_indegree`, autapses and multapses allowed), J = 0.1 mV, g = 5, D = 1.5 ms,
@@ -23,6 +25,9 @@ neurodyn's run wall time after a compiling run (build and compile excluded), XLA
 cores. The ratio is ours/NEST per seed, and its median.
 
     PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 --json
+
+`--model microcircuit`: the Potjans & Diesmann (2014) microcircuit (see
+next to this script: `_pd14_nest.py` for the NEST model and the statistics compared).
 """
 
 from __future__ import annotations
@@ -117,6 +122,17 @@ def summary(values: list[float]) -> dict:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--model" in argv:
+        i = argv.index("--model")
+        model = argv[i + 1] if i + 1 < len(argv) else ""
+        argv = argv[:i] + argv[i + 2:]
+        if model == "microcircuit":
+            from _pd14_nest import main as microcircuit_main
+
+            return microcircuit_main(argv)
+        if model != "brunel":
+            raise SystemExit(f"--model must be brunel or microcircuit, got {model!r}")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--t-ms", type=float, default=1000.0)
