@@ -9,6 +9,7 @@ References used here (independent of the model code):
 - Truncated-normal moments (scipy.stats.truncnorm) for the redrawn weights and delays.
 """
 
+import json
 import math
 
 import jax
@@ -232,3 +233,31 @@ def test_poisson_group_start_stop():
     assert sum(counts[10:20]) == pytest.approx(240, abs=5 * 15.5)
     with pytest.raises(ValueError, match="start < stop"):
         PoissonGroup("TH", 2, 1.0, start=2.0, stop=1.0)
+
+
+def test_cli_microcircuit_writes_figures_and_summary(tmp_path, capsys):
+    from neurodyn.cli import main
+
+    out = tmp_path / "mc"
+    assert main(["microcircuit", "--scale", "0.01", "--t-ms", "600", "--t-skip", "400", "--raster-neurons", "20",
+                 "--out", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"raster.png", "rates.png", "cv_isi.png", "correlations.png", "summary.json"}  # no temp files
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_neurons"] == sum(round(n * 0.01) for n in N_FULL)
+    assert summary["n_synapses"] == int(np.round(full_synapse_numbers() * 0.01).sum())
+    assert summary["spikes_dropped"] == 0
+    pops = summary["populations"]
+    assert list(pops) == list(POPULATIONS)
+    assert [p["published_nest_rate_hz"] for p in pops.values()] == [0.903, 2.965, 4.414, 5.876, 7.569, 8.633,
+                                                                    1.105, 7.829]
+    # the rates in the summary are the spike counts over [500, 700) ms: 0 < rate < 100 Hz, and
+    # L6E fires least of all (as at full scale in NEST, 1.1 Hz)
+    rates = np.array([p["rate_hz"] for p in pops.values()])
+    assert (rates > 0).all() and (rates < 100).all()
+    assert rates.argmin() == 6
+    assert "L23E" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["microcircuit", "--scale", "0", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["microcircuit", "--scale", "0.01", "--t-ms", "100", "--t-skip", "200", "--out", str(out)])
