@@ -58,8 +58,14 @@ DT = 0.1
 STATS = ("rates", "cvs", "correlations")
 
 
-def nest_parameters(scale: float, background: str) -> dict:
-    """Sizes, synapse numbers, weights, delays and DC, derived from the published tables."""
+# Full-scale rates the NEST example's K_scaling compensation assumes (network_params.py), spikes/s.
+FULL_MEAN_RATES = (0.943, 3.026, 4.368, 5.882, 7.733, 8.664, 1.096, 7.851)
+
+
+def nest_parameters(scale: float, background: str, k_scale: float = 1.0) -> dict:
+    """Sizes, synapse numbers, weights, delays and DC, derived from the published tables
+    (with k_scale < 1: in-degrees × k_scale, weights / √k_scale, and the DC that restores
+    the mean input at the full-scale rates, as the NEST example's helpers do)."""
     n_full = np.asarray(N_FULL, float)
     prod = np.outer(n_full, n_full)
     full_syn = np.log(1.0 - CONN_PROBS) / np.log((prod - 1.0) / prod)
@@ -71,20 +77,27 @@ def nest_parameters(scale: float, background: str) -> dict:
     j = 0.15 / v_per_pa
     w = np.tile(np.where(np.arange(8) % 2 == 0, j, -4.0 * j), (8, 1))
     w[0, 2] = 2 * j
+    k_ext = np.asarray(K_EXT, float)
+    dc = k_ext * 8.0 * tau_s * 1e-3 * j if background == "dc" else np.zeros(8)
+    lost = 1.0 - math.sqrt(k_scale)  # fraction of the mean input the scaled weights no longer carry
+    dc = dc + 1e-3 * tau_s * lost * (w * full_syn / n_full[:, None] * np.asarray(FULL_MEAN_RATES)).sum(1)
+    if background == "poisson":
+        dc = dc + 1e-3 * tau_s * lost * j * k_ext * 8.0
     return {
         "sizes": [int(round(n * scale)) for n in N_FULL],
-        "n_syn": np.round(full_syn * scale).astype(int),
-        "weight": w, "j": j,
+        "n_syn": np.round(full_syn * scale * k_scale).astype(int),
+        "weight": w / math.sqrt(k_scale), "j": j / math.sqrt(k_scale),
+        "k_ext": np.round(k_ext * k_scale).astype(int),
         "delay": [1.5 if s % 2 == 0 else 0.75 for s in range(8)],
-        "dc": [k * 8.0 * tau_s * 1e-3 * j if background == "dc" else 0.0 for k in K_EXT],
+        "dc": dc.tolist(),
     }
 
 
-def run_nest(scale: float, seed: int, t_ms: float, threads: int, background: str = "dc") -> tuple:
+def run_nest(scale: float, seed: int, t_ms: float, threads: int, background: str = "dc", k_scale: float = 1.0) -> tuple:
     """(spike times, 0-based neuron ids in population order, timings) of one NEST run."""
     import nest
 
-    p = nest_parameters(scale, background)
+    p = nest_parameters(scale, background, k_scale)
     nest.ResetKernel()
     nest.set_verbosity("M_ERROR")
     nest.SetKernelStatus({"resolution": DT, "local_num_threads": threads, "rng_seed": seed, "print_time": False})
@@ -112,7 +125,7 @@ def run_nest(scale: float, seed: int, t_ms: float, threads: int, background: str
                 "delay": nest.math.redraw(nest.random.normal(mean=d, std=0.5 * d), min=DT - 0.5 * DT, max=np.inf),
             })
         if background == "poisson":
-            gen = nest.Create("poisson_generator", params={"rate": 8.0 * K_EXT[t]})
+            gen = nest.Create("poisson_generator", params={"rate": 8.0 * p["k_ext"][t]})
             nest.Connect(gen, target, "all_to_all", {"weight": p["j"], "delay": 1.5})
         nest.Connect(target, rec)
     nest.Prepare()
@@ -129,14 +142,15 @@ def run_nest(scale: float, seed: int, t_ms: float, threads: int, background: str
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-def run_neurodyn(scale: float, seed: int, t_ms: float, background: str = "dc") -> tuple:
+def run_neurodyn(scale: float, seed: int, t_ms: float, background: str = "dc", k_scale: float = 1.0) -> tuple:
     """(spike times, neuron ids, timings) of one neurodyn run of `potjans_diesmann`."""
     import jax
 
     from neurodyn.models import potjans_diesmann
 
     t0 = time.perf_counter()
-    built = jax.block_until_ready(potjans_diesmann(scale, key=jax.random.key(seed), background=background))
+    built = jax.block_until_ready(potjans_diesmann(scale, key=jax.random.key(seed), background=background,
+                                                   k_scale=k_scale))
     build = time.perf_counter() - t0
     n = built.network.n
     t0 = time.perf_counter()
@@ -216,7 +230,8 @@ def _load(paths) -> tuple[dict, list]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="PD14 microcircuit: neurodyn vs NEST 3.10 (statistics)")
-    ap.add_argument("--scale", type=float, default=0.1, help="N_scaling; in-degrees are kept")
+    ap.add_argument("--scale", type=float, default=0.1, help="N_scaling")
+    ap.add_argument("--k-scale", type=float, default=1.0, help="K_scaling (in-degrees; weights and DC compensate)")
     ap.add_argument("--background", choices=("dc", "poisson"), default="dc")
     ap.add_argument("--t-ms", type=float, default=2500.0)
     ap.add_argument("--t-skip", type=float, default=500.0, help="ms discarded at the start")
@@ -230,10 +245,10 @@ def main(argv=None) -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
-    if not 0 < args.scale <= 1 or not 0 <= args.t_skip < args.t_ms:
-        raise SystemExit("need 0 < scale <= 1 and 0 <= t-skip < t-ms")
+    if not 0 < args.scale <= 1 or not 0 < args.k_scale <= 1 or not 0 <= args.t_skip < args.t_ms:
+        raise SystemExit("need 0 < scale <= 1, 0 < k-scale <= 1 and 0 <= t-skip < t-ms")
     pops = populations(args.scale)
-    result = {"model": "potjans_diesmann_2014", "scale": args.scale, "k_scale": 1.0, "background": args.background,
+    result = {"model": "potjans_diesmann_2014", "scale": args.scale, "k_scale": args.k_scale, "background": args.background,
               "t_ms": args.t_ms, "t_skip_ms": args.t_skip, "dt_ms": DT, "n_sample": args.n_sample,
               "correlation_bin_ms": 2.0, "machine": machine_summary(), "load_average": [load_average()]}
     if args.load:
@@ -245,9 +260,10 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             for sim in args.sims:  # alternated, one seed at a time
                 if sim == "nest":
-                    times, ids, timing = run_nest(args.scale, seed, args.t_ms, args.threads, args.background)
+                    times, ids, timing = run_nest(args.scale, seed, args.t_ms, args.threads, args.background,
+                                                  args.k_scale)
                 else:
-                    times, ids, timing = run_neurodyn(args.scale, seed, args.t_ms, args.background)
+                    times, ids, timing = run_neurodyn(args.scale, seed, args.t_ms, args.background, args.k_scale)
                 rows[sim].append(population_statistics(times, ids, pops, args.t_skip, args.t_ms,
                                                        n_sample=args.n_sample))
                 timings[sim].append({"seed": seed, **timing})
@@ -257,7 +273,8 @@ def main(argv=None) -> None:
             result["load_average"].append(load_average())
         result.update(seeds=args.seeds, nest_threads=args.threads, timings=timings)
         if args.stats_out:
-            _save(args.stats_out, rows, {k: result[k] for k in ("scale", "background", "t_ms", "t_skip_ms", "seeds")}
+            _save(args.stats_out, rows, {k: result[k] for k in ("scale", "k_scale", "background", "t_ms", "t_skip_ms",
+                                                                "seeds")}
                   | {"sims": args.sims})
     if args.fixture_out and rows["nest"]:
         fixture = {k: result[k] for k in ("model", "scale", "k_scale", "background", "t_ms", "t_skip_ms", "dt_ms",
