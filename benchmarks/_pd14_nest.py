@@ -271,11 +271,11 @@ def main(argv=None) -> None:
                     f"{p} {rows[sim][-1][p]['rates'].mean():.2f}" for p in POPULATIONS) + f" Hz; {timing}",
                     file=sys.stderr, flush=True)
             result["load_average"].append(load_average())
+            if args.stats_out:  # after every seed: an interrupted run keeps what it measured
+                _save(args.stats_out, rows, {k: result[k] for k in ("scale", "k_scale", "background", "t_ms",
+                                                                    "t_skip_ms")}
+                      | {"sims": args.sims, "seeds": args.seeds[: len(rows[args.sims[-1]])], "timings": timings})
         result.update(seeds=args.seeds, nest_threads=args.threads, timings=timings)
-        if args.stats_out:
-            _save(args.stats_out, rows, {k: result[k] for k in ("scale", "k_scale", "background", "t_ms", "t_skip_ms",
-                                                                "seeds")}
-                  | {"sims": args.sims})
     if args.fixture_out and rows["nest"]:
         fixture = {k: result[k] for k in ("model", "scale", "k_scale", "background", "t_ms", "t_skip_ms", "dt_ms",
                                           "n_sample", "correlation_bin_ms")}
