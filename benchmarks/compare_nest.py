@@ -1,4 +1,6 @@
-"""The Brunel (2000) delta-synapse network in NEST and in neurodyn: statistics and run times.
+"""Networks in NEST and in neurodyn: statistics and run times (`--model brunel|microcircuit`).
+
+`--model brunel` (default): the Brunel (2000) delta-synapse network.
 
 10 000 `iaf_psc_delta` neurons (8000 E / 2000 I), ε = 0.1 (C_E = 800, C_I = 200, NEST
 `fixed_indegree`, autapses and multapses allowed), J = 0.1 mV, g = 5, D = 1.5 ms,
@@ -35,6 +37,8 @@ postsynaptic current) and the membrane trace every 1 ms, with their largest diff
 
     PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --model tsodyks --json \
         --fixture tests/data/nest_tsodyks.json
+`--model microcircuit`: the Potjans & Diesmann (2014) microcircuit (see
+next to this script: `_pd14_nest.py` for the NEST model and the statistics compared).
 """
 
 from __future__ import annotations
@@ -234,8 +238,15 @@ def compare_tsodyks(args) -> None:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--model" in argv:
+        i = argv.index("--model")
+        if i + 1 < len(argv) and argv[i + 1] == "microcircuit":
+            from _pd14_nest import main as microcircuit_main
+
+            return microcircuit_main(argv[:i] + argv[i + 2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=("brunel", "tsodyks"), default="brunel")
+    ap.add_argument("--model", choices=("brunel", "tsodyks", "microcircuit"), default="brunel")
     ap.add_argument("--fixture", default=None, help="--model tsodyks: write NEST's numbers to this JSON file")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--t-ms", type=float, default=1000.0)

@@ -118,6 +118,103 @@ def binned_rate(
     return (edges[:-1] + edges[1:]) / 2, counts / (n_neurons * bin_ms / 1000.0)
 
 
+def spike_count_correlations(
+    spike_times: Float[ArrayLike, " spikes"],
+    spike_neurons: Int[ArrayLike, " spikes"],
+    neurons: Int[ArrayLike, " sample"],
+    t0: float,
+    t1: float,
+    bin_ms: float = 2.0,
+) -> np.ndarray:
+    """Pearson correlation coefficients of the spike counts of every pair of `neurons` in
+    bins of `bin_ms` over [t0, t1) (ms): the upper triangle, pairs in row-major order.
+
+    Pairs with a neuron whose count has zero variance (silent in the window, or firing in
+    every bin) have no correlation coefficient and are left out, so the result may be
+    shorter than n(n − 1)/2. The measure of the microcircuit validations (2 ms bins, a
+    fixed subsample per population: van Albada et al. 2018, Front. Neurosci. 12:291;
+    Dasbach et al. 2021, Front. Neurosci. 15:757790).
+    """
+    t0, t1, bin_ms = (_check_window(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
+    if not bin_ms > 0 or not t1 > t0:
+        raise ValueError(f"need bin_ms > 0 and t1 > t0, got t0={t0}, t1={t1}, bin_ms={bin_ms}")
+    ids = np.asarray(neurons).ravel()
+    if ids.size < 2 or np.unique(ids).size != ids.size:
+        raise ValueError(f"neurons must be at least two distinct indices, got {ids.size} ({np.unique(ids).size} distinct)")
+    times, who = np.asarray(spike_times, dtype=float), np.asarray(spike_neurons)
+    if times.shape != who.shape:
+        raise ValueError(f"spike_times has shape {times.shape} but spike_neurons has {who.shape}")
+    n_bins = int(np.floor((t1 - t0) / bin_ms + 1e-9))
+    if n_bins < 2:
+        raise ValueError(f"[t0, t1) must hold at least two bins of {bin_ms} ms, got t0={t0}, t1={t1}")
+    row = np.full(int(max(ids.max(), who.max() if who.size else 0)) + 1, -1)
+    row[ids] = np.arange(ids.size)
+    keep = (times >= t0) & (times < t0 + n_bins * bin_ms)
+    r = row[who[keep]] if who.size else np.zeros(0, int)
+    sel = r >= 0
+    b = ((times[keep][sel] - t0) / bin_ms).astype(int)
+    counts = np.zeros((ids.size, n_bins))
+    np.add.at(counts, (r[sel], np.minimum(b, n_bins - 1)), 1.0)
+    counts -= counts.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.sum(counts * counts, axis=1))
+    ok = norm > 0
+    c = counts[ok] / norm[ok, None]
+    cc = c @ c.T
+    return cc[np.triu_indices(cc.shape[0], k=1)]
+
+
+def ks_distance(a: Float[ArrayLike, " n"], b: Float[ArrayLike, " m"]) -> float:
+    """Two-sample Kolmogorov–Smirnov distance sup_x |F_a(x) − F_b(x)| of the empirical
+    CDFs (NaN values dropped); NaN if either sample is empty."""
+    a = np.sort(np.asarray(a, dtype=float).ravel())
+    b = np.sort(np.asarray(b, dtype=float).ravel())
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    x = np.concatenate([a, b])
+    fa = np.searchsorted(a, x, side="right") / a.size
+    fb = np.searchsorted(b, x, side="right") / b.size
+    return float(np.max(np.abs(fa - fb)))
+
+
+def population_statistics(
+    spike_times: Float[ArrayLike, " spikes"],
+    spike_neurons: Int[ArrayLike, " spikes"],
+    populations,
+    t0: float,
+    t1: float,
+    *,
+    n_sample: int = 200,
+    bin_ms: float = 2.0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per population over [t0, t1) ms: `rates` (Hz, every neuron, silent ones as 0),
+    `cvs` (ISI CV of the neurons with >= 3 spikes in the window) and `correlations`
+    (`spike_count_correlations` among the first `n_sample` neurons of the population).
+
+    `populations`: a sequence of (name, start, stop) neuron ranges (`Network.populations`).
+    """
+    t0, t1 = _check_window("t0", t0), _check_window("t1", t1)
+    if not t1 > t0:
+        raise ValueError(f"need t1 > t0, got t0={t0}, t1={t1}")
+    if isinstance(n_sample, bool) or not isinstance(n_sample, (int, np.integer)) or n_sample < 2:
+        raise ValueError(f"n_sample must be an integer >= 2, got {n_sample!r}")
+    times, who = np.asarray(spike_times, dtype=float), np.asarray(spike_neurons)
+    keep = (times >= t0) & (times < t1)
+    times, who = times[keep], who[keep]
+    out = {}
+    for name, start, stop in populations:
+        mine = (who >= start) & (who < stop)
+        t, i = times[mine], who[mine] - start
+        n = stop - start
+        rates = np.bincount(i, minlength=n) / ((t1 - t0) / 1000.0)
+        cvs = isi_cvs(t, i, n)
+        sample = np.arange(min(n_sample, n))
+        corr = (spike_count_correlations(t, i, sample, t0, t1, bin_ms) if sample.size >= 2
+                else np.zeros(0))
+        out[name] = {"rates": rates, "cvs": cvs[np.isfinite(cvs)], "correlations": corr}
+    return out
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -241,5 +338,6 @@ def rates_from_spike_times(
 
 __all__ = [
     "binned_rate", "f_i_curve", "firing_rates", "isi_cv", "isi_cvs", "isi_rate", "mean_isi_cv",
-    "mean_rate", "phase_plane", "population_rate_histogram", "rates_from_spike_times",
+    "ks_distance", "mean_rate", "phase_plane", "population_rate_histogram", "population_statistics",
+    "rates_from_spike_times", "spike_count_correlations",
 ]

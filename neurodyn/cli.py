@@ -1,6 +1,9 @@
-"""Command-line entry point: `neurodyn demo`, `neurodyn gpt ...`.
+"""Command-line entry point: `neurodyn demo`, `neurodyn microcircuit`, `neurodyn gpt ...`.
 
     neurodyn demo --out neurodyn_out     HH neuron, LIF population, f–I curves: PNGs + JSON
+    neurodyn microcircuit --scale 1 --t-ms 1000 --out DIR
+                                         the Potjans–Diesmann microcircuit: raster, rates vs
+                                         NEST's published ones, CV ISI and correlation PNGs + JSON
     neurodyn gpt train|sample ...        the transformer (see `neurodyn gpt --help`)
     neurodyn compare --out DIR [--quick] associative memory side by side: table, JSON, PNGs
 """
@@ -100,6 +103,94 @@ def demo(out: Path, quick: bool = False) -> dict:
     return summary
 
 
+def _write_atomic(path: Path, write) -> None:
+    """write(tmp) then rename onto `path`: a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    write(tmp)
+    tmp.replace(path)
+
+
+def microcircuit(out: Path, scale: float = 1.0, t_ms: float = 1000.0, *, t_skip: float = 500.0,
+                 background: str = "dc", seed: int = 1, raster_neurons: int = 100, n_sample: int = 200,
+                 progress: bool = True) -> dict:
+    """Build and run the PD14 microcircuit; write raster.png, rates.png, cv_isi.png,
+    correlations.png and summary.json (each written to a temporary name, then renamed)."""
+    import jax
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from neurodyn import analysis, plot
+    from neurodyn.models import potjans_diesmann
+    from neurodyn.models.potjans_diesmann import POPULATIONS, PUBLISHED_RATES
+
+    if not (isinstance(t_ms, (int, float)) and np.isfinite(t_ms) and t_ms > 0):
+        raise ValueError(f"t_ms must be a finite number of ms > 0, got {t_ms!r}")
+    if not (isinstance(t_skip, (int, float)) and 0 <= t_skip < t_ms):
+        raise ValueError(f"t_skip must be in [0, t_ms) = [0, {t_ms}), got {t_skip!r}")
+    if raster_neurons < 1 or n_sample < 2:
+        raise ValueError(f"raster_neurons must be >= 1 and n_sample >= 2, got {raster_neurons}, {n_sample}")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"[1/3] building the microcircuit at scale {scale} ({background} background) ...", flush=True)
+    built = jax.block_until_ready(potjans_diesmann(scale, key=jax.random.key(seed), background=background))
+    net = built.network
+    build_s = time.perf_counter() - t0
+    n_syn = sum(int(p.connectivity.n_synapses) for p in net.projections)
+    print(f"      {net.n} neurons, {n_syn} synapses in {build_s:.1f} s", flush=True)
+    print(f"[2/3] simulating {t_ms} ms (dt = {built.dt} ms) ...", flush=True)
+    t1 = time.perf_counter()
+    res = built.simulate(float(t_ms), key=jax.random.key(10_000 + seed), progress=progress,
+                         max_spikes=int(net.n * 50 * t_ms / 1000) + 10_000)
+    jax.block_until_ready(res.spike_counts)
+    sim_s = time.perf_counter() - t1
+    dropped = int(res.spikes_dropped)
+    if dropped:
+        print(f"WARNING: {dropped} spikes did not fit the spike buffer; statistics use the stored ones",
+              file=sys.stderr)
+    times, ids = res.spikes()
+    stats = analysis.population_statistics(times, ids, net.populations, t_skip, float(t_ms), n_sample=n_sample)
+    print("[3/3] statistics and figures ...", flush=True)
+    rows = []  # raster: the first `raster_neurons` of each population
+    for _, a, b in net.populations:
+        rows.append(np.arange(a, min(b, a + raster_neurons)))
+    colors = dict(zip(POPULATIONS, ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C9"]))
+    window = (t_skip, min(float(t_ms), t_skip + 200.0))
+    figures = {
+        "raster.png": plot.raster(res, neurons=np.concatenate(rows), populations=net, colors=colors,
+                                  t_window=window, title=f"PD14 microcircuit, scale {scale}, "
+                                  f"first {raster_neurons} neurons per population"),
+        "rates.png": plot.population_bars(
+            POPULATIONS, [stats[p]["rates"].mean() for p in POPULATIONS], PUBLISHED_RATES,
+            errors=[stats[p]["rates"].std() for p in POPULATIONS], ylabel="mean rate (Hz)",
+            label=f"neurodyn, scale {scale} (± SD over neurons)", reference_label="NEST, full scale (published)",
+            title=f"rates over [{t_skip:g}, {t_ms:g}) ms"),
+        "cv_isi.png": plot.population_histograms({p: stats[p]["cvs"] for p in POPULATIONS}, xlabel="CV ISI",
+                                                 title="ISI coefficient of variation (neurons with >= 3 spikes)"),
+        "correlations.png": plot.population_histograms(
+            {p: stats[p]["correlations"] for p in POPULATIONS}, xlabel="correlation coefficient",
+            title=f"pairwise spike-count correlations, 2 ms bins, first {n_sample} neurons per population"),
+    }
+    for name, fig in figures.items():
+        _write_atomic(out / name, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"))
+        plt.close(fig)
+    summary = {
+        "model": "potjans_diesmann_2014", "scale": scale, "background": background, "seed": seed,
+        "t_ms": float(t_ms), "t_skip_ms": float(t_skip), "dt_ms": built.dt,
+        "n_neurons": net.n, "n_synapses": n_syn, "build_s": round(build_s, 2),
+        "simulate_s_incl_compile": round(sim_s, 2), "n_spikes": int(res.n_spikes), "spikes_dropped": dropped,
+        "populations": {
+            p: {"n": int(stats[p]["rates"].size), "rate_hz": round(float(stats[p]["rates"].mean()), 4),
+                "published_nest_rate_hz": PUBLISHED_RATES[k],
+                "mean_cv_isi": round(float(np.mean(stats[p]["cvs"])), 4) if stats[p]["cvs"].size else None,
+                "mean_correlation": (round(float(np.mean(stats[p]["correlations"])), 5)
+                                     if stats[p]["correlations"].size else None)}
+            for k, p in enumerate(POPULATIONS)},
+        "figures": sorted(figures),
+    }
+    _write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "gpt":
@@ -113,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", type=Path, default=Path("neurodyn_out"), help="output folder")
     d.add_argument("--quick", action="store_true", help="smaller f-I curves (for CI)")
     sub.add_parser("gpt", help="train / sample the transformer (neurodyn gpt --help)")
+    m = sub.add_parser("microcircuit", help="the Potjans-Diesmann (2014) microcircuit: raster, rates, CV, correlations")
+    m.add_argument("--scale", type=float, default=1.0, help="fraction of the 77 169 neurons, in (0, 1]; in-degrees kept")
+    m.add_argument("--t-ms", type=float, default=1000.0, help="simulated time (ms)")
+    m.add_argument("--t-skip", type=float, default=500.0, help="ms discarded before the statistics")
+    m.add_argument("--background", choices=("dc", "poisson"), default="dc")
+    m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--raster-neurons", type=int, default=100, help="neurons per population in the raster")
+    m.add_argument("--out", type=Path, default=Path("neurodyn_microcircuit"), help="output folder")
     c = sub.add_parser("compare", help="associative memory: every model on one task (table, JSON, PNGs)")
     c.add_argument("--out", type=Path, default=Path("neurodyn_compare"), help="output folder")
     c.add_argument("--quick", action="store_true", help="smaller sizes (N = 100, 1 trial)")
@@ -128,6 +227,18 @@ def main(argv: list[str] | None = None) -> int:
         write_json(result, args.out / "associative_memory.json")
         print(format_table(result))
         print(f"wrote associative_memory.json and {len(result['figures'])} figures to {args.out.resolve()}")
+        return 0
+    if args.command == "microcircuit":
+        if not 0 < args.scale <= 1:
+            parser.error(f"--scale must be in (0, 1], got {args.scale}")
+        if not 0 <= args.t_skip < args.t_ms:
+            parser.error(f"--t-skip must be in [0, --t-ms), got {args.t_skip} and {args.t_ms}")
+        summary = microcircuit(args.out, args.scale, args.t_ms, t_skip=args.t_skip, background=args.background,
+                               seed=args.seed, raster_neurons=args.raster_neurons)
+        for p, r in summary["populations"].items():
+            print(f"{p:5s} {r['rate_hz']:7.3f} Hz (NEST full scale: {r['published_nest_rate_hz']:.3f})  "
+                  f"CV {r['mean_cv_isi']}  corr {r['mean_correlation']}")
+        print(f"wrote {', '.join(summary['figures'])}, summary.json to {args.out.resolve()}")
         return 0
     if args.command == "demo":
         summary = demo(args.out, quick=args.quick)

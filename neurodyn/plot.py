@@ -241,4 +241,86 @@ def phase_plane(X, Y, dX, dY, trajectory=None, ax=None, labels=("V (mV)", "n"), 
     return ax.figure
 
 
-__all__ = ["f_i", "phase_plane", "population_rate", "raster", "traces"]
+def population_bars(
+    names: Sequence[str],
+    values,
+    reference=None,
+    *,
+    ylabel: str = "rate (Hz)",
+    label: str = "neurodyn",
+    reference_label: str = "reference",
+    errors=None,
+    ax=None,
+    title=None,
+):
+    """One bar per population (e.g. mean rates), next to a reference bar per population
+    (e.g. published values) when given; `errors` draws ± error bars on the first set."""
+    values = np.asarray(values, dtype=float)
+    if len(names) != values.size:
+        raise ValueError(f"names has {len(names)} entries but values has {values.size}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+    x = np.arange(values.size)
+    width = 0.4 if reference is not None else 0.7
+    ax.bar(x - (width / 2 if reference is not None else 0), values, width, yerr=errors, capsize=2,
+           color="C0", label=label)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=float)
+        if reference.shape != values.shape:
+            raise ValueError(f"reference has shape {reference.shape}, values {values.shape}")
+        ax.bar(x + width / 2, reference, width, color="0.6", label=reference_label)
+    ax.set_xticks(x, [str(n) for n in names])
+    ax.set_xlabel("population")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def population_histograms(
+    samples: Mapping[str, np.ndarray],
+    *,
+    xlabel: str,
+    bins: int = 30,
+    reference: Mapping[str, np.ndarray] | None = None,
+    label: str = "neurodyn",
+    reference_label: str = "reference",
+    title=None,
+):
+    """A grid of histograms (probability density), one panel per population, e.g. of ISI CVs
+    or pairwise correlations; a second sample per population (`reference`) is drawn as an
+    outline on the same bins."""
+    names = list(samples)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        x = np.asarray(samples[name], dtype=float)
+        x = x[np.isfinite(x)]
+        ref = None if reference is None else np.asarray(reference[name], dtype=float)
+        ref = None if ref is None else ref[np.isfinite(ref)]
+        both = x if ref is None else np.concatenate([x, ref])
+        if both.size:
+            edges = np.histogram_bin_edges(both, bins=bins)
+            if x.size:
+                ax.hist(x, edges, density=True, color="C0", alpha=0.7, label=f"{label} (n = {x.size})")
+            if ref is not None and ref.size:
+                ax.hist(ref, edges, density=True, histtype="step", color="k", label=f"{reference_label} (n = {ref.size})")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("probability density", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+        else:
+            ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["f_i", "phase_plane", "population_bars", "population_histograms", "population_rate", "raster", "traces"]

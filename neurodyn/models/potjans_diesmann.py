@@ -48,6 +48,11 @@ Down-scaling, as the reference implementation does it (`network.py` `__derive_pa
   Poisson background), with ν_full = `FULL_MEAN_RATES` = 0.943, 3.026, 4.368, 5.882, 7.733,
   8.664, 1.096, 7.851 spikes/s (`network_params.py`), so mean and variance of the input
   are approximately preserved (van Albada et al. 2015, PLoS Comput. Biol. 11:e1004490).
+  Use it with background="poisson" (the NEST example's default: scale = k_scale = 0.1):
+  with "dc" the compensation lowers the DC (the recurrent input it replaces is net
+  inhibitory; L2/3E: 562 → 199 pA at k_scale = 0.1, below threshold), nothing is left to
+  make the network fluctuate, and it falls silent: NEST 3.10 at scale = k_scale = 0.1 with
+  DC fired only in L6I (3.4 Hz; all other populations 0 over 5 s; seed 1).
 - With thalamic input, the number of thalamic neurons is round(902·scale) and their
   synapse numbers are scaled by scale·k_scale, keeping the thalamic in-degree (the NEST
   example keeps 902 neurons and the full-scale count, so its thalamic in-degree grows as
