@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import diffrax
 import jax
 import numpy as np
 import pytest
@@ -282,3 +283,36 @@ def test_exponential_current_psp_equals_nests_iaf_psc_exp_trace(dtype):
     v = np.asarray(res.traces["v"][:, 0], np.float64)
     assert nest_v.max() + 70.0 == pytest.approx(2.674924, abs=1e-6)
     np.testing.assert_allclose(v, nest_v, rtol=0, atol=1e-10 if dtype == "float64" else F32_STALL_MV)
+
+
+def test_delta_jumps_with_white_noise_give_the_shot_noise_plus_ou_stationary_statistics():
+    """Euler–Maruyama with delta jumps landed each step (WithJumps(Euler)): a LIF membrane
+    τ dV/dt = −(V − E_L) + R(μ + σ ξ) plus Poisson jumps J at rate λ = K ν (threshold out of reach).
+
+    Stationary mean E_L + Rμ + τ J λ (shot noise, Campbell's theorem: the mean of a filtered
+    Poisson train is λ ∫ h, h(t) = J e^{−t/τ}). Variance: Campbell's λ ∫ h² = J² λ τ/2 plus the
+    OU part (Rσ)²/(2τ); the Euler–Maruyama chain V_{n+1} = (1 − dt/τ) V_n + … has exactly
+    [(Rσ/τ)² + J² λ] dt / (1 − (1 − dt/τ)²) = (continuous value) · 2/(2 − dt/τ), 0.5 % above
+    it here, which is the reference. Samples: 4000 neurons at 4 times 3τ apart from 6τ on
+    (e^{−3} correlated, start deficit e^{−12}); tolerance 4 standard errors from the samples
+    (mean: 0.07 mV; variance: ≈ 4.5 %). Without the noise the variance is 42 % lower (−60
+    standard errors), without the jumps the mean 10 mV lower.
+    """
+    tau, e_l, mu, sigma = 10.0, -70.0, 5.0, 6.0  # ms, mV, mV (R = 1), mV·ms^½
+    k_in, nu, j = 100, 20.0, 0.5  # inputs, Hz, mV: λ = 2 per ms
+    lam = k_in * nu / 1000.0
+    neuron = nd.LIF(tau_m=tau, v_rest=e_l, threshold=1e4, v_reset=e_l)
+    net = Network(neuron, [DeltaSynapse("jump")], {"A": 4000},
+                  drives=[nd.network.PoissonDrive("A", "jump", k_in, nu, j)])
+    mean = e_l + mu + tau * j * lam
+    var = ((sigma / tau) ** 2 + j * j * lam) * DT / (1.0 - (1.0 - DT / tau) ** 2)
+    assert var == pytest.approx((sigma**2 / (2 * tau) + j * j * lam * tau / 2) * 2 / (2 - DT / tau))
+    res = simulate_network(net, 150.1, DT, input=nd.inputs.WhiteNoise(mu, sigma), record=("v",), record_every=300,
+                           initial_state={"v": mean}, key=jax.random.key(3))  # Euler wrapped in WithJumps
+    np.testing.assert_allclose(res.times[-4:], [60.0, 90.0, 120.0, 150.0], atol=1e-3)
+    v = np.asarray(res.traces["v"][-4:], np.float64).ravel()
+    dev2 = (v - v.mean()) ** 2
+    assert abs(v.mean() - mean) < 4 * v.std() / math.sqrt(v.size)
+    assert abs(dev2.mean() - var) < 4 * dev2.std() / math.sqrt(v.size)
+    with pytest.raises(ValueError, match="Euler-Maruyama"):
+        simulate_network(net, 1.0, DT, input=nd.inputs.WhiteNoise(mu, sigma), solver=diffrax.Heun(), key=jax.random.key(0))

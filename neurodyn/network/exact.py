@@ -25,11 +25,14 @@ start (NEST's current generators are piecewise constant per step too). The synap
 variables are propagated with the voltage update using their values at the step start, the
 order of NEST's `update` (V first, then I ← P11 I, then the spikes of this step are added).
 
-Conductance synapses and OU currents make the system nonlinear or stochastic: they are
-refused (use a Diffrax solver with `WithJumps`).
+Conductance synapses (exponential or alpha: I = g (E_rev − V) makes the system
+nonlinear in V) and OU currents (stochastic) have no closed-form step: they are refused,
+with the fix in the message: a Diffrax solver, e.g. `ExponentialEuler` or `Tsit5` for
+conductances, `diffrax.Euler()` (Euler–Maruyama) for noise; `simulate_network` wraps it
+in `WithJumps` so delta synapses still land.
 
-`WithJumps(inner)` runs any Diffrax solver and then lands the delta-synapse jumps, so delta
-synapses work on every neuron model (e.g. AdEx with `v += w`).
+`WithJumps(solver)` runs any Diffrax solver and then lands the delta-synapse jumps, so delta
+synapses work on every neuron model (e.g. AdEx with `v += w`) and with white noise.
 """
 
 from __future__ import annotations
@@ -172,31 +175,39 @@ class ExactIntegration(_AbstractNetworkSolver):
         return y1, None, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
 
 
-class WithJumps(_AbstractNetworkSolver):
+class WithJumps(diffrax.AbstractWrappedSolver):
     """Any Diffrax solver, followed by landing a network's delta-synapse jumps.
 
     `simulate_network` wraps the solver in this by itself when the network has delta
-    synapses. Limitation: `simulate` integrates white noise (noisy inputs, `OUCurrent`)
-    only with `diffrax.Euler` itself as the solver, so delta synapses cannot yet be
-    combined with those (Poisson drives and sources are fine: they act through delivery).
+    synapses. A wrapped solver in Diffrax's sense (`isinstance` checks see `solver`), so
+    `WithJumps(diffrax.Euler())` integrates white noise too (`WhiteNoise` inputs, `OUCurrent`
+    receptors): each step is one Euler–Maruyama step of the drift and diffusion, then the
+    jumps that arrived land, as in the noise-free case.
     """
 
-    inner: diffrax.AbstractSolver = diffrax.Euler()
+    solver: diffrax.AbstractSolver = diffrax.Euler()
 
     @property
     def term_structure(self):
-        return self.inner.term_structure
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):
+        return self.solver.interpolation_cls
 
     def order(self, terms):
-        return self.inner.order(terms)
+        return self.solver.order(terms)
+
+    def strong_order(self, terms):
+        return self.solver.strong_order(terms)
 
     def init(self, terms, t0, t1, y0, args):
-        return self.inner.init(terms, t0, t1, y0, args)
+        return self.solver.init(terms, t0, t1, y0, args)
 
     def step(self, terms, t0, t1, y0: PyTree, args, solver_state, made_jump):
-        y1, err, _, state, result = self.inner.step(terms, t0, t1, y0, args, solver_state, made_jump)
+        y1, err, _, state, result = self.solver.step(terms, t0, t1, y0, args, solver_state, made_jump)
         y1 = args[0].land_jumps(y1)
         return y1, err, dict(y0=y0, y1=y1), state, result
 
     def func(self, terms, t0, y0, args):
-        return self.inner.func(terms, t0, y0, args)
+        return self.solver.func(terms, t0, y0, args)
