@@ -111,12 +111,10 @@ def brunel_pairs(net) -> tuple[np.ndarray, np.ndarray]:
     """(pre, post) neuron indices (0-based, E first) of a `brunel_network`'s recurrent synapses."""
     pres, posts, offset = [], [], 0
     for proj in net.projections:
-        c = proj.connectivity
-        post = np.asarray(c.post_idx)
-        valid = post < c.n_post  # n_post marks padding
-        pres.append(np.broadcast_to(np.arange(c.n_pre)[:, None] + offset, post.shape)[valid])
-        posts.append(post[valid])
-        offset += c.n_pre
+        pre, post, _ = proj.connectivity.to_lists()
+        pres.append(pre + offset)
+        posts.append(post)
+        offset += proj.connectivity.n_pre
     return np.concatenate(pres), np.concatenate(posts)
 
 
