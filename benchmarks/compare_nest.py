@@ -16,13 +16,17 @@ measured over [t_skip, t): mean rate (Hz), CV ISI (mean over neurons with ≥ 3 
 the frequency of the peak of the population-rate periodogram (1 ms bins). The two use
 different random numbers (connectivity, drive, initial state), so they are compared
 through the seed-to-seed spread: neurodyn's mean over seeds should lie within NEST's
-mean ± 2 SD (reported as `within_spread`).
+mean ± 2 SD (reported as `within_spread`). The spread needs several seeds with different
+connectivity (NEST's `rng_seed` redraws it): the CV ISI of this network moves by ≈ 0.002
+between connectivity draws (NEST seeds 1–11: 0.3544 to 0.3611), ten times the spread of
+three seeds that happen to agree. `--swap-connectivity` runs each simulator on the other's
+connectivity too (`swap_connectivity`), which separates the draw from the dynamics.
 
 Timing: NEST's `Simulate` wall time (network build excluded) with `--threads` threads;
 neurodyn's run wall time after a compiling run (build and compile excluded), XLA on all
 cores. The ratio is ours/NEST per seed, and its median.
 
-    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 --json
+    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 4 5 6 7 8 --json
 """
 
 from __future__ import annotations
