@@ -18,13 +18,17 @@ measured over [t_skip, t): mean rate (Hz), CV ISI (mean over neurons with ≥ 3 
 the frequency of the peak of the population-rate periodogram (1 ms bins). The two use
 different random numbers (connectivity, drive, initial state), so they are compared
 through the seed-to-seed spread: neurodyn's mean over seeds should lie within NEST's
-mean ± 2 SD (reported as `within_spread`).
+mean ± 2 SD (reported as `within_spread`). The spread needs several seeds with different
+connectivity (NEST's `rng_seed` redraws it): the CV ISI of this network moves by ≈ 0.002
+between connectivity draws (NEST seeds 1–11: 0.3544 to 0.3611), ten times the spread of
+three seeds that happen to agree. `--swap-connectivity` runs each simulator on the other's
+connectivity too (`swap_connectivity`), which separates the draw from the dynamics.
 
 Timing: NEST's `Simulate` wall time (network build excluded) with `--threads` threads;
 neurodyn's run wall time after a compiling run (build and compile excluded), XLA on all
 cores. The ratio is ours/NEST per seed, and its median.
 
-    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 --json
+    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --seeds 1 2 3 4 5 6 7 8 --json
 
 `--model tsodyks`: NEST's `tsodyks_synapse` against `neurodyn.network.TsodyksSynapse`, in
 the setting of NEST's tsodyks_depressing/tsodyks_facilitating examples (Tsodyks, Pawelzik &
@@ -37,6 +41,7 @@ postsynaptic current) and the membrane trace every 1 ms, with their largest diff
 
     PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --model tsodyks --json \
         --fixture tests/data/nest_tsodyks.json
+
 `--model microcircuit`: the Potjans & Diesmann (2014) microcircuit (see
 next to this script: `_pd14_nest.py` for the NEST model and the statistics compared).
 """
@@ -77,7 +82,14 @@ def statistics_of(times, senders, n: int, t_skip: float, t_ms: float) -> dict:
     }
 
 
-def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int) -> tuple[dict, float]:
+def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int,
+             connectivity: tuple | None = None, export: bool = False) -> tuple[dict, float]:
+    """NEST's run for one seed: (spikes, Simulate wall time).
+
+    `connectivity`: (pre, post) neuron indices (0-based, E first) to build instead of
+    `fixed_indegree` (weights J from E, −gJ from I). `export`: also return NEST's own
+    connectivity as (pre, post) (GetConnections), as a third element.
+    """
     import nest
 
     p = PARAMS
@@ -96,24 +108,62 @@ def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int)
     rec = nest.Create("spike_recorder")
     exc = {"synapse_model": "static_synapse", "weight": p["j"], "delay": p["delay"]}
     inh = {"synapse_model": "static_synapse", "weight": -g * p["j"], "delay": p["delay"]}
+    gid0 = nodes[0].global_id
     nest.Connect(noise, nodes, syn_spec=exc)
-    nest.Connect(nodes[:n_e], nodes, {"rule": "fixed_indegree", "indegree": c_e}, exc)
-    nest.Connect(nodes[n_e:], nodes, {"rule": "fixed_indegree", "indegree": c_i}, inh)
+    if connectivity is None:
+        nest.Connect(nodes[:n_e], nodes, {"rule": "fixed_indegree", "indegree": c_e}, exc)
+        nest.Connect(nodes[n_e:], nodes, {"rule": "fixed_indegree", "indegree": c_i}, inh)
+    else:
+        pre, post = (np.asarray(a, np.int64) for a in connectivity)
+        nest.Connect(pre + gid0, post + gid0, "one_to_one", {
+            "synapse_model": "static_synapse", "weight": np.where(pre < n_e, p["j"], -g * p["j"]),
+            "delay": np.full(pre.size, p["delay"])})
     nest.Connect(nodes, rec)
+    exported = None
+    if export:
+        conns = nest.GetConnections(source=nodes, target=nodes)
+        exported = (np.asarray(conns.get("source"), np.int64) - gid0, np.asarray(conns.get("target"), np.int64) - gid0)
     t0 = time.perf_counter()
     nest.Simulate(t_ms)
     wall = time.perf_counter() - t0
     ev = rec.get("events")
-    return {"times": ev["times"], "senders": ev["senders"] - nodes[0].global_id}, wall
+    spikes = {"times": ev["times"], "senders": ev["senders"] - gid0}
+    return (spikes, wall, exported) if export else (spikes, wall)
 
 
-def run_neurodyn(seed: int, n: int, g: float, eta: float, t_ms: float) -> tuple[dict, float]:
+def brunel_pairs(net) -> tuple[np.ndarray, np.ndarray]:
+    """(pre, post) neuron indices (0-based, E first) of a `brunel_network`'s recurrent synapses."""
+    pres, posts, offset = [], [], 0
+    for proj in net.projections:
+        pre, post, _ = proj.connectivity.to_lists()
+        pres.append(pre + offset)
+        posts.append(post)
+        offset += proj.connectivity.n_pre
+    return np.concatenate(pres), np.concatenate(posts)
+
+
+def run_neurodyn(seed: int, n: int, g: float, eta: float, t_ms: float,
+                 connectivity: tuple | None = None) -> tuple[dict, float]:
+    """neurodyn's run for one seed: (spikes, run wall time after a compiling run).
+
+    `connectivity`: (pre, post) neuron indices (0-based, E first) to use instead of the
+    seed's `fixed_in_degree` draw (drive and V(0) still from the seed).
+    """
     import jax
 
-    from neurodyn.network import ExactIntegration, simulate_network
+    from neurodyn.network import DeltaSynapse, ExactIntegration, Network, Projection, from_lists, simulate_network
     from neurodyn.network.brunel import brunel_network
 
     net, y0 = brunel_network(jax.random.key(seed), n, g=g, eta=eta, dt=DT, **PARAMS)
+    if connectivity is not None:
+        pre, post = (np.asarray(a, np.int64) for a in connectivity)
+        n_e, d = int(round(0.8 * n)), net.projections[0].delay
+        e = pre < n_e
+        net = Network(net.neuron, [DeltaSynapse("jump")], {"E": n_e, "I": n - n_e}, [
+            Projection("E", "all", from_lists(pre[e], post[e], PARAMS["j"], n_pre=n_e, n_post=n), "jump", delay=d),
+            Projection("I", "all", from_lists(pre[~e] - n_e, post[~e], -g * PARAMS["j"], n_pre=n - n_e, n_post=n),
+                       "jump", delay=d),
+        ], drives=net.drives)
     jax.block_until_ready((net, y0))
 
     def sim():
@@ -128,6 +178,34 @@ def run_neurodyn(seed: int, n: int, g: float, eta: float, t_ms: float) -> tuple[
         raise RuntimeError(f"spike buffer overflow: {int(res.spikes_dropped)} spikes not stored")
     times, neurons = res.spikes()
     return {"times": times, "senders": neurons}, wall
+
+
+def swap_connectivity(args) -> dict:
+    """Each simulator on the other's connectivity, seed by seed: separates the draw from the dynamics.
+
+    For seed s: NEST on neurodyn's `fixed_in_degree` draw of seed s (NEST rng seed s, so its
+    drive and V(0) are those of NEST's own run), and neurodyn on NEST's `fixed_indegree`
+    draw of seed s (exported with GetConnections; drive and V(0) from neurodyn's seed s).
+    If the CV gap follows the connectivity, the two draws differ; if it follows the
+    simulator, the dynamics do.
+    """
+    import jax
+
+    from neurodyn.network.brunel import brunel_network
+
+    out = {"nest_on_neurodyn_connectivity": [], "neurodyn_on_nest_connectivity": []}
+    for seed in args.seeds:
+        net, _ = brunel_network(jax.random.key(seed), args.n, g=args.g, eta=args.eta, dt=DT, **PARAMS)
+        spikes, _ = run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads, connectivity=brunel_pairs(net))
+        out["nest_on_neurodyn_connectivity"].append(
+            statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+        del net
+        _, _, nest_pairs = run_nest(seed, args.n, args.g, args.eta, 1.0, args.threads, export=True)
+        spikes, _ = run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms, connectivity=nest_pairs)
+        out["neurodyn_on_nest_connectivity"].append(
+            statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+    return {name: {key: summary([r[key] for r in rows]) for key in ("rate_hz", "cv_isi", "peak_hz")}
+            for name, rows in out.items()}
 
 
 def summary(values: list[float]) -> dict:
@@ -255,6 +333,8 @@ def main(argv=None) -> None:
     ap.add_argument("--eta", type=float, default=2.0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--threads", type=int, default=2, help="NEST threads")
+    ap.add_argument("--swap-connectivity", action="store_true",
+                    help="also run each simulator on the other's connectivity of each seed (swap_connectivity)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
@@ -281,6 +361,8 @@ def main(argv=None) -> None:
         ours, ref = summary([r[key] for r in rows["neurodyn"]]), summary([r[key] for r in rows["nest"]])
         result[key] = {"neurodyn": ours, "nest": ref,
                        "within_spread": bool(abs(ours["mean"] - ref["mean"]) <= 2 * max(ref["sd"], 1e-12))}
+    if args.swap_connectivity:
+        result["swap_connectivity"] = swap_connectivity(args)
     ratios = [a / b for a, b in zip(walls["neurodyn"], walls["nest"])]
     result["wall_s"] = {"neurodyn": [round(w, 3) for w in walls["neurodyn"]], "nest": [round(w, 3) for w in walls["nest"]],
                         "ratio_ours_over_nest": [round(r, 3) for r in ratios],

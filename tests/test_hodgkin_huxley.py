@@ -101,25 +101,31 @@ def test_spike_shape(current_ladder):
     assert v[t > 50].min() == pytest.approx(-75.0, abs=0.6)
 
 
-def test_interpolated_spike_times_match_exact_event_times():
-    model = nd.HodgkinHuxley()
-    clock = nd.simulate(model, t1=100.0, dt=DT, input=10.0, solver=diffrax.Tsit5(), record=())
-    exact = nd.simulate(model, t1=100.0, dt=DT, input=10.0, mode="exact", record=())
-    t_clock, _ = clock.spikes()
+@pytest.fixture(scope="module")
+def tsit5_10ua_100ms():
+    """Clock-driven Tsit5, 10 µA/cm², 100 ms, float32, V recorded: shared by the two tests
+    below (one compilation and run instead of two)."""
+    return nd.simulate(nd.HodgkinHuxley(), t1=100.0, dt=DT, input=10.0, solver=diffrax.Tsit5(), record=("v",))
+
+
+def test_interpolated_spike_times_match_exact_event_times(tsit5_10ua_100ms):
+    exact = nd.simulate(nd.HodgkinHuxley(), t1=100.0, dt=DT, input=10.0, mode="exact", record=())
+    t_clock, _ = tsit5_10ua_100ms.spikes()
     t_exact, _ = exact.spikes()
     assert t_clock.size == t_exact.size == 7  # each action potential counted once
     # linear interpolation of a crossing inside a 0.01 ms step: error ≪ dt
     np.testing.assert_allclose(t_clock, t_exact, atol=2e-3)
 
 
-def test_float64_agrees_with_float32():
+def test_float64_agrees_with_float32(tsit5_10ua_100ms):
     with jax.enable_x64(True):
         r64 = nd.simulate(nd.HodgkinHuxley(), t1=100.0, dt=DT, input=10.0, solver=diffrax.Tsit5(),
                           record=("v",), dtype=jnp.float64)
         t64, _ = r64.spikes()
         v64 = np.asarray(r64.traces["v"])
         assert r64.traces["v"].dtype == jnp.float64
-    r32 = nd.simulate(nd.HodgkinHuxley(), t1=100.0, dt=DT, input=10.0, solver=diffrax.Tsit5(), record=("v",))
+    r32 = tsit5_10ua_100ms
+    assert r32.traces["v"].dtype == jnp.float32
     t32, _ = r32.spikes()
     # float32 round-off over 10 000 steps of a chaotic-free limit cycle: spike times to 1 µs·10
     np.testing.assert_allclose(t32, t64, atol=1e-2)

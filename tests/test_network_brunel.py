@@ -32,6 +32,14 @@ def test_brunel_network_has_brunels_in_degrees_weights_and_drive():
     assert 0.0 <= v.min() and v.max() < 20.0 and abs(v.mean() - 10.0) < 0.6  # U(0, θ)
     with pytest.raises(ValueError, match="delay must be >= dt"):
         brunel_network(jax.random.key(0), 100, delay=0.05)
+    # compare_nest's export of the recurrent synapses (for NEST's one_to_one Connect): every
+    # neuron has exactly 80 sources in E (indices < 800) and 20 in I, the total is 100 000
+    from compare_nest import brunel_pairs
+
+    pre, post = brunel_pairs(net)
+    assert pre.size == post.size == 100_000 and pre.min() >= 0 and pre.max() < 1000
+    np.testing.assert_array_equal(np.bincount(post[pre < 800], minlength=1000), 80)
+    np.testing.assert_array_equal(np.bincount(post[pre >= 800], minlength=1000), 20)
 
 
 def test_population_spectrum_finds_the_frequency_of_a_periodic_population():

@@ -25,11 +25,16 @@ start (NEST's current generators are piecewise constant per step too). The synap
 variables are propagated with the voltage update using their values at the step start, the
 order of NEST's `update` (V first, then I ← P11 I, then the spikes of this step are added).
 
-Conductance synapses and OU currents make the system nonlinear or stochastic: they are
-refused (use a Diffrax solver with `WithJumps`).
+Conductance synapses (exponential or alpha: I = g (E_rev − V) makes the system
+nonlinear in V) and OU currents (stochastic) have no closed-form step: they are refused,
+with the fix in the message: a Diffrax solver, `diffrax.Tsit5()` for conductances (an
+`iaf_cond_alpha` PSP, τ_syn = 0.2 ms, within 1e-4 mV of NEST's adaptive RKF45 at
+dt = 0.1 ms; `ExponentialEuler` is first order and only fits synapses much slower than
+dt), `diffrax.Euler()` (Euler–Maruyama) for noise; `simulate_network` wraps it in
+`WithJumps` so delta synapses still land.
 
-`WithJumps(inner)` runs any Diffrax solver and then lands the delta-synapse jumps, so delta
-synapses work on every neuron model (e.g. AdEx with `v += w`).
+`WithJumps(solver)` runs any Diffrax solver and then lands the delta-synapse jumps, so delta
+synapses work on every neuron model (e.g. AdEx with `v += w`) and with white noise.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from ..neurons.base import State
 from ..neurons.iaf import IAF
 from ..neurons.lif import LIF
 from ..solvers import _phi
-from .synapses import AlphaCurrentSynapse, CurrentSynapse, DeltaSynapse
+from .synapses import AlphaConductanceSynapse, AlphaCurrentSynapse, ConductanceSynapse, CurrentSynapse, DeltaSynapse
 
 __all__ = ["ExactIntegration", "WithJumps", "membrane_constants"]
 
@@ -92,11 +97,20 @@ def propagate_membrane(v, current_terms, tau_m, e_l, r, i_ext, h):
 def propagate_network(network, y: State, input_current, h) -> State:
     """One exact step of length h (ms) of a linear IAF `Network` (module docstring)."""
     for syn in network.synapses:
+        if isinstance(syn, (ConductanceSynapse, AlphaConductanceSynapse)):
+            raise ValueError(
+                f"ExactIntegration: receptor {syn.name!r} is a {type(syn).__name__}: a conductance "
+                f"makes the membrane equation nonlinear in V (I = g (E_rev − V)), so there is no "
+                f"closed-form step; use a Diffrax solver: diffrax.Tsit5() (an iaf_cond_alpha PSP "
+                f"within 1e-4 mV of NEST's at dt = 0.1 ms) or neurodyn.solvers.ExponentialEuler() "
+                f"(first order, for synapses much slower than dt)"
+            )
         if not isinstance(syn, (CurrentSynapse, AlphaCurrentSynapse, DeltaSynapse)):
             raise ValueError(
                 f"ExactIntegration: receptor {syn.name!r} is a {type(syn).__name__}; exact "
                 f"propagators exist for current synapses (CurrentSynapse, AlphaCurrentSynapse, "
-                f"DeltaSynapse) only: use a Diffrax solver (e.g. ExponentialEuler)"
+                f"DeltaSynapse) only: use a Diffrax solver (diffrax.Euler() for noise, "
+                f"Euler–Maruyama)"
             )
     consts = [membrane_constants(m) for m in network.models]
     if not network.mixed:
@@ -172,31 +186,39 @@ class ExactIntegration(_AbstractNetworkSolver):
         return y1, None, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
 
 
-class WithJumps(_AbstractNetworkSolver):
+class WithJumps(diffrax.AbstractWrappedSolver):
     """Any Diffrax solver, followed by landing a network's delta-synapse jumps.
 
     `simulate_network` wraps the solver in this by itself when the network has delta
-    synapses. Limitation: `simulate` integrates white noise (noisy inputs, `OUCurrent`)
-    only with `diffrax.Euler` itself as the solver, so delta synapses cannot yet be
-    combined with those (Poisson drives and sources are fine: they act through delivery).
+    synapses. A wrapped solver in Diffrax's sense (`isinstance` checks see `solver`), so
+    `WithJumps(diffrax.Euler())` integrates white noise too (`WhiteNoise` inputs, `OUCurrent`
+    receptors): each step is one Euler–Maruyama step of the drift and diffusion, then the
+    jumps that arrived land, as in the noise-free case.
     """
 
-    inner: diffrax.AbstractSolver = diffrax.Euler()
+    solver: diffrax.AbstractSolver = diffrax.Euler()
 
     @property
     def term_structure(self):
-        return self.inner.term_structure
+        return self.solver.term_structure
+
+    @property
+    def interpolation_cls(self):
+        return self.solver.interpolation_cls
 
     def order(self, terms):
-        return self.inner.order(terms)
+        return self.solver.order(terms)
+
+    def strong_order(self, terms):
+        return self.solver.strong_order(terms)
 
     def init(self, terms, t0, t1, y0, args):
-        return self.inner.init(terms, t0, t1, y0, args)
+        return self.solver.init(terms, t0, t1, y0, args)
 
     def step(self, terms, t0, t1, y0: PyTree, args, solver_state, made_jump):
-        y1, err, _, state, result = self.inner.step(terms, t0, t1, y0, args, solver_state, made_jump)
+        y1, err, _, state, result = self.solver.step(terms, t0, t1, y0, args, solver_state, made_jump)
         y1 = args[0].land_jumps(y1)
         return y1, err, dict(y0=y0, y1=y1), state, result
 
     def func(self, terms, t0, y0, args):
-        return self.inner.func(terms, t0, y0, args)
+        return self.solver.func(terms, t0, y0, args)

