@@ -26,7 +26,7 @@ so it is integrated by `neurodyn.simulate` like every other neuron model:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +37,7 @@ from ._checks import check_finite, check_ndim, concrete
 from .classical import hebbian
 
 
+@final
 class ContinuousHopfield(AbstractNeuron):
     """Graded-response Hopfield network τ du/dt = −u + W tanh(λu) + b + I(t).
 
@@ -54,6 +55,8 @@ class ContinuousHopfield(AbstractNeuron):
     gain: Float[ArrayLike, ""] = 4.0
 
     state_names: ClassVar[tuple[str, ...]] = ("u",)
+    noisy_variables: ClassVar[tuple[str, ...]] = ()
+    populations: ClassVar[tuple[tuple[str, int, int], ...]] = ()
 
     def __check_init__(self):
         check_ndim("ContinuousHopfield", "weights", self.weights, (2,), "(n_neurons, n_neurons)")
@@ -110,6 +113,9 @@ class ContinuousHopfield(AbstractNeuron):
             if np.ndim(getattr(self, name)) == 1:
                 shapes[name] = np.shape(getattr(self, name))
         return shapes
+
+    def diffusion(self, t, state: State) -> State:
+        return {}  # deterministic: noise enters through the input
 
     def output(self, state: State) -> Float[Array, "*batch neurons"]:
         """Firing rate V = tanh(λu) in (−1, 1)."""

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, final
 
 import diffrax
 import equinox as eqx
@@ -198,6 +198,7 @@ class PoissonInput(eqx.Module):
         return self.weight * counts
 
 
+@final
 class Network(AbstractSpikingNeuron):
     """Spiking populations coupled by projections (see the module docstring).
 

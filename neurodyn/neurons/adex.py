@@ -12,19 +12,20 @@ b = 80.5 pA, V_r = E_L); V_peak = V_T + 5 Δ_T as in Brian2's AdEx example.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .base import AbstractIntegrateAndFire, State, check_parameter
 
 # exp((V − V_T)/Δ_T) is evaluated with its argument capped at this value: above V_peak the
 # neuron resets anyway, and the cap keeps one large explicit step from overflowing to inf.
 _MAX_EXPONENT = 30.0
 
 
-class AdEx(AbstractSpikingNeuron):
+@final
+class AdEx(AbstractIntegrateAndFire):
     """Adaptive exponential integrate-and-fire neuron."""
 
     c_m: Float[ArrayLike, "*neurons"] = 281.0  # membrane capacitance, pF

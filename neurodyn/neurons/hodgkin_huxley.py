@@ -15,14 +15,14 @@ NEURON and jaxley use −54.3 mV, BrainPy's HH uses g_L = 0.03.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .base import AbstractConductanceNeuron, State, check_parameter
 from .rates import exprel_ratio
 
 
@@ -45,7 +45,8 @@ def gate_steady_states(v: Float[ArrayLike, "..."]) -> dict[str, Float[Array, "..
     return {x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}
 
 
-class HodgkinHuxley(AbstractSpikingNeuron):
+@final
+class HodgkinHuxley(AbstractConductanceNeuron):
     """Hodgkin–Huxley neuron; spikes are upward crossings of `threshold` (a detector only).
 
     Every parameter may be a scalar or an array with one value per neuron.
@@ -62,8 +63,6 @@ class HodgkinHuxley(AbstractSpikingNeuron):
     refractory_period: Float[ArrayLike, "*neurons"] = 0.0  # ms (detection only; no clamp)
 
     state_names: ClassVar[tuple[str, ...]] = ("v", "m", "h", "n")
-    resets: ClassVar[bool] = False
-    clamped: ClassVar[tuple[str, ...]] = ()
 
     def __check_init__(self):
         for name in ("g_na", "g_k", "g_l"):

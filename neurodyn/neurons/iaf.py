@@ -17,15 +17,16 @@ solver it is an ODE like every other model.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter, concrete
+from .base import AbstractIntegrateAndFire, State, check_parameter, concrete
 
 
-class IAF(AbstractSpikingNeuron):
+@final
+class IAF(AbstractIntegrateAndFire):
     """Leaky integrate-and-fire neuron with NEST's parameters (C_m in pF, currents in pA)."""
 
     c_m: Float[ArrayLike, "*neurons"] = 250.0  # membrane capacitance C_m, pF

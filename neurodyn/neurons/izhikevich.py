@@ -11,15 +11,16 @@ Izhikevich 2003, IEEE Trans Neural Netw 14:1569, Fig. 2.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .base import AbstractIntegrateAndFire, State, check_parameter
 
 
-class Izhikevich(AbstractSpikingNeuron):
+@final
+class Izhikevich(AbstractIntegrateAndFire):
     """Izhikevich neuron; the defaults give regular spiking (RS)."""
 
     a: Float[ArrayLike, "*neurons"] = 0.02  # recovery rate, 1/ms

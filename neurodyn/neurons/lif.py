@@ -11,15 +11,16 @@ V_th = 10 mV, V_r = E_L = 0, t_ref = 5 ms), for which the analytic rate at R·I 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter, concrete
+from .base import AbstractIntegrateAndFire, State, check_parameter, concrete
 
 
-class LIF(AbstractSpikingNeuron):
+@final
+class LIF(AbstractIntegrateAndFire):
     """Leaky integrate-and-fire neuron with reset and a clamped refractory period."""
 
     tau_m: Float[ArrayLike, "*neurons"] = 10.0  # membrane time constant, ms

@@ -34,14 +34,14 @@ tonically at ≈ 13.9 Hz. A stable rest appears below a holding current of ≈ �
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .base import AbstractConductanceNeuron, State, check_parameter
 from .rates import exprel_ratio
 
 
@@ -72,7 +72,8 @@ def traub_miles_gate_steady_states(
     return {x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}
 
 
-class TraubMiles(AbstractSpikingNeuron):
+@final
+class TraubMiles(AbstractConductanceNeuron):
     """Traub–Miles HH neuron (COBAHH); spikes are upward crossings of `threshold`.
 
     Every parameter may be a scalar or an array with one value per neuron. Units: mV, ms,
@@ -91,8 +92,6 @@ class TraubMiles(AbstractSpikingNeuron):
     refractory_period: Float[ArrayLike, "*neurons"] = 3.0  # ms (detection only; no clamp)
 
     state_names: ClassVar[tuple[str, ...]] = ("v", "m", "h", "n")
-    resets: ClassVar[bool] = False
-    clamped: ClassVar[tuple[str, ...]] = ()
 
     def __check_init__(self):
         for name in ("g_na", "g_kd", "g_l"):
