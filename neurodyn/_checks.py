@@ -6,6 +6,10 @@ are tracers, and value conditions that matter at run time are checked with
 `eqx.error_if` where the values are used (see `neurodyn.simulate(throw=...)`).
 
 Every message names the owner and argument, the value received and the allowed range.
+The exception type follows one rule: TypeError for a value of the wrong type (a float
+or a string where an integer is needed, a bool where a number is), ValueError for a value
+of the right type outside its allowed range or shape (0 where >= 1 is needed, NaN, a
+matrix of the wrong shape).
 """
 
 from __future__ import annotations
@@ -148,3 +152,45 @@ def check_symmetric(name: str, value, *, owner: str | None = None, atol: float =
         raise ValueError(
             f"{_name(owner, name)} must be symmetric (W = Wᵀ), max |W - Wᵀ| = {np.max(np.abs(arr - arr.T)):.3g}"
         )
+
+
+def check_positive(name: str, value, *, owner: str | None = None, allow_zero: bool = False) -> None:
+    """Raise if a concrete scalar is not a finite number > 0 (>= 0 with `allow_zero`)."""
+    arr = concrete(value)
+    if arr is None:
+        return
+    what = _name(owner, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{what} must be a scalar, got shape {arr.shape}")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not np.isfinite(arr) or (arr < 0 if allow_zero else arr <= 0):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{what} must be a finite number {rel}, got {arr.item()}")
+
+
+def check_ndim(name: str, value, ndims: tuple[int, ...], meaning: str, *, owner: str | None = None) -> None:
+    """Raise if an array's number of dimensions is not one of `ndims` (shapes are static)."""
+    if np.ndim(value) not in ndims:
+        raise ValueError(f"{_name(owner, name)} must have shape {meaning}, got shape {np.shape(value)}")
+
+
+def check_last_dim(name: str, value, size: int, meaning: str, *, owner: str | None = None) -> None:
+    """Raise if an array's last axis does not have length `size`."""
+    if np.shape(value)[-1:] != (size,):
+        raise ValueError(
+            f"{_name(owner, name)} must have a last axis of length {size} ({meaning}), "
+            f"got shape {np.shape(value)}"
+        )
+
+
+def check_binary(name: str, value, *, owner: str | None = None) -> None:
+    """Raise if a concrete array holds anything other than -1 and +1 (binary spins)."""
+    arr = concrete(value)
+    if arr is None or not arr.size or np.all((arr == 1) | (arr == -1)):
+        return
+    bad = np.unique(arr[(arr != 1) & (arr != -1)])
+    shown = str(bad[:5].tolist()) + ("" if bad.size <= 5 else f" ({bad.size} distinct)")
+    raise ValueError(
+        f"{_name(owner, name)} must contain only -1 and +1 (binary ±1 spins), got other values {shown}"
+    )

@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._checks import check_finite_array, check_ndim, concrete
 from ..neurons.base import AbstractNeuron, State
-from ._checks import check_finite, check_ndim, concrete
 from .classical import hebbian
 
 
@@ -59,13 +59,13 @@ class ContinuousHopfield(AbstractNeuron):
     populations: ClassVar[tuple[tuple[str, int, int], ...]] = ()
 
     def __check_init__(self):
-        check_ndim("ContinuousHopfield", "weights", self.weights, (2,), "(n_neurons, n_neurons)")
+        check_ndim("weights", self.weights, (2,), "(n_neurons, n_neurons)", owner="ContinuousHopfield")
         n = self.weights.shape[0]
         if self.weights.shape != (n, n):
             raise ValueError(
                 f"ContinuousHopfield: weights must be square, got shape {self.weights.shape}"
             )
-        check_finite("ContinuousHopfield", "weights", self.weights)
+        check_finite_array("weights", self.weights, owner="ContinuousHopfield")
         for name in ("bias", "tau"):
             shape = np.shape(getattr(self, name))
             if shape not in ((), (n,)):
