@@ -5,7 +5,8 @@ Array values are checked here only when they are concrete; inside `jit`/`vmap`/`
 are tracers, and value conditions that matter at run time are checked with
 `eqx.error_if` where the values are used (see `neurodyn.simulate(throw=...)`).
 
-Every message names the owner and argument, the value received and the allowed range.
+Every message names the owner and argument ("LIF.tau_m" for a field of a class, "run:
+temperature" for an argument of a function), the value received and the allowed range.
 The exception type follows one rule: TypeError for a value of the wrong type (a float
 or a string where an integer is needed, a bool where a number is), ValueError for a value
 of the right type outside its allowed range or shape (0 where >= 1 is needed, NaN, a
@@ -41,7 +42,11 @@ def show(values) -> str:
 
 
 def _name(owner: str | None, name: str) -> str:
-    return f"{owner}.{name}" if owner else name
+    """"LIF.tau_m" for a field of a class, "run: temperature" or "ClassicalHopfield.energy:
+    state" for an argument of a function or method (its name starts lower-case)."""
+    if not owner:
+        return name
+    return f"{owner}: {name}" if owner.rsplit(".", 1)[-1][:1].islower() else f"{owner}.{name}"
 
 
 def check_parameter(
@@ -80,6 +85,28 @@ def check_parameter(
     if arr.ndim > 1:
         raise ValueError(
             f"{what} must be a scalar or a 1-D array with one value per neuron, got shape {arr.shape}"
+        )
+
+
+def check_fields(model, *, positive=(), nonnegative=(), real=()) -> None:
+    """`check_parameter` on named fields of a model: > 0, >= 0, or any finite number.
+
+    The owner in the messages is the model's class name (e.g. "LIF.tau_m must be > 0.0").
+    """
+    owner = type(model).__name__
+    for names, bounds in ((positive, {"lower": 0.0, "lower_open": True}), (nonnegative, {"lower": 0.0}), (real, {})):
+        for name in names:
+            check_parameter(owner, name, getattr(model, name), **bounds)
+
+
+def check_greater(model, name: str, other: str) -> None:
+    """Raise if a model's concrete field `name` is not > its field `other` everywhere."""
+    a, b = concrete(getattr(model, name)), concrete(getattr(model, other))
+    if a is not None and b is not None and np.any(a - b <= 0):
+        owner = type(model).__name__
+        raise ValueError(
+            f"{owner}.{name} must be > {owner}.{other}, got {name}={getattr(model, name)}, "
+            f"{other}={getattr(model, other)}"
         )
 
 

@@ -17,7 +17,8 @@ from typing import ClassVar, final
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractIntegrateAndFire, State, check_parameter
+from .._checks import check_fields
+from .base import AbstractIntegrateAndFire, State
 
 # exp((V − V_T)/Δ_T) is evaluated with its argument capped at this value: above V_peak the
 # neuron resets anyway, and the cap keeps one large explicit step from overflowing to inf.
@@ -43,11 +44,8 @@ class AdEx(AbstractIntegrateAndFire):
     state_names: ClassVar[tuple[str, ...]] = ("v", "w")
 
     def __check_init__(self):
-        for name in ("c_m", "g_l", "delta_t", "tau_w"):
-            check_parameter("AdEx", name, getattr(self, name), lower=0.0, lower_open=True)
-        check_parameter("AdEx", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("e_l", "v_t", "a", "b", "v_reset", "threshold"):
-            check_parameter("AdEx", name, getattr(self, name))
+        check_fields(self, positive=("c_m", "g_l", "delta_t", "tau_w"), nonnegative=("refractory_period",),
+                     real=("e_l", "v_t", "a", "b", "v_reset", "threshold"))
 
     def vector_field(self, t, state: State, input_current) -> State:
         v, w = state["v"], state["w"]
