@@ -10,6 +10,7 @@ NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 tur
 import os
 
 import jax
+import pytest
 
 if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only the experimental name
     from jax.experimental import enable_x64
@@ -28,5 +29,30 @@ if _mode != "0":
         from jaxtyping import install_import_hook
 
         install_import_hook("neurodyn" if _mode == "all" else CHECKED, "_typecheck.typechecker")
+
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "no_typecheck: run without the jaxtyping/beartype hook. For tests of a function's own message "
+        "for an argument of the wrong type: the hook would refuse the argument first, with its own "
+        "message, and a user (who runs without the hook) sees the function's.",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_typecheck(request):
+    if request.node.get_closest_marker("no_typecheck") is None:
+        yield
+        return
+    import jaxtyping
+
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
+
 
 from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)

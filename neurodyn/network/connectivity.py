@@ -331,9 +331,8 @@ def _mask_and_check(w, mask):
 
 def _check_delay_sampler(delay, name: str) -> None:
     """Refuse a distribution that can draw negative delays (before drawing it)."""
-    mean = getattr(delay, "mean", None)
-    if isinstance(delay, (Normal,)) and mean < 0:
-        raise ValueError(f"{name}: a delay distribution needs mean >= 0 ms, got Normal(mean={mean})")
+    if isinstance(delay, Normal) and delay.mean < 0:
+        raise ValueError(f"{name}: a delay distribution needs mean >= 0 ms, got Normal(mean={delay.mean})")
     if isinstance(delay, (Normal, Uniform)) and delay.support[0] < 0:
         raise ValueError(
             f"{name}: {delay} can draw negative delays; bound it below with low >= 0 "
