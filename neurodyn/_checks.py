@@ -142,6 +142,15 @@ def check_number(name: str, value, *, owner: str | None = None, unit: str = "") 
     return float(value)
 
 
+def check_ms(name: str, value, *, positive: bool = False) -> float:
+    """A finite real number of milliseconds (> 0 with `positive`), as float."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}")
+    if not np.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{name} must be a finite number of milliseconds{' > 0' if positive else ''}, got {value}")
+    return float(value)
+
+
 def check_finite_array(name: str, value, *, owner: str | None = None) -> None:
     """Raise if a concrete array (or number) holds NaN or inf; tracers pass."""
     arr = concrete(value)
