@@ -3,7 +3,8 @@
 jaxtyping's import hook with beartype checks every `Float[Array, "time neurons"]`-style
 annotation of the modules named below when they are called, so a wrong shape or dtype fails
 a test. By default it covers the modules whose annotations have been audited against the
-suite (fitting, the adjoint paths, analysis, ready-made models, plots);
+suite (fitting, the adjoint paths, analysis, ready-made models, plots, neuron models,
+Hopfield networks);
 NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 turns it off.
 """
 
@@ -17,7 +18,10 @@ if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only th
 
     jax.enable_x64 = enable_x64
 
-CHECKED = ("neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot")
+CHECKED = (
+    "neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot",
+    "neurodyn.neurons", "neurodyn.hopfield",
+)
 
 _mode = os.environ.get("NEURODYN_JAXTYPING", "1")
 if _mode != "0":

@@ -446,9 +446,13 @@ def _run_async_zero_temperature(net, cue, key, max_sweeps, field=None):
 
 
 def overlap(
-    patterns: Float[ArrayLike, "patterns neurons"], state: Float[ArrayLike, "*batch neurons"]
-) -> Float[Array, "*batch patterns"]:
-    """Overlaps m_μ = (1/N) Σ_i ξ_i^μ s_i (1 = the pattern, −1 = its reverse)."""
+    patterns: Float[ArrayLike, "*patterns neurons"], state: Float[ArrayLike, "*batch neurons"]
+) -> Float[Array, "..."]:
+    """Overlaps m_μ = (1/N) Σ_i ξ_i^μ s_i (1 = the pattern, −1 = its reverse).
+
+    `patterns` is (patterns, neurons) or one pattern (neurons,); the result has shape
+    (*batch, patterns) or (*batch,).
+    """
     patterns, state = jnp.asarray(patterns), jnp.asarray(state)
     check_last_dim("state", state, patterns.shape[-1], "n_neurons of patterns", owner="overlap")
     return state @ patterns.T / patterns.shape[-1]

@@ -49,7 +49,7 @@ class ModernHopfield(eqx.Module):
     patterns: Float[Array, "n_patterns dim"]
     beta: Float[ArrayLike, ""]
 
-    def __init__(self, patterns: Float[ArrayLike, "n_patterns dim"], beta: float = 1.0):
+    def __init__(self, patterns: Float[ArrayLike, "n_patterns dim"], beta: Float[ArrayLike, ""] = 1.0):
         check_ndim("patterns", patterns, (2,), "(n_patterns, dim)", owner="ModernHopfield")
         check_finite_array("patterns", patterns, owner="ModernHopfield")
         check_positive("beta", beta, owner="ModernHopfield")
@@ -72,13 +72,13 @@ class ModernHopfield(eqx.Module):
     def _check_query(self, query):
         check_last_dim("query", query, self.dim, "the pattern dimension d", owner="ModernHopfield")
 
-    def attention_weights(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch n_patterns"]:
+    def attention_weights(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch n_patterns"]:
         """p = softmax(β Xᵀ ξ): how much each stored pattern contributes to the update."""
         self._check_query(query)
         _, weights = self._attend(query)
         return weights
 
-    def update(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch dim"]:
+    def update(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch dim"]:
         """One update ξ_new = X softmax(β Xᵀ ξ), computed as attention(Q=ξ, K=V=X, scale=β)."""
         self._check_query(query)
         new, _ = self._attend(query)
@@ -91,7 +91,7 @@ class ModernHopfield(eqx.Module):
         )
         return out[..., 0, :], weights[..., 0, :]
 
-    def retrieve(self, query: Float[Array, "*batch dim"], n_steps: int = 1) -> Float[Array, "*batch dim"]:
+    def retrieve(self, query: Float[ArrayLike, "*batch dim"], n_steps: int = 1) -> Float[Array, "*batch dim"]:
         """Apply `n_steps` updates (one is usually enough) in a `lax.fori_loop`."""
         self._check_query(query)
         if int(n_steps) < 1:
@@ -99,7 +99,7 @@ class ModernHopfield(eqx.Module):
         query = jnp.asarray(query, self.patterns.dtype)
         return lax.fori_loop(0, int(n_steps), lambda _, q: self._attend(q)[0], query)
 
-    def energy(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch"]:
+    def energy(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch"]:
         """E(ξ) = −β⁻¹ log Σ_μ exp(β x_μᵀ ξ) + ½ ξᵀξ + β⁻¹ log P + ½ M² (eq. 2; E ≥ 0)."""
         self._check_query(query)
         query = jnp.asarray(query, self.patterns.dtype)
@@ -115,7 +115,7 @@ class ModernHopfield(eqx.Module):
 
 
 def update_reference(
-    patterns: Float[ArrayLike, "n_patterns dim"], query: Float[ArrayLike, "dim"], beta: float
+    patterns: Float[ArrayLike, "n_patterns dim"], query: Float[ArrayLike, "dim"], beta: Float[ArrayLike, ""]
 ) -> Float[Array, " dim"]:
     """The update written literally as in Ramsauer et al. eq. 3, X softmax(β Xᵀ ξ).
 
