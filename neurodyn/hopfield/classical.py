@@ -191,12 +191,12 @@ class ClassicalHopfield(eqx.Module):
     def n_neurons(self) -> int:
         return self.weights.shape[0]
 
-    def local_field(self, state: Spins) -> Float[Array, "*batch neurons"]:
+    def local_field(self, state: Float[ArrayLike, "*batch neurons"]) -> Float[Array, "*batch neurons"]:
         """h = W s − θ for one state or a batch of states."""
         check_last_dim("state", state, self.n_neurons, "the number of neurons", owner="ClassicalHopfield.local_field")
         return state @ self.weights - self.threshold  # W symmetric: (W s)_i = (s W)_i
 
-    def energy(self, state: Spins) -> Float[Array, "*batch"]:
+    def energy(self, state: Float[ArrayLike, "*batch neurons"]) -> Float[Array, "*batch"]:
         """E(s) = −½ sᵀ W s + θᵀ s (Hopfield 1982)."""
         check_last_dim("state", state, self.n_neurons, "the number of neurons", owner="ClassicalHopfield.energy")
         return -0.5 * jnp.sum(state * (state @ self.weights), -1) + state @ self.threshold
@@ -229,7 +229,7 @@ def _async_step(net: ClassicalHopfield, temperature):
 
 def asynchronous_sweep(
     net: ClassicalHopfield,
-    state: Float[Array, " neurons"],
+    state: Float[ArrayLike, " neurons"],
     key: PRNGKeyArray,
     temperature: Float[ArrayLike, ""] = 0.0,
 ) -> Float[Array, " neurons"]:
@@ -250,7 +250,7 @@ def asynchronous_sweep(
 
 def synchronous_step(
     net: ClassicalHopfield,
-    state: Float[Array, "*batch neurons"],
+    state: Float[ArrayLike, "*batch neurons"],
     key: PRNGKeyArray | None = None,
     temperature: Float[ArrayLike, ""] = 0.0,
 ) -> Float[Array, "*batch neurons"]:
@@ -268,7 +268,7 @@ def _synchronous_step(net, state, key, temperature):
 
 def energy_trace(
     net: ClassicalHopfield,
-    state: Float[Array, " neurons"],
+    state: Float[ArrayLike, " neurons"],
     key: PRNGKeyArray,
     n_sweeps: int = 1,
     temperature: Float[ArrayLike, ""] = 0.0,

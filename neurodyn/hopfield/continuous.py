@@ -117,7 +117,7 @@ class ContinuousHopfield(AbstractNeuron):
     def diffusion(self, t, state: State) -> State:
         return {}  # deterministic: noise enters through the input
 
-    def output(self, state: State) -> Float[Array, "*batch neurons"]:
+    def output(self, state: dict[str, Float[ArrayLike, "*batch neurons"]]) -> Float[Array, "*batch neurons"]:
         """Firing rate V = tanh(λu) in (−1, 1)."""
         return jnp.tanh(self.gain * state["u"])
 
@@ -136,7 +136,7 @@ class ContinuousHopfield(AbstractNeuron):
         return {"u": jnp.zeros((n_neurons,), jnp.result_type(self.weights))}
 
     def energy(
-        self, state: State, input_current: Float[ArrayLike, "*neurons"] = 0.0
+        self, state: dict[str, Float[ArrayLike, "*batch neurons"]], input_current: Float[ArrayLike, "*neurons"] = 0.0
     ) -> Float[Array, "*batch"]:
         """Lyapunov energy (Hopfield 1984, eq. 7) of one state or a batch (leading axes).
 
