@@ -29,7 +29,7 @@ from jaxtyping import Array, Float
 from ._checks import check_int, check_ms
 from ._simulate import simulate
 from .inputs import as_input
-from .neurons.base import AbstractSpikingNeuron, State
+from .neurons.base import AbstractSpikingNeuron, InitialState, State
 from .surrogate import check_surrogate
 
 
@@ -104,7 +104,7 @@ def simulate_surrogate(
     *,
     input=0.0,
     n_neurons: int | None = None,
-    initial_state: State | None = None,
+    initial_state: InitialState | None = None,
     surrogate: str = "fast_sigmoid",
     slope: float = 1.0,
     solver: diffrax.AbstractSolver | None = None,

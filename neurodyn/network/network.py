@@ -54,7 +54,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 from .._checks import check_parameter, concrete
 from .._simulate import simulate
 from .._state import SimState, SimulationResult
-from ..neurons.base import AbstractSpikingNeuron, State
+from ..neurons.base import AbstractSpikingNeuron, InitialState, State
 from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, resolve_method
 from .drives import DCCurrent, PoissonDrive
@@ -660,7 +660,7 @@ def simulate_network(
     t1: float,
     dt: float,
     *,
-    initial_state: State | SimState | None = None,
+    initial_state: InitialState | SimState | None = None,
     record: Sequence[str] = (),
     **kwargs,
 ) -> SimulationResult:

@@ -46,6 +46,7 @@ __all__ = [
     "AbstractPopulation",
     "AbstractSpikingNeuron",
     "AbstractSpikingPopulation",
+    "InitialState",
     "State",
     "check_parameter",
     "concrete",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 State = dict[str, Float[Array, " neurons"]]
+# A state as a user gives it (initial_state=): each variable a scalar or one value per neuron.
+InitialState = dict[str, Float[ArrayLike, "*neurons"]]
 
 # (name, start, stop), stop exclusive: a named group of neurons.
 Populations = tuple[tuple[str, int, int], ...]
