@@ -23,7 +23,10 @@ def _all_modules():
     for info in pkgutil.walk_packages(neurodyn.__path__, "neurodyn."):
         if "._kernels" in info.name:
             continue
-        importlib.import_module(info.name)
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # a module of an optional extra that is not installed
+            pass
 
 
 def _subclasses(cls):
