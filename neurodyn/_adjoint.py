@@ -21,26 +21,16 @@ keeps `SaveAt(ts=...)`, which is harmless there (no recomputation from checkpoin
 
 from __future__ import annotations
 
-import math
-
 import diffrax
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
+from ._checks import check_int, check_ms
 from ._simulate import simulate
 from .inputs import as_input
-from .neurons.base import AbstractSpikingNeuron, State
+from .neurons.base import AbstractSpikingNeuron, InitialState, State
 from .surrogate import check_surrogate
-
-
-def _check_time(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number of milliseconds > 0, got {value}")
-    return float(value)
 
 
 def solve_trace(
@@ -72,13 +62,12 @@ def solve_trace(
     Raises ValueError naming the argument for t1 or dt not finite and > 0, t1 not a whole
     number of steps, or record_every not an integer >= 1.
     """
-    t1 = _check_time("t1", t1)
-    dt = _check_time("dt", dt)
+    t1 = check_ms("t1", t1, positive=True)
+    dt = check_ms("dt", dt, positive=True)
     n_steps = round(t1 / dt)
     if not (n_steps >= 1 and abs(n_steps * dt - t1) < 1e-6 * max(t1, 1.0)):
         raise ValueError(f"t1/dt must be a whole number of steps >= 1, got t1={t1}, dt={dt}")
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
+    record_every = check_int("record_every", record_every, lower=1)
     if adjoint is not None and not isinstance(adjoint, diffrax.AbstractAdjoint):
         raise TypeError(f"adjoint must be a diffrax adjoint, got {adjoint!r}")
     adjoint = adjoint or diffrax.RecursiveCheckpointAdjoint()
@@ -115,7 +104,7 @@ def simulate_surrogate(
     *,
     input=0.0,
     n_neurons: int | None = None,
-    initial_state: State | None = None,
+    initial_state: InitialState | None = None,
     surrogate: str = "fast_sigmoid",
     slope: float = 1.0,
     solver: diffrax.AbstractSolver | None = None,

@@ -5,7 +5,12 @@ Array values are checked here only when they are concrete; inside `jit`/`vmap`/`
 are tracers, and value conditions that matter at run time are checked with
 `eqx.error_if` where the values are used (see `neurodyn.simulate(throw=...)`).
 
-Every message names the owner and argument, the value received and the allowed range.
+Every message names the owner and argument ("LIF.tau_m" for a field of a class, "run:
+temperature" for an argument of a function), the value received and the allowed range.
+The exception type follows one rule: TypeError for a value of the wrong type (a float
+or a string where an integer is needed, a bool where a number is), ValueError for a value
+of the right type outside its allowed range or shape (0 where >= 1 is needed, NaN, a
+matrix of the wrong shape).
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ def show(values) -> str:
 
 
 def _name(owner: str | None, name: str) -> str:
-    return f"{owner}.{name}" if owner else name
+    """"LIF.tau_m" for a field of a class, "run: temperature" or "ClassicalHopfield.energy:
+    state" for an argument of a function or method (its name starts lower-case)."""
+    if not owner:
+        return name
+    return f"{owner}: {name}" if owner.rsplit(".", 1)[-1][:1].islower() else f"{owner}.{name}"
 
 
 def check_parameter(
@@ -79,6 +88,28 @@ def check_parameter(
         )
 
 
+def check_fields(model, *, positive=(), nonnegative=(), real=()) -> None:
+    """`check_parameter` on named fields of a model: > 0, >= 0, or any finite number.
+
+    The owner in the messages is the model's class name (e.g. "LIF.tau_m must be > 0.0").
+    """
+    owner = type(model).__name__
+    for names, bounds in ((positive, {"lower": 0.0, "lower_open": True}), (nonnegative, {"lower": 0.0}), (real, {})):
+        for name in names:
+            check_parameter(owner, name, getattr(model, name), **bounds)
+
+
+def check_greater(model, name: str, other: str) -> None:
+    """Raise if a model's concrete field `name` is not > its field `other` everywhere."""
+    a, b = concrete(getattr(model, name)), concrete(getattr(model, other))
+    if a is not None and b is not None and np.any(a - b <= 0):
+        owner = type(model).__name__
+        raise ValueError(
+            f"{owner}.{name} must be > {owner}.{other}, got {name}={getattr(model, name)}, "
+            f"{other}={getattr(model, other)}"
+        )
+
+
 def check_int(name: str, value, *, lower: int | None = None, owner: str | None = None,
               allow_none: bool = False, meaning: str = "") -> int | None:
     """A Python/NumPy integer >= lower, returned as int; bools, floats and strings refused.
@@ -108,6 +139,15 @@ def check_number(name: str, value, *, owner: str | None = None, unit: str = "") 
         raise TypeError(f"{what} must be a Python number{unit}, got {value!r} ({type(value).__name__})")
     if not np.isfinite(value):
         raise ValueError(f"{what} must be finite, got {value}")
+    return float(value)
+
+
+def check_ms(name: str, value, *, positive: bool = False) -> float:
+    """A finite real number of milliseconds (> 0 with `positive`), as float."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}")
+    if not np.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{name} must be a finite number of milliseconds{' > 0' if positive else ''}, got {value}")
     return float(value)
 
 
@@ -148,3 +188,45 @@ def check_symmetric(name: str, value, *, owner: str | None = None, atol: float =
         raise ValueError(
             f"{_name(owner, name)} must be symmetric (W = Wᵀ), max |W - Wᵀ| = {np.max(np.abs(arr - arr.T)):.3g}"
         )
+
+
+def check_positive(name: str, value, *, owner: str | None = None, allow_zero: bool = False) -> None:
+    """Raise if a concrete scalar is not a finite number > 0 (>= 0 with `allow_zero`)."""
+    arr = concrete(value)
+    if arr is None:
+        return
+    what = _name(owner, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{what} must be a scalar, got shape {arr.shape}")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not np.isfinite(arr) or (arr < 0 if allow_zero else arr <= 0):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{what} must be a finite number {rel}, got {arr.item()}")
+
+
+def check_ndim(name: str, value, ndims: tuple[int, ...], meaning: str, *, owner: str | None = None) -> None:
+    """Raise if an array's number of dimensions is not one of `ndims` (shapes are static)."""
+    if np.ndim(value) not in ndims:
+        raise ValueError(f"{_name(owner, name)} must have shape {meaning}, got shape {np.shape(value)}")
+
+
+def check_last_dim(name: str, value, size: int, meaning: str, *, owner: str | None = None) -> None:
+    """Raise if an array's last axis does not have length `size`."""
+    if np.shape(value)[-1:] != (size,):
+        raise ValueError(
+            f"{_name(owner, name)} must have a last axis of length {size} ({meaning}), "
+            f"got shape {np.shape(value)}"
+        )
+
+
+def check_binary(name: str, value, *, owner: str | None = None) -> None:
+    """Raise if a concrete array holds anything other than -1 and +1 (binary spins)."""
+    arr = concrete(value)
+    if arr is None or not arr.size or np.all((arr == 1) | (arr == -1)):
+        return
+    bad = np.unique(arr[(arr != 1) & (arr != -1)])
+    shown = str(bad[:5].tolist()) + ("" if bad.size <= 5 else f" ({bad.size} distinct)")
+    raise ValueError(
+        f"{_name(owner, name)} must contain only -1 and +1 (binary ±1 spins), got other values {shown}"
+    )

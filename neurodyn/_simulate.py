@@ -33,7 +33,7 @@ from ._noise import describe_noise, has_noise_term, is_stochastic
 from ._state import NumericalBlowUpError, SimState, SimulationResult
 from .inputs import AbstractInput, as_input
 from .monitors import AbstractMonitor, RateMonitor, SpikeMonitor, StateMonitor, check_monitors, run_info
-from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, State
+from .neurons.base import AbstractNeuron, AbstractSpikingNeuron, InitialState
 from .surrogate import check_surrogate
 
 # --------------------------------------------------------------------------- validation
@@ -181,7 +181,7 @@ def simulate(
     record_every: int = 1,
     rate_every: int | None = None,
     n_neurons: int | None = None,
-    initial_state: State | SimState | None = None,
+    initial_state: InitialState | SimState | None = None,
     max_spikes: int | None = None,
     spike_block: int | None = None,
     dtype=None,

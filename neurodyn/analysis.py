@@ -20,18 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from ._checks import check_ms
 from ._simulate import simulate
 from ._state import SimulationResult
 from .neurons.base import AbstractNeuron, AbstractSpikingNeuron
-
-
-def _check_window(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of milliseconds, got {value}")
-    return float(value)
-
 
 # --------------------------------------------------------------------------- spike trains
 
@@ -105,7 +97,7 @@ def binned_rate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Population rate (Hz per neuron) in bins of `bin_ms` from t0 to t1 (ms): the spike
     count of each bin divided by n_neurons·bin_ms. Returns (bin centres in ms, rate)."""
-    t0, t1, bin_ms = (_check_window(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
+    t0, t1, bin_ms = (check_ms(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
     if not bin_ms > 0 or not t1 > t0:
         raise ValueError(f"need bin_ms > 0 and t1 > t0, got t0={t0}, t1={t1}, bin_ms={bin_ms}")
     if not (isinstance(n_neurons, (int, np.integer)) and n_neurons >= 1):
@@ -268,7 +260,7 @@ def f_i_curve(
     """
     if rate not in ("isi", "count"):
         raise ValueError(f"rate must be 'isi' or 'count', got {rate!r}")
-    t1, t_start = _check_window("t1", t1), _check_window("t_start", t_start)
+    t1, t_start = check_ms("t1", t1), check_ms("t_start", t_start)
     if not 0 <= t_start < t1:
         raise ValueError(f"t_start must satisfy 0 <= t_start < t1 = {t1}, got {t_start}")
     currents = jnp.asarray(currents)

@@ -70,7 +70,7 @@ class RunInfo(eqx.Module):
 
 def run_info(model: AbstractNeuron, n: int, n_steps: int, dt: float, duration_ms: float, mode: str) -> RunInfo:
     spiking = isinstance(model, AbstractSpikingNeuron)
-    groups = (model.populations if spiking else ()) or (("all", 0, n),)
+    groups = model.populations or (("all", 0, n),)
     return RunInfo(n=n, n_steps=n_steps, dt=float(dt), duration_ms=float(duration_ms), mode=mode,
                    spiking=spiking, groups=tuple(groups), state_names=tuple(model.state_names),
                    model_name=type(model).__name__)

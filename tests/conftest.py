@@ -3,20 +3,25 @@
 jaxtyping's import hook with beartype checks every `Float[Array, "time neurons"]`-style
 annotation of the modules named below when they are called, so a wrong shape or dtype fails
 a test. By default it covers the modules whose annotations have been audited against the
-suite (fitting, the adjoint paths, analysis, ready-made models, plots);
+suite (fitting, the adjoint paths, analysis, ready-made models, plots, neuron models,
+Hopfield networks);
 NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 turns it off.
 """
 
 import os
 
 import jax
+import pytest
 
 if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only the experimental name
     from jax.experimental import enable_x64
 
     jax.enable_x64 = enable_x64
 
-CHECKED = ("neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot")
+CHECKED = (
+    "neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot",
+    "neurodyn.neurons", "neurodyn.hopfield",
+)
 
 _mode = os.environ.get("NEURODYN_JAXTYPING", "1")
 if _mode != "0":
@@ -28,5 +33,30 @@ if _mode != "0":
         from jaxtyping import install_import_hook
 
         install_import_hook("neurodyn" if _mode == "all" else CHECKED, "_typecheck.typechecker")
+
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "no_typecheck: run without the jaxtyping/beartype hook. For tests of a function's own message "
+        "for an argument of the wrong type: the hook would refuse the argument first, with its own "
+        "message, and a user (who runs without the hook) sees the function's.",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_typecheck(request):
+    if request.node.get_closest_marker("no_typecheck") is None:
+        yield
+        return
+    import jaxtyping
+
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
+
 
 from neurodyn.analysis import isi_rate as rate_hz  # noqa: E402, F401  (rate from the mean ISI, Hz)

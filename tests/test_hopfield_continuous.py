@@ -75,6 +75,7 @@ def test_high_gain_fixed_point_matches_binary_network():
         (dict(weights=jnp.zeros((2, 2)), bias=jnp.zeros(3)), r"bias must be a scalar or have shape \(2,\)"),
     ],
 )
+@pytest.mark.no_typecheck  # checks the function's own message for a wrong-shape argument
 def test_bad_parameters_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ContinuousHopfield(**kwargs)

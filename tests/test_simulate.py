@@ -185,9 +185,9 @@ def test_mismatched_parameter_shapes():
 
 
 def test_exact_mode_needs_a_spiking_model():
-    from neurodyn.neurons.base import AbstractNeuron
+    from neurodyn.neurons import AbstractPopulation
 
-    class Leak(AbstractNeuron):
+    class Leak(AbstractPopulation):
         state_names = ("v",)
 
         def vector_field(self, t, y, i):

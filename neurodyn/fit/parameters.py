@@ -7,6 +7,7 @@ transform of each (`neurodyn.fit.transforms`). `Parameters.apply(model, u)` puts
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -70,7 +71,7 @@ def _resolve_selection(model, params) -> tuple[tuple[str, ...], tuple[int, ...]]
         index = []
         for n in names:
             if not _has(model, n):
-                fields = [k for k in getattr(model, "__dataclass_fields__", {})]
+                fields = [f.name for f in dataclasses.fields(model)] if dataclasses.is_dataclass(model) else []
                 raise ValueError(
                     f"params: {type(model).__name__} has no parameter {n!r}; its fields are {fields}"
                 )

@@ -32,9 +32,9 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from ._checks import (
+from .._checks import (
     check_binary,
-    check_finite,
+    check_finite_array,
     check_last_dim,
     check_ndim,
     check_positive,
@@ -48,8 +48,8 @@ Spins = Float[Array, "*batch neurons"]
 
 
 def _as_patterns(owner: str, patterns) -> Float[Array, "patterns neurons"]:
-    check_ndim(owner, "patterns", patterns, (2,), "(n_patterns, n_neurons)")
-    check_binary(owner, "patterns", patterns)
+    check_ndim("patterns", patterns, (2,), "(n_patterns, n_neurons)", owner=owner)
+    check_binary("patterns", patterns, owner=owner)
     patterns = jnp.asarray(patterns)
     if not jnp.issubdtype(patterns.dtype, jnp.floating):
         patterns = patterns.astype(float)
@@ -134,7 +134,7 @@ class ClassicalHopfield(eqx.Module):
         weights: Float[ArrayLike, "neurons neurons"],
         threshold: Float[ArrayLike, "*neurons"] | None = None,
     ):
-        check_ndim("ClassicalHopfield", "weights", weights, (2,), "(n_neurons, n_neurons)")
+        check_ndim("weights", weights, (2,), "(n_neurons, n_neurons)", owner="ClassicalHopfield")
         weights = jnp.asarray(weights)
         if not jnp.issubdtype(weights.dtype, jnp.floating):
             weights = weights.astype(float)
@@ -158,8 +158,8 @@ class ClassicalHopfield(eqx.Module):
                 f"ClassicalHopfield: threshold must be a scalar or have shape ({n},) to "
                 f"match weights {self.weights.shape}, got shape {self.threshold.shape}"
             )
-        check_finite("ClassicalHopfield", "weights", self.weights)
-        check_finite("ClassicalHopfield", "threshold", self.threshold)
+        check_finite_array("weights", self.weights, owner="ClassicalHopfield")
+        check_finite_array("threshold", self.threshold, owner="ClassicalHopfield")
         w = concrete(self.weights)
         if w is None:
             return
@@ -191,14 +191,14 @@ class ClassicalHopfield(eqx.Module):
     def n_neurons(self) -> int:
         return self.weights.shape[0]
 
-    def local_field(self, state: Spins) -> Float[Array, "*batch neurons"]:
+    def local_field(self, state: Float[ArrayLike, "*batch neurons"]) -> Float[Array, "*batch neurons"]:
         """h = W s − θ for one state or a batch of states."""
-        check_last_dim("ClassicalHopfield.local_field", "state", state, self.n_neurons, "the number of neurons")
+        check_last_dim("state", state, self.n_neurons, "the number of neurons", owner="ClassicalHopfield.local_field")
         return state @ self.weights - self.threshold  # W symmetric: (W s)_i = (s W)_i
 
-    def energy(self, state: Spins) -> Float[Array, "*batch"]:
+    def energy(self, state: Float[ArrayLike, "*batch neurons"]) -> Float[Array, "*batch"]:
         """E(s) = −½ sᵀ W s + θᵀ s (Hopfield 1982)."""
-        check_last_dim("ClassicalHopfield.energy", "state", state, self.n_neurons, "the number of neurons")
+        check_last_dim("state", state, self.n_neurons, "the number of neurons", owner="ClassicalHopfield.energy")
         return -0.5 * jnp.sum(state * (state @ self.weights), -1) + state @ self.threshold
 
 
@@ -229,7 +229,7 @@ def _async_step(net: ClassicalHopfield, temperature):
 
 def asynchronous_sweep(
     net: ClassicalHopfield,
-    state: Float[Array, " neurons"],
+    state: Float[ArrayLike, " neurons"],
     key: PRNGKeyArray,
     temperature: Float[ArrayLike, ""] = 0.0,
 ) -> Float[Array, " neurons"]:
@@ -250,7 +250,7 @@ def asynchronous_sweep(
 
 def synchronous_step(
     net: ClassicalHopfield,
-    state: Float[Array, "*batch neurons"],
+    state: Float[ArrayLike, "*batch neurons"],
     key: PRNGKeyArray | None = None,
     temperature: Float[ArrayLike, ""] = 0.0,
 ) -> Float[Array, "*batch neurons"]:
@@ -268,7 +268,7 @@ def _synchronous_step(net, state, key, temperature):
 
 def energy_trace(
     net: ClassicalHopfield,
-    state: Float[Array, " neurons"],
+    state: Float[ArrayLike, " neurons"],
     key: PRNGKeyArray,
     n_sweeps: int = 1,
     temperature: Float[ArrayLike, ""] = 0.0,
@@ -286,7 +286,7 @@ def energy_trace(
     n_sweeps = int(n_sweeps)
     if n_sweeps < 1:
         raise ValueError(f"energy_trace: n_sweeps must be >= 1, got {n_sweeps}")
-    check_positive("energy_trace", "temperature", temperature, allow_zero=True)
+    check_positive("temperature", temperature, allow_zero=True, owner="energy_trace")
     return _energy_trace(net, state, key, n_sweeps, jnp.asarray(temperature, state.dtype))
 
 
@@ -354,7 +354,7 @@ def run(
     max_sweeps = int(max_sweeps)
     if max_sweeps < 1:
         raise ValueError(f"run: max_sweeps must be >= 1, got {max_sweeps}")
-    check_positive("run", "temperature", temperature, allow_zero=True)
+    check_positive("temperature", temperature, allow_zero=True, owner="run")
     batch = cue.shape[:-1]
     flat = cue.reshape(-1, net.n_neurons)
     keys = jr.split(key, flat.shape[0])
@@ -446,11 +446,15 @@ def _run_async_zero_temperature(net, cue, key, max_sweeps, field=None):
 
 
 def overlap(
-    patterns: Float[ArrayLike, "patterns neurons"], state: Float[ArrayLike, "*batch neurons"]
-) -> Float[Array, "*batch patterns"]:
-    """Overlaps m_μ = (1/N) Σ_i ξ_i^μ s_i (1 = the pattern, −1 = its reverse)."""
+    patterns: Float[ArrayLike, "*patterns neurons"], state: Float[ArrayLike, "*batch neurons"]
+) -> Float[Array, "..."]:
+    """Overlaps m_μ = (1/N) Σ_i ξ_i^μ s_i (1 = the pattern, −1 = its reverse).
+
+    `patterns` is (patterns, neurons) or one pattern (neurons,); the result has shape
+    (*batch, patterns) or (*batch,).
+    """
     patterns, state = jnp.asarray(patterns), jnp.asarray(state)
-    check_last_dim("overlap", "state", state, patterns.shape[-1], "n_neurons of patterns")
+    check_last_dim("state", state, patterns.shape[-1], "n_neurons of patterns", owner="overlap")
     return state @ patterns.T / patterns.shape[-1]
 
 
@@ -468,9 +472,9 @@ def closest_pattern(
 
 
 def _as_state(owner: str, net: ClassicalHopfield, state) -> Spins:
-    check_ndim(owner, "cue/state", state, tuple(range(1, 8)), "(..., n_neurons)")
-    check_last_dim(owner, "cue/state", state, net.n_neurons, "the number of neurons of net")
-    check_binary(owner, "cue/state", state)
+    check_ndim("cue/state", state, tuple(range(1, 8)), "(..., n_neurons)", owner=owner)
+    check_last_dim("cue/state", state, net.n_neurons, "the number of neurons of net", owner=owner)
+    check_binary("cue/state", state, owner=owner)
     state = jnp.asarray(state, net.weights.dtype)
     if isinstance(state, jax.core.Tracer):  # under jit/vmap: checked when the values are known
         state = eqx.error_if(state, (state != 1) & (state != -1),

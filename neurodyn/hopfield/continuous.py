@@ -26,17 +26,18 @@ so it is integrated by `neurodyn.simulate` like every other neuron model:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._checks import check_finite_array, check_ndim, concrete
 from ..neurons.base import AbstractNeuron, State
-from ._checks import check_finite, check_ndim, concrete
 from .classical import hebbian
 
 
+@final
 class ContinuousHopfield(AbstractNeuron):
     """Graded-response Hopfield network τ du/dt = −u + W tanh(λu) + b + I(t).
 
@@ -54,15 +55,17 @@ class ContinuousHopfield(AbstractNeuron):
     gain: Float[ArrayLike, ""] = 4.0
 
     state_names: ClassVar[tuple[str, ...]] = ("u",)
+    noisy_variables: ClassVar[tuple[str, ...]] = ()
+    populations: ClassVar[tuple[tuple[str, int, int], ...]] = ()
 
     def __check_init__(self):
-        check_ndim("ContinuousHopfield", "weights", self.weights, (2,), "(n_neurons, n_neurons)")
+        check_ndim("weights", self.weights, (2,), "(n_neurons, n_neurons)", owner="ContinuousHopfield")
         n = self.weights.shape[0]
         if self.weights.shape != (n, n):
             raise ValueError(
                 f"ContinuousHopfield: weights must be square, got shape {self.weights.shape}"
             )
-        check_finite("ContinuousHopfield", "weights", self.weights)
+        check_finite_array("weights", self.weights, owner="ContinuousHopfield")
         for name in ("bias", "tau"):
             shape = np.shape(getattr(self, name))
             if shape not in ((), (n,)):
@@ -111,7 +114,10 @@ class ContinuousHopfield(AbstractNeuron):
                 shapes[name] = np.shape(getattr(self, name))
         return shapes
 
-    def output(self, state: State) -> Float[Array, "*batch neurons"]:
+    def diffusion(self, t, state: State) -> State:
+        return {}  # deterministic: noise enters through the input
+
+    def output(self, state: dict[str, Float[ArrayLike, "*batch neurons"]]) -> Float[Array, "*batch neurons"]:
         """Firing rate V = tanh(λu) in (−1, 1)."""
         return jnp.tanh(self.gain * state["u"])
 
@@ -130,7 +136,7 @@ class ContinuousHopfield(AbstractNeuron):
         return {"u": jnp.zeros((n_neurons,), jnp.result_type(self.weights))}
 
     def energy(
-        self, state: State, input_current: Float[ArrayLike, "*neurons"] = 0.0
+        self, state: dict[str, Float[ArrayLike, "*batch neurons"]], input_current: Float[ArrayLike, "*neurons"] = 0.0
     ) -> Float[Array, "*batch"]:
         """Lyapunov energy (Hopfield 1984, eq. 7) of one state or a batch (leading axes).
 

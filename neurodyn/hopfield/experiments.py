@@ -24,7 +24,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._checks import check_positive
+from .._checks import check_positive
 from .classical import (
     ClassicalHopfield,
     _as_patterns,
@@ -422,7 +422,7 @@ def modern_capacity_curve(
     n_cues: int = 256,
 ) -> Float[Array, " loads"]:
     """Fraction of exactly retrieved patterns after one update vs load P/d (modern net)."""
-    check_positive("modern_capacity_curve", "beta", beta)
+    check_positive("beta", beta, owner="modern_capacity_curve")
     keys = jr.split(key, len(loads))
     return jnp.stack([
         modern_retrieval(k, dim, max(2, int(round(a * dim))), [beta],

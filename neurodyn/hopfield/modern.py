@@ -30,8 +30,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._checks import check_finite_array, check_last_dim, check_ndim, check_positive
 from ..attention import dot_product_attention
-from ._checks import check_finite, check_last_dim, check_ndim, check_positive
 
 
 class ModernHopfield(eqx.Module):
@@ -49,10 +49,10 @@ class ModernHopfield(eqx.Module):
     patterns: Float[Array, "n_patterns dim"]
     beta: Float[ArrayLike, ""]
 
-    def __init__(self, patterns: Float[ArrayLike, "n_patterns dim"], beta: float = 1.0):
-        check_ndim("ModernHopfield", "patterns", patterns, (2,), "(n_patterns, dim)")
-        check_finite("ModernHopfield", "patterns", patterns)
-        check_positive("ModernHopfield", "beta", beta)
+    def __init__(self, patterns: Float[ArrayLike, "n_patterns dim"], beta: Float[ArrayLike, ""] = 1.0):
+        check_ndim("patterns", patterns, (2,), "(n_patterns, dim)", owner="ModernHopfield")
+        check_finite_array("patterns", patterns, owner="ModernHopfield")
+        check_positive("beta", beta, owner="ModernHopfield")
         patterns = jnp.asarray(patterns)
         if not jnp.issubdtype(patterns.dtype, jnp.floating):
             patterns = patterns.astype(float)
@@ -70,15 +70,15 @@ class ModernHopfield(eqx.Module):
         return self.patterns.shape[1]
 
     def _check_query(self, query):
-        check_last_dim("ModernHopfield", "query", query, self.dim, "the pattern dimension d")
+        check_last_dim("query", query, self.dim, "the pattern dimension d", owner="ModernHopfield")
 
-    def attention_weights(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch n_patterns"]:
+    def attention_weights(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch n_patterns"]:
         """p = softmax(β Xᵀ ξ): how much each stored pattern contributes to the update."""
         self._check_query(query)
         _, weights = self._attend(query)
         return weights
 
-    def update(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch dim"]:
+    def update(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch dim"]:
         """One update ξ_new = X softmax(β Xᵀ ξ), computed as attention(Q=ξ, K=V=X, scale=β)."""
         self._check_query(query)
         new, _ = self._attend(query)
@@ -91,7 +91,7 @@ class ModernHopfield(eqx.Module):
         )
         return out[..., 0, :], weights[..., 0, :]
 
-    def retrieve(self, query: Float[Array, "*batch dim"], n_steps: int = 1) -> Float[Array, "*batch dim"]:
+    def retrieve(self, query: Float[ArrayLike, "*batch dim"], n_steps: int = 1) -> Float[Array, "*batch dim"]:
         """Apply `n_steps` updates (one is usually enough) in a `lax.fori_loop`."""
         self._check_query(query)
         if int(n_steps) < 1:
@@ -99,7 +99,7 @@ class ModernHopfield(eqx.Module):
         query = jnp.asarray(query, self.patterns.dtype)
         return lax.fori_loop(0, int(n_steps), lambda _, q: self._attend(q)[0], query)
 
-    def energy(self, query: Float[Array, "*batch dim"]) -> Float[Array, "*batch"]:
+    def energy(self, query: Float[ArrayLike, "*batch dim"]) -> Float[Array, "*batch"]:
         """E(ξ) = −β⁻¹ log Σ_μ exp(β x_μᵀ ξ) + ½ ξᵀξ + β⁻¹ log P + ½ M² (eq. 2; E ≥ 0)."""
         self._check_query(query)
         query = jnp.asarray(query, self.patterns.dtype)
@@ -115,7 +115,7 @@ class ModernHopfield(eqx.Module):
 
 
 def update_reference(
-    patterns: Float[ArrayLike, "n_patterns dim"], query: Float[ArrayLike, "dim"], beta: float
+    patterns: Float[ArrayLike, "n_patterns dim"], query: Float[ArrayLike, "dim"], beta: Float[ArrayLike, ""]
 ) -> Float[Array, " dim"]:
     """The update written literally as in Ramsauer et al. eq. 3, X softmax(β Xᵀ ξ).
 
@@ -127,7 +127,7 @@ def update_reference(
 
 def separation(patterns: Float[ArrayLike, "n_patterns dim"]) -> Float[Array, " n_patterns"]:
     """Δ_μ = x_μᵀ x_μ − max_{ν≠μ} x_μᵀ x_ν (Ramsauer et al. 2020, Def. 1)."""
-    check_ndim("separation", "patterns", patterns, (2,), "(n_patterns, dim)")
+    check_ndim("patterns", patterns, (2,), "(n_patterns, dim)", owner="separation")
     x = jnp.asarray(patterns, float)
     if x.shape[0] < 2:
         raise ValueError(f"separation: needs at least 2 patterns, got {x.shape[0]}")
@@ -140,6 +140,6 @@ def separation_threshold(
     beta: Float[ArrayLike, ""], n_patterns: int, max_norm: Float[ArrayLike, ""]
 ) -> Float[Array, ""]:
     """Sufficient separation for one-step retrieval: 2/(βP) + β⁻¹ log(2(P−1)PβM²) (Thm. 3)."""
-    check_positive("separation_threshold", "beta", beta)
+    check_positive("beta", beta, owner="separation_threshold")
     p = n_patterns
     return 2.0 / (beta * p) + jnp.log(2.0 * (p - 1) * p * beta * max_norm**2) / beta

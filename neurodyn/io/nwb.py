@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..neurons.base import AbstractNeuron
 from ._arrays import fingerprint
 from ._atomic import temp_name
 
@@ -80,7 +81,7 @@ def describe(tree) -> object:
 
 
 def _populations(result, model, n: int) -> list[tuple[str, int, int]]:
-    pops = getattr(model, "populations", None) if model is not None else None
+    pops = model.populations if model is not None else None
     if pops:
         return [(str(name), int(a), int(b)) for name, a, b in pops]
     if result is not None and result.rate_groups and sum(g[1] for g in result.rate_groups) == n:
@@ -191,6 +192,8 @@ def to_nwb(result, path, *, model=None, input=None, dt: float | None = None, uni
 
     if not isinstance(result, SimulationResult):
         raise TypeError(f"result must be a SimulationResult, got {type(result).__name__}")
+    if model is not None and not isinstance(model, AbstractNeuron):
+        raise TypeError(f"model must be the run's neuron model or Network (or None), got {type(model).__name__}")
     times, neurons = result.spikes()
     n = int(np.shape(result.spike_counts)[-1])
     pops = _populations(result, model, n)

@@ -37,6 +37,7 @@ import diffrax
 import jax
 from jaxtyping import PRNGKeyArray
 
+from .._checks import check_int
 from ..network import ConductanceSynapse, Network, Projection, fixed_probability, random_initial_state
 from ..neurons import LIF
 from ._built import BuiltNetwork
@@ -78,8 +79,7 @@ def coba(n: int = N, *, key: PRNGKeyArray, variant: str = "brette") -> BuiltNetw
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (excitatory and inhibitory neurons), got {n!r}")
+    n = check_int("n", n, lower=2, meaning="excitatory and inhibitory neurons")
     n_e = int(round(EXCITATORY_FRACTION * n))
     p = P_CONNECT if variant == "brette" else IN_DEGREE_DRIVEN / n
     if not p <= 1:

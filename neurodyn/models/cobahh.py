@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._checks import check_int
 from ..network import ConductanceSynapse, Connectivity, Network, Projection, fixed_probability
 from ..neurons import TraubMiles
 from ..neurons.traub_miles import traub_miles_gate_steady_states
@@ -73,8 +74,7 @@ def cobahh(n: int = N, *, key: PRNGKeyArray, gates: str = "zero") -> BuiltNetwor
     `key` is split into (excitatory connections, inhibitory connections, initial state).
     Returns a `BuiltNetwork` with dt = 0.1 ms and `ExponentialEuler()`.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (excitatory and inhibitory neurons), got {n!r}")
+    n = check_int("n", n, lower=2, meaning="excitatory and inhibitory neurons")
     if gates not in GATES:
         raise ValueError(f"gates must be one of {GATES}, got {gates!r}")
     n_e = int(round(0.8 * n))

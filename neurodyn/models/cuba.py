@@ -24,6 +24,7 @@ from __future__ import annotations
 import jax
 from jaxtyping import PRNGKeyArray
 
+from .._checks import check_int
 from ..network import CurrentSynapse, Network, Projection, fixed_probability
 from ..neurons import LIF
 from ..solvers import ExponentialEuler
@@ -42,8 +43,7 @@ def cuba(n: int = N, *, key: PRNGKeyArray) -> BuiltNetwork:
     `key` is split into (excitatory connections, inhibitory connections, initial state).
     Returns a `BuiltNetwork` with dt = 0.1 ms and `ExponentialEuler()`.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (excitatory and inhibitory neurons), got {n!r}")
+    n = check_int("n", n, lower=2, meaning="excitatory and inhibitory neurons")
     P = PARAMS
     n_e = int(round(0.8 * n))
     k_e, k_i, k_0 = jax.random.split(key, 3)

@@ -70,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
+from .._checks import check_int, concrete
 from .distributions import Normal, Uniform, _chunk_size, _from_chunks
 
 
@@ -108,8 +109,8 @@ class Connectivity(eqx.Module):
         dt: float | None = None,
         max_delay: int | None = None,
     ):
-        n_pre = _check_size("n_pre", n_pre)
-        n_post = _check_size("n_post", n_post)
+        n_pre = check_int("n_pre", n_pre, lower=1)
+        n_post = check_int("n_post", n_post, lower=1)
         post_idx = jnp.asarray(post_idx)
         if not jnp.issubdtype(post_idx.dtype, jnp.integer) or post_idx.ndim != 2:
             raise ValueError(
@@ -120,7 +121,7 @@ class Connectivity(eqx.Module):
                 f"post_idx has {post_idx.shape[0]} rows but n_pre={n_pre}: it needs exactly one row per "
                 f"presynaptic neuron (the spikes of missing rows would be dropped)"
             )
-        idx = _concrete(post_idx)
+        idx = concrete(post_idx)
         if idx is not None and idx.size and (idx.min() < 0 or idx.max() > n_post):
             bad = idx[(idx < 0) | (idx > n_post)]
             raise ValueError(
@@ -145,7 +146,7 @@ class Connectivity(eqx.Module):
                 f"delay must be an integer table of steps with the shape of post_idx {tuple(post_idx.shape)}, "
                 f"got {delay.dtype} shape {delay.shape}"
             )
-        d = _concrete(delay)
+        d = concrete(delay)
         if d is not None:
             if idx is not None:
                 d = np.where(idx < n_post, d, 0)
@@ -156,9 +157,7 @@ class Connectivity(eqx.Module):
                 max_delay = largest
             elif largest > max_delay:
                 raise ValueError(f"delay holds {largest} steps but max_delay={max_delay}")
-        if isinstance(max_delay, bool) or not isinstance(max_delay, (int, np.integer)) or max_delay < 0:
-            raise ValueError(f"max_delay must be an integer >= 0 (steps), got {max_delay!r}")
-        self.max_delay = int(max_delay)
+        self.max_delay = check_int("max_delay", max_delay, lower=0, meaning="steps")
         self.delay = delay.astype(delay_dtype(self.max_delay))
 
     @property
@@ -246,9 +245,8 @@ class Connectivity(eqx.Module):
         """The same synapses in a table of width k >= K (e.g. to stack several networks
         drawn with different seeds into one batch for `jax.vmap`); `max_delay` raises the
         ring-buffer depth D in the same way (stacked tables need equal static fields)."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < self.max_out_degree:
-            raise ValueError(f"padded: k must be an integer >= the table width {self.max_out_degree}, got {k!r}")
-        extra = int(k) - self.max_out_degree
+        k = check_int("k", k, lower=self.max_out_degree, owner="padded", meaning="the table width")
+        extra = k - self.max_out_degree
         post_idx = jnp.pad(self.post_idx, ((0, 0), (0, extra)), constant_values=self.n_post)
         weight = self.weight if jnp.ndim(self.weight) == 0 else jnp.pad(self.weight, ((0, 0), (0, extra)))
         if self.delay is None:
@@ -256,10 +254,9 @@ class Connectivity(eqx.Module):
                 raise ValueError("padded: max_delay needs per-synapse delays (this table has none)")
             return Connectivity(post_idx, weight, self.n_pre, self.n_post)
         max_delay = self.max_delay if max_delay is None else max_delay
-        if isinstance(max_delay, bool) or not isinstance(max_delay, (int, np.integer)) or max_delay < self.max_delay:
-            raise ValueError(f"padded: max_delay must be an integer >= {self.max_delay}, got {max_delay!r}")
+        max_delay = check_int("max_delay", max_delay, lower=self.max_delay, owner="padded", meaning="steps")
         delay = jnp.pad(self.delay, ((0, 0), (0, extra)))
-        return Connectivity(post_idx, weight, self.n_pre, self.n_post, delay, dt=self.dt, max_delay=int(max_delay))
+        return Connectivity(post_idx, weight, self.n_pre, self.n_post, delay, dt=self.dt, max_delay=max_delay)
 
 
 def delay_dtype(max_delay: int):
@@ -276,25 +273,12 @@ def delay_dtype(max_delay: int):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _check_self(allow_self: bool, n_pre: int, n_post: int) -> None:
     if not allow_self and n_pre != n_post:
         raise ValueError(
             f"allow_self=False only makes sense when pre and post are the same population "
             f"(n_pre == n_post), got n_pre={n_pre}, n_post={n_post}"
         )
-
-
-def _concrete(x) -> np.ndarray | None:
-    """x as a NumPy array, or None while it is traced (checks then wait for concrete values)."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    return np.asarray(x)
 
 
 def _check_dt(dt) -> float:
@@ -347,9 +331,8 @@ def _mask_and_check(w, mask):
 
 def _check_delay_sampler(delay, name: str) -> None:
     """Refuse a distribution that can draw negative delays (before drawing it)."""
-    mean = getattr(delay, "mean", None)
-    if isinstance(delay, (Normal,)) and mean < 0:
-        raise ValueError(f"{name}: a delay distribution needs mean >= 0 ms, got Normal(mean={mean})")
+    if isinstance(delay, Normal) and delay.mean < 0:
+        raise ValueError(f"{name}: a delay distribution needs mean >= 0 ms, got Normal(mean={delay.mean})")
     if isinstance(delay, (Normal, Uniform)) and delay.support[0] < 0:
         raise ValueError(
             f"{name}: {delay} can draw negative delays; bound it below with low >= 0 "
@@ -567,8 +550,8 @@ def fixed_probability(
         delay, dt: per-synapse delays (ms) and the step they are rounded to (see the
             module docstring); None: the projection's one delay.
     """
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    n_post = check_int("n_post", n_post, lower=1)
     p = float(p)
     if not (0.0 <= p <= 1.0):
         raise ValueError(f"p must be a probability in [0, 1], got p={p}")
@@ -652,8 +635,7 @@ def _fixed_degree_rows(key, n_rows, n_cols, k, allow_self, allow_duplicates):
 
 
 def _check_degree(k, n_cand: int, allow_duplicates: bool, what: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"{what} must be an integer >= 0, got {k!r}")
+    k = check_int(what, k, lower=0)
     if not allow_duplicates and k > n_cand:
         raise ValueError(
             f"{what}={k} exceeds the {n_cand} distinct candidates (allow_duplicates=False)"
@@ -666,8 +648,8 @@ def _check_degree(k, n_cand: int, allow_duplicates: bool, what: str) -> int:
 def _fixed_degree_args(n_pre, n_post, k, weight, allow_self, allow_duplicates, side: str, delay, dt):
     """Checked (n_pre, n_post, k) of a fixed in/out-degree builder, and the empty table
     when k = 0 (else None)."""
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    n_post = check_int("n_post", n_post, lower=1)
     _check_self(allow_self, n_pre, n_post)
     n_cand = (n_post if side == "out" else n_pre) - (not allow_self)
     k = _check_degree(k, n_cand, allow_duplicates, f"k ({side}-degree)")
@@ -772,14 +754,12 @@ def fixed_total_number(
         allow_self: allow i → i (False needs n_pre == n_post).
         allow_duplicates: allow several synapses for one pair (NEST's default: True).
     """
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    n_post = check_int("n_post", n_post, lower=1)
     _check_self(allow_self, n_pre, n_post)
     n_cand = n_post - (not allow_self)
     pairs = n_pre * n_cand
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n (total number of synapses) must be an integer >= 0, got {n!r}")
-    n = int(n)
+    n = check_int("n (total number of synapses)", n, lower=0)
     if not allow_duplicates and n > pairs:
         raise ValueError(
             f"n={n} exceeds the {pairs} distinct (pre, post) pairs (n_pre={n_pre} × "
@@ -904,7 +884,7 @@ def one_to_one(
     (meaning pre and post are one population, see the module docstring) would leave
     nothing and is refused. `key` is needed only to draw weight or delay distributions.
     """
-    n = _check_size("n", n)
+    n = check_int("n", n, lower=1)
     if not allow_self:
         raise ValueError(
             "one_to_one with allow_self=False would connect nothing: every synapse i -> i is a "
@@ -936,8 +916,8 @@ def from_lists(
     allowed are kept as separate synapses (their effects add). `delay` (ms): one number
     or one per synapse, rounded to the nearest step of `dt` (halves up, as NEST).
     """
-    n_pre = _check_size("n_pre", n_pre)
-    n_post = _check_size("n_post", n_post)
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    n_post = check_int("n_post", n_post, lower=1)
     pre_np, post_np = np.asarray(pre), np.asarray(post)
     for name, arr, n in (("pre", pre_np, n_pre), ("post", post_np, n_post)):
         if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
@@ -1005,7 +985,7 @@ def expected_max_out_degree(n_synapses: int, n_pre: int) -> int:
     """The typical table width K of `fixed_total_number`: the median of the largest of
     n_pre out-degrees ~ Poisson(μ = n_synapses / n_pre) (the Binomial(n, 1/n_pre) limit):
     the smallest K with n_pre · P(X > K) <= ln 2, summed exactly in log space."""
-    n_synapses, n_pre = int(n_synapses), _check_size("n_pre", n_pre)
+    n_synapses, n_pre = int(n_synapses), check_int("n_pre", n_pre, lower=1)
     if n_synapses <= 0:
         return 1
     mu = n_synapses / n_pre
@@ -1048,8 +1028,8 @@ def estimate_memory(
         table plus the builder's temporaries: about 12 bytes per entry while the last
         distribution is drawn and its finiteness checked).
     """
-    n_pre = _check_size("n_pre", n_pre)
-    k = expected_max_out_degree(n_synapses, n_pre) if table_width is None else _check_size("table_width", table_width)
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    k = expected_max_out_degree(n_synapses, n_pre) if table_width is None else check_int("table_width", table_width, lower=1)
     entries = n_pre * k
     per_entry = {
         "index": 4,

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, final
 
 import diffrax
 import equinox as eqx
@@ -62,7 +62,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 from .._checks import check_parameter, concrete
 from .._simulate import simulate
 from .._state import SimState, SimulationResult
-from ..neurons.base import AbstractSpikingNeuron, State
+from ..neurons.base import AbstractSpikingNeuron, InitialState, State
 from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method
 from .drives import DCCurrent, PoissonDrive
@@ -294,6 +294,7 @@ class PoissonInput(eqx.Module):
         return self.weight * counts
 
 
+@final
 class Network(AbstractSpikingNeuron):
     """Spiking populations coupled by projections (see the module docstring).
 
@@ -923,7 +924,7 @@ def simulate_network(
     t1: float,
     dt: float,
     *,
-    initial_state: State | SimState | None = None,
+    initial_state: InitialState | SimState | None = None,
     record: Sequence[str] = (),
     **kwargs,
 ) -> SimulationResult:

@@ -12,19 +12,21 @@ b = 80.5 pA, V_r = E_L); V_peak = V_T + 5 Δ_T as in Brian2's AdEx example.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .._checks import check_fields
+from .base import AbstractIntegrateAndFire, State
 
 # exp((V − V_T)/Δ_T) is evaluated with its argument capped at this value: above V_peak the
 # neuron resets anyway, and the cap keeps one large explicit step from overflowing to inf.
 _MAX_EXPONENT = 30.0
 
 
-class AdEx(AbstractSpikingNeuron):
+@final
+class AdEx(AbstractIntegrateAndFire):
     """Adaptive exponential integrate-and-fire neuron."""
 
     c_m: Float[ArrayLike, "*neurons"] = 281.0  # membrane capacitance, pF
@@ -42,11 +44,8 @@ class AdEx(AbstractSpikingNeuron):
     state_names: ClassVar[tuple[str, ...]] = ("v", "w")
 
     def __check_init__(self):
-        for name in ("c_m", "g_l", "delta_t", "tau_w"):
-            check_parameter("AdEx", name, getattr(self, name), lower=0.0, lower_open=True)
-        check_parameter("AdEx", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("e_l", "v_t", "a", "b", "v_reset", "threshold"):
-            check_parameter("AdEx", name, getattr(self, name))
+        check_fields(self, positive=("c_m", "g_l", "delta_t", "tau_w"), nonnegative=("refractory_period",),
+                     real=("e_l", "v_t", "a", "b", "v_reset", "threshold"))
 
     def vector_field(self, t, state: State, input_current) -> State:
         v, w = state["v"], state["w"]

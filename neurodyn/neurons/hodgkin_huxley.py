@@ -15,15 +15,16 @@ NEURON and jaxley use −54.3 mV, BrainPy's HH uses g_L = 0.03.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
-from .rates import exprel_ratio
+from .._checks import check_fields
+from .base import AbstractConductanceNeuron, State
+from .rates import exprel_ratio, gate_derivatives, gate_steady_states_from, sodium_potassium_leak_current
 
 
 def hh_rates(v: Float[ArrayLike, "..."]) -> dict[str, Float[Array, "..."]]:
@@ -41,11 +42,11 @@ def hh_rates(v: Float[ArrayLike, "..."]) -> dict[str, Float[Array, "..."]]:
 
 def gate_steady_states(v: Float[ArrayLike, "..."]) -> dict[str, Float[Array, "..."]]:
     """x∞(v) = α_x / (α_x + β_x) for x in m, h, n."""
-    r = hh_rates(v)
-    return {x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}
+    return gate_steady_states_from(hh_rates(v))
 
 
-class HodgkinHuxley(AbstractSpikingNeuron):
+@final
+class HodgkinHuxley(AbstractConductanceNeuron):
     """Hodgkin–Huxley neuron; spikes are upward crossings of `threshold` (a detector only).
 
     Every parameter may be a scalar or an array with one value per neuron.
@@ -62,32 +63,19 @@ class HodgkinHuxley(AbstractSpikingNeuron):
     refractory_period: Float[ArrayLike, "*neurons"] = 0.0  # ms (detection only; no clamp)
 
     state_names: ClassVar[tuple[str, ...]] = ("v", "m", "h", "n")
-    resets: ClassVar[bool] = False
-    clamped: ClassVar[tuple[str, ...]] = ()
 
     def __check_init__(self):
-        for name in ("g_na", "g_k", "g_l"):
-            check_parameter("HodgkinHuxley", name, getattr(self, name), lower=0.0)
-        check_parameter("HodgkinHuxley", "c_m", self.c_m, lower=0.0, lower_open=True)
-        check_parameter("HodgkinHuxley", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("e_na", "e_k", "e_l", "threshold"):
-            check_parameter("HodgkinHuxley", name, getattr(self, name))
+        check_fields(self, positive=("c_m",), nonnegative=("g_na", "g_k", "g_l", "refractory_period"),
+                     real=("e_na", "e_k", "e_l", "threshold"))
 
     def ionic_current(self, state: State) -> Float[Array, " neurons"]:
         """Total ionic current I_Na + I_K + I_L in µA/cm² (positive = outward)."""
-        v, m, h, n = state["v"], state["m"], state["h"], state["n"]
-        i_na = self.g_na * m**3 * h * (v - self.e_na)
-        i_k = self.g_k * n**4 * (v - self.e_k)
-        i_l = self.g_l * (v - self.e_l)
-        return i_na + i_k + i_l
+        return sodium_potassium_leak_current(state, self.g_na, self.g_k, self.g_l, self.e_na, self.e_k, self.e_l)
 
     def vector_field(self, t, state: State, input_current) -> State:
         r = hh_rates(state["v"])
         dv = (input_current - self.ionic_current(state)) / self.c_m
-        gates = {
-            x: r[f"alpha_{x}"] * (1.0 - state[x]) - r[f"beta_{x}"] * state[x] for x in "mhn"
-        }
-        return {"v": dv, **gates}
+        return {"v": dv, **gate_derivatives(r, state)}
 
     @eqx.filter_jit
     def resting_potential(self, n_neurons: int, input_current=0.0) -> Float[Array, " neurons"]:

@@ -17,15 +17,17 @@ solver it is an ODE like every other model.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter, concrete
+from .._checks import check_fields, check_greater
+from .base import AbstractIntegrateAndFire, State
 
 
-class IAF(AbstractSpikingNeuron):
+@final
+class IAF(AbstractIntegrateAndFire):
     """Leaky integrate-and-fire neuron with NEST's parameters (C_m in pF, currents in pA)."""
 
     c_m: Float[ArrayLike, "*neurons"] = 250.0  # membrane capacitance C_m, pF
@@ -39,16 +41,9 @@ class IAF(AbstractSpikingNeuron):
     state_names: ClassVar[tuple[str, ...]] = ("v",)
 
     def __check_init__(self):
-        for name in ("c_m", "tau_m"):
-            check_parameter("IAF", name, getattr(self, name), lower=0.0, lower_open=True)
-        check_parameter("IAF", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("e_l", "threshold", "v_reset", "i_e"):
-            check_parameter("IAF", name, getattr(self, name))
-        th, vr = concrete(self.threshold), concrete(self.v_reset)
-        if th is not None and vr is not None and (th - vr <= 0).any():
-            raise ValueError(
-                f"IAF.threshold must be > IAF.v_reset, got threshold={self.threshold}, v_reset={self.v_reset}"
-            )
+        check_fields(self, positive=("c_m", "tau_m"), nonnegative=("refractory_period",),
+                     real=("e_l", "threshold", "v_reset", "i_e"))
+        check_greater(self, "threshold", "v_reset")
 
     @property
     def resistance(self) -> Float[ArrayLike, "*neurons"]:

@@ -11,15 +11,17 @@ Izhikevich 2003, IEEE Trans Neural Netw 14:1569, Fig. 2.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
+from .._checks import check_fields
+from .base import AbstractIntegrateAndFire, State
 
 
-class Izhikevich(AbstractSpikingNeuron):
+@final
+class Izhikevich(AbstractIntegrateAndFire):
     """Izhikevich neuron; the defaults give regular spiking (RS)."""
 
     a: Float[ArrayLike, "*neurons"] = 0.02  # recovery rate, 1/ms
@@ -32,10 +34,7 @@ class Izhikevich(AbstractSpikingNeuron):
     state_names: ClassVar[tuple[str, ...]] = ("v", "u")
 
     def __check_init__(self):
-        check_parameter("Izhikevich", "a", self.a, lower=0.0, lower_open=True)
-        check_parameter("Izhikevich", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("b", "c", "d", "threshold"):
-            check_parameter("Izhikevich", name, getattr(self, name))
+        check_fields(self, positive=("a",), nonnegative=("refractory_period",), real=("b", "c", "d", "threshold"))
 
     def vector_field(self, t, state: State, input_current) -> State:
         v, u = state["v"], state["u"]

@@ -11,15 +11,17 @@ V_th = 10 mV, V_r = E_L = 0, t_ref = 5 ms), for which the analytic rate at R·I 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter, concrete
+from .._checks import check_fields, check_greater
+from .base import AbstractIntegrateAndFire, State
 
 
-class LIF(AbstractSpikingNeuron):
+@final
+class LIF(AbstractIntegrateAndFire):
     """Leaky integrate-and-fire neuron with reset and a clamped refractory period."""
 
     tau_m: Float[ArrayLike, "*neurons"] = 10.0  # membrane time constant, ms
@@ -32,17 +34,9 @@ class LIF(AbstractSpikingNeuron):
     state_names: ClassVar[tuple[str, ...]] = ("v",)
 
     def __check_init__(self):
-        check_parameter("LIF", "tau_m", self.tau_m, lower=0.0, lower_open=True)
-        check_parameter("LIF", "refractory_period", self.refractory_period, lower=0.0)
-        check_parameter("LIF", "resistance", self.resistance, lower=0.0, lower_open=True)
-        for name in ("v_rest", "threshold", "v_reset"):
-            check_parameter("LIF", name, getattr(self, name))
-        gap = _difference(self.threshold, self.v_reset)
-        if gap is not None and (gap <= 0).any():
-            raise ValueError(
-                f"LIF.threshold must be > LIF.v_reset, got threshold={self.threshold}, "
-                f"v_reset={self.v_reset}"
-            )
+        check_fields(self, positive=("tau_m", "resistance"), nonnegative=("refractory_period",),
+                     real=("v_rest", "threshold", "v_reset"))
+        check_greater(self, "threshold", "v_reset")
 
     def vector_field(self, t, state: State, input_current) -> State:
         v = state["v"]
@@ -63,8 +57,3 @@ class LIF(AbstractSpikingNeuron):
             (safe - self.v_reset) / (safe - self.threshold)
         )
         return jnp.where(above, 1000.0 / period, 0.0)
-
-
-def _difference(a, b):
-    a, b = concrete(a), concrete(b)
-    return None if a is None or b is None else a - b

@@ -1,9 +1,16 @@
-"""Numerically safe helpers shared by the rate functions of conductance models."""
+"""Helpers shared by the Hodgkin–Huxley-type models (`HodgkinHuxley`, `TraubMiles`).
+
+Both have gates x ∈ {m, h, n} with first-order kinetics dx/dt = α_x(V)(1 − x) − β_x(V) x
+and the ionic current I_Na + I_K + I_L = ḡ_Na m³h (V − E_Na) + ḡ_K n⁴ (V − E_K) + g_L (V − E_L)
+(Hodgkin & Huxley 1952, J Physiol 117:500, eqs. 6–7, 26); they differ in their rates and units.
+"""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
+
+GATES = ("m", "h", "n")
 
 
 def exprel_ratio(x: Float[ArrayLike, "..."], y: float) -> Float[Array, "..."]:
@@ -25,3 +32,23 @@ def exprel_ratio(x: Float[ArrayLike, "..."], y: float) -> Float[Array, "..."]:
     u2 = u * u
     series = y * (1.0 - u / 2.0 + u2 / 12.0 - u2 * u2 / 720.0 + u2 * u2 * u2 / 30240.0)
     return jnp.where(small, series, exact)
+
+
+def gate_steady_states_from(rates: dict[str, Float[Array, "..."]]) -> dict[str, Float[Array, "..."]]:
+    """x∞ = α_x / (α_x + β_x) for x in m, h, n, from a dict of `alpha_x`/`beta_x` rates."""
+    return {x: rates[f"alpha_{x}"] / (rates[f"alpha_{x}"] + rates[f"beta_{x}"]) for x in GATES}
+
+
+def gate_derivatives(
+    rates: dict[str, Float[Array, " neurons"]], state: dict[str, Float[Array, " neurons"]]
+) -> dict[str, Float[Array, " neurons"]]:
+    """dx/dt = α_x (1 − x) − β_x x for x in m, h, n (1/ms)."""
+    return {x: rates[f"alpha_{x}"] * (1.0 - state[x]) - rates[f"beta_{x}"] * state[x] for x in GATES}
+
+
+def sodium_potassium_leak_current(
+    state: dict[str, Float[Array, " neurons"]], g_na, g_k, g_l, e_na, e_k, e_l
+) -> Float[Array, " neurons"]:
+    """ḡ_Na m³h (V − E_Na) + ḡ_K n⁴ (V − E_K) + g_L (V − E_L), positive outward (units of g·V)."""
+    v, m, h, n = state["v"], state["m"], state["h"], state["n"]
+    return g_na * m**3 * h * (v - e_na) + g_k * n**4 * (v - e_k) + g_l * (v - e_l)

@@ -34,15 +34,16 @@ tonically at ≈ 13.9 Hz. A stable rest appears below a holding current of ≈ �
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .base import AbstractSpikingNeuron, State, check_parameter
-from .rates import exprel_ratio
+from .._checks import check_fields
+from .base import AbstractConductanceNeuron, State
+from .rates import exprel_ratio, gate_derivatives, gate_steady_states_from, sodium_potassium_leak_current
 
 
 def traub_miles_rates(
@@ -68,11 +69,11 @@ def traub_miles_gate_steady_states(
     v: Float[ArrayLike, "..."], v_t: Float[ArrayLike, "..."] = -63.0
 ) -> dict[str, Float[Array, "..."]]:
     """x∞(v) = α_x / (α_x + β_x) for x in m, h, n."""
-    r = traub_miles_rates(v, v_t)
-    return {x: r[f"alpha_{x}"] / (r[f"alpha_{x}"] + r[f"beta_{x}"]) for x in "mhn"}
+    return gate_steady_states_from(traub_miles_rates(v, v_t))
 
 
-class TraubMiles(AbstractSpikingNeuron):
+@final
+class TraubMiles(AbstractConductanceNeuron):
     """Traub–Miles HH neuron (COBAHH); spikes are upward crossings of `threshold`.
 
     Every parameter may be a scalar or an array with one value per neuron. Units: mV, ms,
@@ -91,16 +92,10 @@ class TraubMiles(AbstractSpikingNeuron):
     refractory_period: Float[ArrayLike, "*neurons"] = 3.0  # ms (detection only; no clamp)
 
     state_names: ClassVar[tuple[str, ...]] = ("v", "m", "h", "n")
-    resets: ClassVar[bool] = False
-    clamped: ClassVar[tuple[str, ...]] = ()
 
     def __check_init__(self):
-        for name in ("g_na", "g_kd", "g_l"):
-            check_parameter("TraubMiles", name, getattr(self, name), lower=0.0)
-        check_parameter("TraubMiles", "c_m", self.c_m, lower=0.0, lower_open=True)
-        check_parameter("TraubMiles", "refractory_period", self.refractory_period, lower=0.0)
-        for name in ("e_na", "e_k", "e_l", "v_t", "threshold"):
-            check_parameter("TraubMiles", name, getattr(self, name))
+        check_fields(self, positive=("c_m",), nonnegative=("g_na", "g_kd", "g_l", "refractory_period"),
+                     real=("e_na", "e_k", "e_l", "v_t", "threshold"))
 
     def rates(self, v: Float[ArrayLike, "..."]) -> dict[str, Float[Array, "..."]]:
         """The gates' α and β (1/ms) at v (mV) with this model's V_T."""
@@ -112,19 +107,12 @@ class TraubMiles(AbstractSpikingNeuron):
 
     def ionic_current(self, state: State) -> Float[Array, " neurons"]:
         """Total ionic current I_Na + I_Kd + I_L in nA (positive = outward)."""
-        v, m, h, n = state["v"], state["m"], state["h"], state["n"]
-        i_na = self.g_na * m**3 * h * (v - self.e_na)
-        i_k = self.g_kd * n**4 * (v - self.e_k)
-        i_l = self.g_l * (v - self.e_l)
-        return i_na + i_k + i_l
+        return sodium_potassium_leak_current(state, self.g_na, self.g_kd, self.g_l, self.e_na, self.e_k, self.e_l)
 
     def vector_field(self, t, state: State, input_current) -> State:
         r = self.rates(state["v"])
         dv = (input_current - self.ionic_current(state)) / self.c_m
-        gates = {
-            x: r[f"alpha_{x}"] * (1.0 - state[x]) - r[f"beta_{x}"] * state[x] for x in "mhn"
-        }
-        return {"v": dv, **gates}
+        return {"v": dv, **gate_derivatives(r, state)}
 
     def resting_potential(
         self, n_neurons: int, input_current=0.0, v_min: float = -120.0, v_max: float = 60.0

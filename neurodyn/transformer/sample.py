@@ -74,7 +74,7 @@ def generate(
     key: PRNGKeyArray,
     temperature: float = 1.0,
     top_k: int | None = None,
-) -> Int[Array, " prompt+new"]:
+) -> Int[Array, " tokens"]:
     """Continue `prompt` by `max_new_tokens` sampled ids; returns prompt + new ids.
 
     Arguments:
