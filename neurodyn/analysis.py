@@ -127,7 +127,7 @@ def spike_count_correlations(
     fixed subsample per population: van Albada et al. 2018, Front. Neurosci. 12:291;
     Dasbach et al. 2021, Front. Neurosci. 15:757790).
     """
-    t0, t1, bin_ms = (_check_window(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
+    t0, t1, bin_ms = (check_ms(k, v) for k, v in (("t0", t0), ("t1", t1), ("bin_ms", bin_ms)))
     if not bin_ms > 0 or not t1 > t0:
         raise ValueError(f"need bin_ms > 0 and t1 > t0, got t0={t0}, t1={t1}, bin_ms={bin_ms}")
     ids = np.asarray(neurons).ravel()
@@ -185,7 +185,7 @@ def population_statistics(
 
     `populations`: a sequence of (name, start, stop) neuron ranges (`Network.populations`).
     """
-    t0, t1 = _check_window("t0", t0), _check_window("t1", t1)
+    t0, t1 = check_ms("t0", t0), check_ms("t1", t1)
     if not t1 > t0:
         raise ValueError(f"need t1 > t0, got t0={t0}, t1={t1}")
     if isinstance(n_sample, bool) or not isinstance(n_sample, (int, np.integer)) or n_sample < 2:

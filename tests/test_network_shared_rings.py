@@ -130,6 +130,7 @@ def _network(delivery):
     return Network(neuron, synapses, dict(zip(names, SIZES)), projections, delivery=delivery)
 
 
+@pytest.mark.slow  # the op-level tests compare the grouped path with the kernel by default
 @requires_kernel
 def test_network_grouped_jax_path_gives_the_kernels_spikes():
     """The network's pure-JAX path (one scatter per ring per step) and the compiled kernel
