@@ -68,8 +68,9 @@ all sources would pad every row to the largest out-degree of any neuron (L4I, �
 against a mean of ≈ 3 870: ≈ 75 % padding, 4.7 GB); 64 tables pad least but give 64
 delivery calls and 64 delay rings per step. Per source population the out-degree is a sum
 of 8 multinomials with one mean, so the padding is ≈ 4/√(mean out-degree) ≈ 7 %: about
-3·10⁸ × 9 B × 1.07 ≈ 2.9 GB at full scale, 8 delivery calls and 8 rings of
-(max delay ≈ 55 steps) × 77 169 floats (≈ 130 MB).
+3·10⁸ × 9 B × 1.07 ≈ 2.9 GB at full scale, 8 delivery calls per step, and one delay ring
+shared by the 8 projections onto `i_syn` (`Network` shares a ring per synaptic variable):
+(max delay ≈ 55 steps) × 77 169 floats ≈ 17 MB.
 
     >>> import jax
     >>> from neurodyn.models import potjans_diesmann
