@@ -32,6 +32,8 @@ FFI_TARGET_DELAYED = "neurodyn_deliver_delayed"
 FFI_TARGET_STP = "neurodyn_deliver_stp"
 # The sources compiled into the one library, and {FFI target: exported handler symbol}.
 _SOURCES = tuple(Path(__file__).parent / "_kernels" / name for name in ("delivery.cc", "stp.cc", "plasticity.cc"))
+# Headers the sources include: part of the cache key and of the installation check.
+_HEADERS = (Path(__file__).parent / "_kernels" / "spikes.h",)
 _HANDLERS = {
     FFI_TARGET: "NeurodynDeliver",
     FFI_TARGET_DELAYED: "NeurodynDeliverDelayed",
@@ -108,7 +110,7 @@ def _cache_dir() -> Path:
 
 def _build() -> tuple[Path | None, str]:
     """Compile the kernel into the cache unless it is already there: (path, why not)."""
-    missing = [str(src) for src in _SOURCES if not src.is_file()]
+    missing = [str(src) for src in (*_SOURCES, *_HEADERS) if not src.is_file()]
     if missing:
         return None, f"kernel source {missing[0]} is missing from the installation"
     include = Path(jax.ffi.include_dir())
@@ -119,7 +121,7 @@ def _build() -> tuple[Path | None, str]:
         return None, "no C++ compiler found (install g++, or set CXX)"
     key = hashlib.sha256(
         b"\0".join(
-            [*(src.read_bytes() for src in _SOURCES), jaxlib.__version__.encode(), " ".join(cxx + list(_FLAGS)).encode(),
+            [*(src.read_bytes() for src in (*_SOURCES, *_HEADERS)), jaxlib.__version__.encode(), " ".join(cxx + list(_FLAGS)).encode(),
              f"{sys.platform}-{platform.machine()}".encode()]
         )
     ).hexdigest()[:16]

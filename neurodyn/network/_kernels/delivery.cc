@@ -41,29 +41,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "spikes.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-// Calls f(i) for every i < n with mask[i] != 0, skipping eight silent neurons at a time.
-template <typename F>
-inline void ForEachTrue(const bool* mask, int64_t n, F&& f) {
-  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(mask);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    if (word == 0) continue;
-    for (int64_t b = 0; b < 8; ++b) {
-      if (bytes[i + b]) f(i + b);
-    }
-  }
-  for (; i < n; ++i) {
-    if (bytes[i]) f(i);
-  }
-}
+using neurodyn::ForEachSpike;
 
 template <typename T, typename W>
 inline void AddRow(T* base, const int32_t* row, const W* weight_row, T scale, int64_t k,
@@ -89,12 +74,12 @@ void DeliverOne(T* out, const int32_t* post_idx, const W* weight, bool per_synap
   T* base = out + post_start;
   if constexpr (std::is_same_v<S, bool>) {
     if (per_synapse) {
-      ForEachTrue(spikes, n_pre, [&](int64_t i) {
+      ForEachSpike(spikes, n_pre, [&](int64_t i) {
         AddRow<T, W>(base, post_idx + i * k, weight + i * k, T(1), k, n_post);
       });
     } else {
       const T w = static_cast<T>(weight[0]);
-      ForEachTrue(spikes, n_pre, [&](int64_t i) {
+      ForEachSpike(spikes, n_pre, [&](int64_t i) {
         AddRowScalar<T, W>(base, post_idx + i * k, w, k, n_post);
       });
     }
@@ -296,7 +281,7 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
     }
   };
   if constexpr (std::is_same_v<S, bool>) {
-    ForEachTrue(spikes, n_pre, [&](int64_t i) { add_row(i, T(1)); });
+    ForEachSpike(spikes, n_pre, [&](int64_t i) { add_row(i, T(1)); });
   } else {
     for (int64_t i = 0; i < n_pre; ++i) {
       if (spikes[i] != S(0)) add_row(i, static_cast<T>(spikes[i]));

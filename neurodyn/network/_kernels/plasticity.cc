@@ -32,28 +32,14 @@
 #include <cstring>
 #include <string>
 
+#include "spikes.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-template <typename F>
-inline void ForEachSpike(const bool* mask, int64_t n, F&& f) {
-  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(mask);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    if (word == 0) continue;
-    for (int64_t b = 0; b < 8; ++b) {
-      if (bytes[i + b]) f(i + b);
-    }
-  }
-  for (; i < n; ++i) {
-    if (bytes[i]) f(i);
-  }
-}
+using neurodyn::ForEachSpike;
 
 template <typename T>
 inline T Power(T base, T mu) {
