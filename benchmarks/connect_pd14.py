@@ -26,28 +26,29 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, load_average, machine_info
 
+from neurodyn.models.potjans_diesmann import (
+    CONN_PROBS,
+    DELAY_E,
+    DELAY_I,
+    DELAY_REL_SD,
+    N_FULL,
+    POPULATIONS,
+    PSP_E,
+    W_REL_SD,
+    G,
+    psc_over_psp,
+)
 from neurodyn.network import Normal, estimate_memory, fixed_total_number
 
-POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
-N_FULL = (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948)
-# Connection probabilities, rows = target, columns = source (Potjans & Diesmann 2014, Table 5).
-P = np.array([
-    [0.1009, 0.1689, 0.0437, 0.0818, 0.0323, 0.0, 0.0076, 0.0],
-    [0.1346, 0.1371, 0.0316, 0.0515, 0.0755, 0.0, 0.0042, 0.0],
-    [0.0077, 0.0059, 0.0497, 0.1350, 0.0067, 0.0003, 0.0453, 0.0],
-    [0.0691, 0.0029, 0.0794, 0.1597, 0.0033, 0.0, 0.1057, 0.0],
-    [0.1004, 0.0622, 0.0505, 0.0057, 0.0831, 0.3726, 0.0204, 0.0],
-    [0.0548, 0.0269, 0.0257, 0.0022, 0.0600, 0.3158, 0.0086, 0.0],
-    [0.0156, 0.0066, 0.0211, 0.0166, 0.0572, 0.0197, 0.0396, 0.2252],
-    [0.0364, 0.0010, 0.0034, 0.0005, 0.0277, 0.0080, 0.0658, 0.1443],
-])
-J_PA, G, REL_SD_W = 87.81, -4.0, 0.1  # PSP 0.15 mV <-> 87.81 pA
-DELAY_MS, REL_SD_D = {"E": 1.5, "I": 0.75}, 0.5
+# The published tables and parameters, from the library's model (sources in its docstring).
+P = CONN_PROBS  # rows = target, columns = source (Potjans & Diesmann 2014, Table 5)
+J_PA = PSP_E * psc_over_psp()  # PSP 0.15 mV <-> 87.81 pA
+REL_SD_W, REL_SD_D = W_REL_SD, DELAY_REL_SD
+DELAY_MS = {"E": DELAY_E, "I": DELAY_I}
 DT = 0.1
 
 
