@@ -11,10 +11,13 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
 from pathlib import Path
+
+from .io._atomic import write_atomic
 
 
 def demo(out: Path, quick: bool = False) -> dict:
@@ -103,11 +106,10 @@ def demo(out: Path, quick: bool = False) -> dict:
     return summary
 
 
-def _write_atomic(path: Path, write) -> None:
-    """write(tmp) then rename onto `path`: a reader never sees a half-written file."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    write(tmp)
-    tmp.replace(path)
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
+    return buf.getvalue()
 
 
 def microcircuit(out: Path, scale: float = 1.0, t_ms: float = 1000.0, *, t_skip: float = 500.0,
@@ -171,7 +173,7 @@ def microcircuit(out: Path, scale: float = 1.0, t_ms: float = 1000.0, *, t_skip:
             title=f"pairwise spike-count correlations, 2 ms bins, first {n_sample} neurons per population"),
     }
     for name, fig in figures.items():
-        _write_atomic(out / name, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"))
+        write_atomic(out / name, _png(fig))
         plt.close(fig)
     summary = {
         "model": "potjans_diesmann_2014", "scale": scale, "background": background, "seed": seed,
@@ -187,7 +189,7 @@ def microcircuit(out: Path, scale: float = 1.0, t_ms: float = 1000.0, *, t_skip:
             for k, p in enumerate(POPULATIONS)},
         "figures": sorted(figures),
     }
-    _write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
     return summary
 
 
