@@ -13,7 +13,7 @@ import os
 import jax
 import pytest
 
-if not hasattr(jax, "enable_x64"):  # jax 0.7.0 (the declared floor) has only the experimental name
+if not hasattr(jax, "enable_x64"):  # jax 0.7.x (the declared floor) has only the experimental name
     from jax.experimental import enable_x64
 
     jax.enable_x64 = enable_x64
