@@ -21,10 +21,13 @@ from .io._atomic import write_atomic
 
 
 def demo(out: Path, quick: bool = False) -> dict:
-    """Simulate an HH neuron, an LIF population and f–I curves; write PNGs and a JSON summary."""
+    """Simulate an HH neuron, an LIF population and f–I curves; write PNGs and a JSON summary.
+
+    Each file is written to a temporary name, then renamed (`neurodyn.io._atomic.write_atomic`),
+    so an interrupted run leaves the previous file or the new one, never a truncated one.
+    """
     import diffrax
     import jax.numpy as jnp
-    import matplotlib.pyplot as plt
     import numpy as np
 
     import neurodyn as nd
@@ -40,8 +43,7 @@ def demo(out: Path, quick: bool = False) -> dict:
     step = nd.inputs.Step(10.0, t_on=10.0, t_off=90.0)
     r = nd.simulate(hh, t1=100.0, dt=0.01, input=step, solver=diffrax.Tsit5(), record=("v", "m", "h", "n"))
     fig = plot.traces(r, title="Hodgkin-Huxley: 10 uA/cm^2 from t = 10 to 90 ms")
-    fig.savefig(out / "hh_traces.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "hh_traces.png", 0)
     times, _ = r.spikes()
     summary["hh_step"] = {
         "current_uA_cm2": 10.0,
@@ -54,8 +56,7 @@ def demo(out: Path, quick: bool = False) -> dict:
     X, Y, dX, dY = analysis.phase_plane(hh, "v", "n", (-80, 50), (0.25, 0.8), input_current=10.0)
     fig = plot.phase_plane(X, Y, dX, dY, trajectory=(r.traces["v"][:, 0], r.traces["n"][:, 0]),
                            title="HH phase plane (m, h at rest), I = 10")
-    fig.savefig(out / "hh_phase_plane.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "hh_phase_plane.png", 1)
 
     # 3. HH f–I curve: one heterogeneous population, one compiled call.
     print("[2/4] Hodgkin-Huxley f-I curve ...", flush=True)
@@ -63,8 +64,7 @@ def demo(out: Path, quick: bool = False) -> dict:
     currents = jnp.linspace(0.0, 40.0, n_fi)
     rates = analysis.f_i_curve(hh, currents, t1=300.0 if quick else 600.0, dt=0.02, t_start=100.0)
     fig = plot.f_i(currents, rates, xlabel="I (uA/cm^2)", title="HH f-I curve (type II onset ~6.3)")
-    fig.savefig(out / "hh_f_i.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "hh_f_i.png", 2)
     summary["hh_f_i"] = {"currents": np.asarray(currents).round(3).tolist(), "rates_hz": np.asarray(rates).round(2).tolist()}
 
     # 4. LIF f–I: exact event-located spike times vs the analytic curve.
@@ -75,8 +75,7 @@ def demo(out: Path, quick: bool = False) -> dict:
     exact_rates = analysis.firing_rates(res)
     analytic = np.asarray(lif.analytic_rate(drives))
     fig = plot.f_i(drives, exact_rates, analytic, xlabel="R*I (mV)", title="LIF f-I: exact mode vs analytic")
-    fig.savefig(out / "lif_f_i.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "lif_f_i.png", 3)
     firing = analytic > 0
     summary["lif_f_i"] = {
         "drives_mV": np.asarray(drives).round(3).tolist(),
@@ -93,8 +92,7 @@ def demo(out: Path, quick: bool = False) -> dict:
     res = nd.simulate(pop, t1=1000.0, dt=0.1, input=drive, record=("v",), record_neurons=[0, 500, 999],
                       record_every=10, progress=True)
     fig = plot.raster(res, title="LIF population, drive 10-30 mV, tau_m 8-12 ms")
-    fig.savefig(out / "lif_raster.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out / "lif_raster.png", 4)
     summary["lif_population"] = {
         "neurons": n,
         "t_ms": 1000.0,
@@ -102,14 +100,24 @@ def demo(out: Path, quick: bool = False) -> dict:
         "mean_rate_hz": float(res.spike_counts.mean()),
     }
     summary["wall_s"] = round(time.perf_counter() - t_total, 2)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode(), crash="demo_summary")
     return summary
 
 
-def _png(fig) -> bytes:
+def _png(fig, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=110, format="png")
+    fig.savefig(buf, dpi=dpi, format="png")
     return buf.getvalue()
+
+
+def _save(fig, path: Path, index: int) -> None:
+    """Write a demo figure atomically and close it (crash point `demo_figure_mid:<index>`)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        write_atomic(path, _png(fig, dpi=120), crash="demo_figure", index=index)
+    finally:
+        plt.close(fig)
 
 
 def microcircuit(out: Path, scale: float = 1.0, t_ms: float = 1000.0, *, t_skip: float = 500.0,
