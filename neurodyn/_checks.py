@@ -131,14 +131,29 @@ def check_int(name: str, value, *, lower: int | None = None, owner: str | None =
     return int(value)
 
 
-def check_number(name: str, value, *, owner: str | None = None, unit: str = "") -> float:
-    """A finite real Python/NumPy number (not a string, bool, array or tracer), as float."""
+def check_number(name: str, value, *, owner: str | None = None, unit: str = "", lower: float | None = None,
+                 upper: float | None = None, lower_open: bool = False, allow_inf: bool = False,
+                 allow_none: bool = False) -> float | None:
+    """A real Python/NumPy number (not a string, bool, array or tracer) in [lower, upper], as float.
+
+    NaN is refused; so is ±inf unless `allow_inf` (then only the bounds limit it). With
+    `lower_open` the lower bound itself is refused (> lower).
+    """
+    if value is None and allow_none:
+        return None
     what = _name(owner, name)
     unit = f" ({unit})" if unit else ""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a Python number{unit}, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {value}")
+        raise TypeError(
+            f"{what} must be a Python number{unit}{' or None' if allow_none else ''}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if np.isnan(value) or (np.isinf(value) and not allow_inf):
+        raise ValueError(f"{what} must be {'a number, not NaN' if allow_inf else 'a finite number'}{unit}, got {value}")
+    if lower is not None and (value <= lower if lower_open else value < lower):
+        raise ValueError(f"{what} must be {'>' if lower_open else '>='} {lower}{unit}, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{what} must be <= {upper}{unit}, got {value!r}")
     return float(value)
 
 

@@ -2,7 +2,7 @@
 clear exception whose message names the argument (and, where it applies, the allowed range
 or the damaged file), never silently accepted, clipped or answered with a deep JAX error.
 
-The table covers 97 bad inputs (the count is checked below): simulate and neurons (strings,
+The table covers 130 bad inputs (the count is checked below): simulate and neurons (strings,
 NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, plasticity rules, Hopfield models,
 the transformer (token ids out of range also under jit), fitting, and damaged or mismatched
 files (saved states, streams, GPT checkpoints, tokenizers, saved results).
@@ -21,17 +21,33 @@ import neurodyn as nd
 from neurodyn import fit as F
 from neurodyn.hopfield import classical as C
 from neurodyn.io import DamagedFileError, StreamMismatchError
+from neurodyn.memory import (
+    ClassicalMemory,
+    ContinuousMemory,
+    DenseAssociativeMemory,
+    SpikingMemory,
+    gaussian_noise,
+    random_pattern_sets,
+    random_patterns,
+)
+from neurodyn.memory.recall import RecallConfig
 from neurodyn.network import (
     STDP,
     ConductanceSynapse,
     Connectivity,
+    DCCurrent,
     Network,
+    PoissonDrive,
     PoissonGroup,
+    PoissonInput,
     Projection,
     TripletSTDP,
     TsodyksSynapse,
     UXSynapse,
 )
+from neurodyn.network.delivery import deliver_delayed_group
+from neurodyn.transformer.corpus import toy_corpus
+from neurodyn.transformer.grokking import GrokkingConfig
 from neurodyn.transformer.model import GPT, GPTConfig
 from neurodyn.transformer.sample import generate
 from neurodyn.transformer.tokenizer import BPETokenizer
@@ -45,7 +61,7 @@ from neurodyn.transformer.train import (
 # These tests check each function's own message; the annotation hook would answer first.
 pytestmark = pytest.mark.no_typecheck
 
-N_BAD_INPUTS = 97
+N_BAD_INPUTS = 130
 
 L = nd.LIF()
 SMALL_GPT = GPTConfig(vocab_size=30, context_length=8, d_model=16, n_heads=2, n_layers=1)
@@ -121,8 +137,8 @@ ROWS = [
     ("dt string", lambda f: nd.simulate(L, 10.0, "0.1"), TypeError, r"dt must be a Python number"),
     ("dt zero", lambda f: nd.simulate(L, 10.0, 0.0), ValueError, r"dt must be > 0 ms"),
     ("dt negative", lambda f: nd.simulate(L, 10.0, -0.1), ValueError, r"dt must be > 0 ms"),
-    ("dt NaN", lambda f: nd.simulate(L, 10.0, float("nan")), ValueError, r"dt must be finite"),
-    ("t1 inf", lambda f: nd.simulate(L, float("inf"), 0.1), ValueError, r"t1 must be finite"),
+    ("dt NaN", lambda f: nd.simulate(L, 10.0, float("nan")), ValueError, r"dt must be a finite number \(ms\), got nan"),
+    ("t1 inf", lambda f: nd.simulate(L, float("inf"), 0.1), ValueError, r"t1 must be a finite number \(ms\), got inf"),
     ("t1 not a whole number of steps", lambda f: nd.simulate(L, 10.05, 0.1), ValueError,
      r"not a whole number of steps of dt"),
     ("mode unknown", lambda f: nd.simulate(L, 1.0, 0.1, mode="fast"), ValueError, r"mode must be 'clock' or 'exact'"),
@@ -198,6 +214,35 @@ ROWS = [
     pytest.param("PoissonGroup rate*dt > 1", lambda f: nd.simulate_network(
         _net(projections=[Projection("P", "E", _conn([[0]], 1.0, 1, 2), "ge")], sources=[PoissonGroup("P", 1, 20000.0)]),
         1.0, 0.1, key=jax.random.key(0)), ValueError, r"rate"),
+    # network sizes, drives and delays: an integer where an integer is needed (TypeError for a
+    # float, never truncated), finite numbers of ms >= 0
+    ("population size float", lambda f: Network(nd.LIF(), [ConductanceSynapse("ge", 5.0, 0.0)], {"E": 2.5}),
+     TypeError, r"populations\['E'\] must be an integer >= 1 \(neurons\), got 2.5"),
+    ("population size zero", lambda f: Network(nd.LIF(), [ConductanceSynapse("ge", 5.0, 0.0)], {"E": 0}),
+     ValueError, r"populations\['E'\] must be an integer >= 1"),
+    ("PoissonGroup size float", lambda f: PoissonGroup("P", 2.0, 5.0), TypeError,
+     r"PoissonGroup.size must be an integer >= 1, got 2.0"),
+    ("PoissonGroup negative start", lambda f: PoissonGroup("P", 1, 5.0, start=-1.0), ValueError,
+     r"PoissonGroup.start must be >= 0.0 \(ms\)"),
+    ("PoissonGroup stop NaN", lambda f: PoissonGroup("P", 1, 5.0, stop=float("nan")), ValueError,
+     r"PoissonGroup.stop must be a number, not NaN \(ms\)"),
+    ("PoissonInput n_inputs zero", lambda f: PoissonInput("E", "ge", 0, 5.0, 1.0), ValueError,
+     r"PoissonInput.n_inputs must be an integer >= 1, got 0"),
+    ("PoissonDrive n_inputs float", lambda f: PoissonDrive("E", "ge", 2.5, 5.0, 1.0), TypeError,
+     r"PoissonDrive.n_inputs must be an integer >= 1, got 2.5"),
+    ("PoissonDrive negative delay", lambda f: PoissonDrive("E", "ge", 5, 5.0, 1.0, delay=-0.1), ValueError,
+     r"PoissonDrive.delay must be >= 0.0 \(ms\)"),
+    ("PoissonDrive max_rate below the rate", lambda f: PoissonDrive("E", "ge", 5, 5.0, 1.0, max_rate=2.0),
+     ValueError, r"PoissonDrive.max_rate must be >= 5.0 \(Hz; at least the rate\), got 2.0"),
+    ("DCCurrent amplitude inf", lambda f: DCCurrent("E", jnp.array([1.0, jnp.inf])), ValueError,
+     r"DCCurrent.amplitude must be finite"),
+    ("Projection delay negative", lambda f: Projection("E", "E", _conn([[0], [1]], 1.0, 2, 2), "ge", delay=-1.0),
+     ValueError, r"Projection.delay must be >= 0.0 \(ms\)"),
+    ("Projection delay string", lambda f: Projection("E", "E", _conn([[0], [1]], 1.0, 2, 2), "ge", delay="1"),
+     TypeError, r"Projection.delay must be a Python number \(ms\)"),
+    ("delivery rows float", lambda f: deliver_delayed_group(
+        jnp.zeros(2), jnp.zeros((1, 2)), [_conn([[0], [1]], 1.0, 2, 2)], jnp.zeros(2, bool), 0, [0], [0], rows=1.5),
+     TypeError, r"rows must be an integer >= 1 \(spiking rows per projection and chunk\)"),
     pytest.param("Connectivity index >= n_post", lambda f: _conn([[5]], [[1.0]], 1, 3), ValueError, r"post_idx"),
     pytest.param("Connectivity negative index", lambda f: _conn([[-1]], [[1.0]], 1, 3), ValueError, r"post_idx"),
     pytest.param("Connectivity fewer rows than n_pre", lambda f: _conn([[0]], [[1.0]], 2, 3), ValueError,
@@ -249,7 +294,45 @@ ROWS = [
      r"patterns must be finite"),
     ("Hopfield patterns string", lambda f: nd.ClassicalHopfield.from_patterns("abc"), ValueError,
      r"patterns must have shape \(n_patterns, n_neurons\)"),
+    # associative memory
+    ("ClassicalMemory max_sweeps float", lambda f: ClassicalMemory(max_sweeps=2.5), TypeError,
+     r"ClassicalMemory.max_sweeps must be an integer >= 1"),
+    ("ContinuousMemory tau zero", lambda f: ContinuousMemory(tau=0.0), ValueError,
+     r"ContinuousMemory.tau must be a finite number > 0"),
+    ("SpikingMemory dt NaN", lambda f: SpikingMemory(dt=float("nan")), ValueError,
+     r"SpikingMemory.dt must be a finite number > 0, got nan"),
+    ("DenseAssociativeMemory degree 1", lambda f: DenseAssociativeMemory(degree=1), ValueError,
+     r"DenseAssociativeMemory.degree must be an integer >= 2, got 1"),
+    ("random_patterns float count", lambda f: random_patterns(jax.random.key(0), 2.5, 10), TypeError,
+     r"random_patterns: n_patterns must be an integer >= 1, got 2.5"),
+    ("random_pattern_sets no trials", lambda f: random_pattern_sets(jax.random.key(0), 0, 2, 10), ValueError,
+     r"random_pattern_sets: n_trials must be an integer >= 1, got 0"),
+    ("gaussian_noise negative sigma", lambda f: gaussian_noise(jax.random.key(0), jnp.ones(4), -0.5), ValueError,
+     r"gaussian_noise: sigma must be a finite number >= 0"),
+    ("RecallConfig negative learning rate", lambda f: RecallConfig(learning_rate=-1e-3), ValueError,
+     r"RecallConfig.learning_rate must be a finite number >= 0"),
     # transformer
+    ("GPTConfig layers float", lambda f: GPTConfig(vocab_size=10, context_length=4, d_model=8, n_heads=2, n_layers=1.5),
+     TypeError, r"GPTConfig.n_layers must be an integer >= 1, got 1.5"),
+    ("GPTConfig init_std zero", lambda f: GPTConfig(vocab_size=10, context_length=4, d_model=8, n_heads=2, init_std=0.0),
+     ValueError, r"GPTConfig.init_std must be a finite number > 0"),
+    ("TrainConfig steps float", lambda f: TrainConfig(steps=10.0), TypeError, r"TrainConfig.steps must be an integer >= 1"),
+    ("TrainConfig min_lr_ratio above 1", lambda f: TrainConfig(min_lr_ratio=2.0), ValueError,
+     r"TrainConfig.min_lr_ratio must be <= 1.0, got 2.0"),
+    ("TrainConfig negative warm-up", lambda f: TrainConfig(warmup_steps=-1), ValueError,
+     r"TrainConfig.warmup_steps must be an integer >= 0"),
+    ("TrainConfig grad_clip zero", lambda f: TrainConfig(grad_clip=0.0), ValueError,
+     r"TrainConfig.grad_clip must be a finite number > 0"),
+    ("GrokkingConfig p too small", lambda f: GrokkingConfig(p=2), ValueError, r"GrokkingConfig.p must be an integer >= 3"),
+    ("GrokkingConfig eval_every float", lambda f: GrokkingConfig(eval_every=1.5), TypeError,
+     r"GrokkingConfig.eval_every must be an integer >= 1"),
+    ("toy_corpus no sentences", lambda f: toy_corpus(0), ValueError, r"toy_corpus: n_sentences must be an integer >= 1"),
+    ("tokenizer vocab_size float", lambda f: BPETokenizer.train("hello", 300.0), TypeError,
+     r"vocab_size must be an integer >= 256"),
+    ("generate top_k zero", lambda f: generate(_gpt(), [1], 2, key=jax.random.key(0), top_k=0), ValueError,
+     r"top_k must be None or an integer in \[1, vocab_size=30\]"),
+    ("generate negative max_new_tokens", lambda f: generate(_gpt(), [1], -1, key=jax.random.key(0)), ValueError,
+     r"max_new_tokens must be an integer >= 0, got -1"),
     ("token id out of range under jit", lambda f: eqx.filter_jit(lambda m, t: m(t))(_gpt(), jnp.array([1, 30])),
      Exception, r"token ids must be in \[0, vocab_size=30\)"),
     ("negative token id", lambda f: _gpt()(jnp.array([-1, 2])), Exception, r"token ids must be in \[0, vocab_size=30\)"),

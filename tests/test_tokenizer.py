@@ -102,7 +102,7 @@ def test_save_load_identity(tok, tmp_path):
 def test_errors():
     with pytest.raises(ValueError, match="text is empty"):
         BPETokenizer.train("", 300)
-    with pytest.raises(ValueError, match=r"vocab_size must be an integer >= 256 \+ len\(special_tokens\) = 257"):
+    with pytest.raises(ValueError, match=r"vocab_size must be an integer >= 257 \(256 \+ len\(special_tokens\): 256 byte tokens \+ 1 special\)"):
         BPETokenizer.train("hello", 256, special_tokens=["<s>"])
     with pytest.raises(ValueError, match="vocab_size"):
         BPETokenizer.train("hello", 100)

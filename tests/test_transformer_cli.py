@@ -37,6 +37,6 @@ def test_bad_input(tmp_path, capsys):
     text = tmp_path / "t.txt"
     text.write_text("some text " * 50)
     assert main(["train", "--text", str(text), "--out", str(tmp_path / "r"), "--vocab-size", "100"]) == 2
-    assert "vocab_size must be an integer >= 256 + len(special_tokens) = 257" in capsys.readouterr().err
+    assert "vocab_size must be an integer >= 257 (256 + len(special_tokens)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sample"])  # --checkpoint is required

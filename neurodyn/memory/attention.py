@@ -16,8 +16,9 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import check_int, check_positive
 from ..attention import dot_product_attention
-from .dense import PatternStore, _check_beta, _check_int, fixed_step_retrieval
+from .dense import PatternStore, fixed_step_retrieval
 from .harness import AbstractMemory, Retrieval
 
 
@@ -37,8 +38,8 @@ class AttentionMemory(AbstractMemory):
     operation_unit: ClassVar[str] = "flop"
 
     def __check_init__(self):
-        _check_beta("AttentionMemory", self.beta)
-        _check_int("AttentionMemory", "n_steps", self.n_steps, 1)
+        check_positive("beta", self.beta, owner="AttentionMemory")
+        check_int("n_steps", self.n_steps, lower=1, owner="AttentionMemory")
 
     @property
     def label(self) -> str:

@@ -22,6 +22,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._checks import check_int
 from ..hopfield import ClassicalHopfield, storkey
 from ..hopfield.classical import _run_async_zero_temperature, _run_one
 from .harness import AbstractMemory, Retrieval
@@ -51,8 +52,7 @@ class ClassicalMemory(AbstractMemory):
     def __check_init__(self):
         if self.rule not in RULES:
             raise ValueError(f"ClassicalMemory: rule must be one of {RULES}, got {self.rule!r}")
-        if isinstance(self.max_sweeps, bool) or not isinstance(self.max_sweeps, int) or self.max_sweeps < 1:
-            raise ValueError(f"ClassicalMemory: max_sweeps must be an integer >= 1, got {self.max_sweeps!r}")
+        check_int("max_sweeps", self.max_sweeps, lower=1, owner="ClassicalMemory")
 
     @property
     def label(self) -> str:

@@ -21,6 +21,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import check_positive
 from .._simulate import simulate
 from ..hopfield import ContinuousHopfield
 from .harness import AbstractMemory, Retrieval, overlap
@@ -51,9 +52,7 @@ class ContinuousMemory(AbstractMemory):
 
     def __check_init__(self):
         for name in ("gain", "tau", "t1", "dt", "initial_scale"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-                raise ValueError(f"ContinuousMemory: {name} must be a finite number > 0, got {value!r}")
+            check_positive(name, getattr(self, name), owner="ContinuousMemory")
         steps = self.t1 / self.dt
         if abs(steps - round(steps)) > 1e-9 * steps or round(steps) % self.record_every:
             raise ValueError(

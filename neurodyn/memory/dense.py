@@ -46,6 +46,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._checks import check_int, check_positive
 from .harness import AbstractMemory, Retrieval
 
 SIMILARITIES = ("dot", "euclidean", "manhattan")
@@ -83,20 +84,6 @@ def separation(
     raise ValueError(f"separation must be one of {SEPARATIONS}, got {kind!r}")
 
 
-def _check_int(owner: str, name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_beta(owner: str, beta) -> None:
-    try:
-        b = float(beta)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return  # traced (e.g. vmapped over β): the caller's responsibility
-    if not (b > 0 and b < float("inf")):
-        raise ValueError(f"{owner}: beta must be a finite number > 0, got {beta}")
-
-
 class PatternStore(eqx.Module):
     """The stored representation of pattern-store memories: the patterns and their mask."""
 
@@ -131,9 +118,9 @@ class UniversalHopfield(AbstractMemory):
             raise ValueError(f"UniversalHopfield: similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
         if self.separation not in SEPARATIONS:
             raise ValueError(f"UniversalHopfield: separation must be one of {SEPARATIONS}, got {self.separation!r}")
-        _check_beta("UniversalHopfield", self.beta)
-        _check_int("UniversalHopfield", "degree", self.degree, 1)
-        _check_int("UniversalHopfield", "n_steps", self.n_steps, 1)
+        check_positive("beta", self.beta, owner="UniversalHopfield")  # traced (vmapped over β): unchecked
+        check_int("degree", self.degree, lower=1, owner="UniversalHopfield")
+        check_int("n_steps", self.n_steps, lower=1, owner="UniversalHopfield")
 
     @property
     def label(self) -> str:
@@ -199,8 +186,8 @@ class DenseAssociativeMemory(AbstractMemory):
     operation_unit: ClassVar[str] = "flop"
 
     def __check_init__(self):
-        _check_int("DenseAssociativeMemory", "degree", self.degree, 2)
-        _check_int("DenseAssociativeMemory", "max_steps", self.max_steps, 1)
+        check_int("degree", self.degree, lower=2, owner="DenseAssociativeMemory")
+        check_int("max_steps", self.max_steps, lower=1, owner="DenseAssociativeMemory")
 
     @property
     def label(self) -> str:

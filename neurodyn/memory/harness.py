@@ -41,6 +41,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from .._checks import check_int
 from .patterns import binarise_cue, corrupt, random_patterns
 
 MIN_OVERLAP = 0.95
@@ -158,9 +159,8 @@ def _pattern_sets(owner: str, patterns, n_trials: int | None = None) -> Array:
 
 def random_pattern_sets(key: PRNGKeyArray, n_trials: int, n_patterns: int, n_neurons: int) -> Array:
     """(trials, P, N) independent ±1 pattern sets, one per trial."""
-    if int(n_trials) < 1:
-        raise ValueError(f"random_pattern_sets: n_trials must be >= 1, got {n_trials}")
-    keys = jr.split(key, int(n_trials))
+    n_trials = check_int("n_trials", n_trials, lower=1, owner="random_pattern_sets")
+    keys = jr.split(key, n_trials)
     return jnp.stack([random_patterns(k, n_patterns, n_neurons) for k in keys])
 
 
@@ -452,9 +452,8 @@ def spurious_rate(
     sets = _pattern_sets("spurious_rate", patterns)
     if sets.shape[0] != 1:
         raise ValueError("spurious_rate: pass one pattern set (patterns, neurons)")
-    if int(n_starts) < 1:
-        raise ValueError(f"spurious_rate: n_starts must be >= 1, got {n_starts}")
-    m = np.asarray(_random_starts(model, key, sets[0], int(n_starts)))
+    n_starts = check_int("n_starts", n_starts, lower=1, owner="spurious_rate")
+    m = np.asarray(_random_starts(model, key, sets[0], n_starts))
     best = np.abs(m).max(-1) if model.symmetric else m.max(-1)
     return float(np.mean(best < min_overlap))
 

@@ -26,7 +26,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..neurons.base import concrete
+from .._checks import check_int, check_positive, concrete
 
 Patterns = Float[Array, "patterns neurons"]
 Cues = Float[Array, "*batch neurons"]
@@ -34,11 +34,8 @@ Cues = Float[Array, "*batch neurons"]
 
 def random_patterns(key: PRNGKeyArray, n_patterns: int, n_neurons: int) -> Patterns:
     """P independent unbiased ±1 patterns of N components (float32)."""
-    n_patterns, n_neurons = int(n_patterns), int(n_neurons)
-    if n_patterns < 1 or n_neurons < 1:
-        raise ValueError(
-            f"random_patterns: n_patterns and n_neurons must be >= 1, got {n_patterns}, {n_neurons}"
-        )
+    n_patterns = check_int("n_patterns", n_patterns, lower=1, owner="random_patterns")
+    n_neurons = check_int("n_neurons", n_neurons, lower=1, owner="random_patterns")
     return jr.rademacher(key, (n_patterns, n_neurons), dtype=jnp.float32)
 
 
@@ -95,9 +92,7 @@ def flip(key: PRNGKeyArray, pattern: Cues, fraction: float) -> Cues:
 
 def gaussian_noise(key: PRNGKeyArray, pattern: Cues, sigma: float) -> Cues:
     """pattern + σ·ε, ε ~ N(0, 1) independently per component (σ in pattern units)."""
-    s = concrete(sigma)
-    if s is not None and not np.all(np.isfinite(s) & (s >= 0)):
-        raise ValueError(f"gaussian_noise: sigma must be a finite number >= 0, got {s}")
+    check_positive("sigma", sigma, owner="gaussian_noise", allow_zero=True)
     pattern = jnp.asarray(pattern)
     return pattern + sigma * jr.normal(key, pattern.shape, pattern.dtype)
 

@@ -27,7 +27,6 @@ Read-outs:
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import equinox as eqx
 import jax
@@ -37,6 +36,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Int, PRNGKeyArray
 
+from .._checks import check_int, check_positive
 from ..transformer import GPT, GPTConfig
 
 
@@ -75,9 +75,7 @@ class RecallConfig:
     def __post_init__(self):
         for name in ("n_keys", "n_values", "max_pairs", "train_pairs", "d_model", "n_heads",
                      "n_layers", "steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"RecallConfig: {name} must be an integer >= 1, got {value!r}")
+            check_int(name, getattr(self, name), lower=1, owner="RecallConfig")
         if self.train_pairs > self.max_pairs:
             raise ValueError(
                 f"RecallConfig: train_pairs ({self.train_pairs}) must be <= max_pairs ({self.max_pairs})"
@@ -87,9 +85,7 @@ class RecallConfig:
                 f"RecallConfig: max_pairs ({self.max_pairs}) must be <= n_keys ({self.n_keys}): keys are distinct"
             )
         for name in ("learning_rate", "weight_decay"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"RecallConfig: {name} must be a finite number >= 0, got {value!r}")
+            check_positive(name, getattr(self, name), owner="RecallConfig", allow_zero=True)
 
     @property
     def vocab_size(self) -> int:

@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import check_positive
 from ..network import (
     Connectivity,
     CurrentSynapse,
@@ -112,9 +113,7 @@ class SpikingMemory(AbstractMemory):
 
     def __check_init__(self):
         for name in ("gain", "t1", "dt", "cue_ms", "window_ms"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-                raise ValueError(f"SpikingMemory: {name} must be a finite number > 0, got {value!r}")
+            check_positive(name, getattr(self, name), owner="SpikingMemory")
         if self.window_ms + self.cue_ms > self.t1:
             raise ValueError(
                 f"SpikingMemory: cue_ms + window_ms = {self.cue_ms + self.window_ms} must be <= t1 = {self.t1}"

@@ -69,6 +69,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from .._checks import check_int
 from ._build import FFI_TARGET, FFI_TARGET_DELAYED, kernel_info
 from .connectivity import Connectivity
 
@@ -176,9 +177,7 @@ def deliver_delayed(
         )
     if ring_origin is None:
         ring_origin = post_start
-    if isinstance(ring_origin, bool) or not isinstance(ring_origin, (int, np.integer)):
-        raise TypeError(f"ring_origin must be a Python int (static) or None, got {ring_origin!r}")
-    ring_origin, columns = int(ring_origin), ring.shape[1]
+    ring_origin, columns = check_int("ring_origin", ring_origin, meaning="static"), ring.shape[1]
     if not (0 <= ring_origin <= post_start and post_start + conn.n_post <= ring_origin + columns <= target.shape[0]):
         raise ValueError(
             f"ring columns [ring_origin, ring_origin + {columns}) = [{ring_origin}, {ring_origin + columns}) must "
@@ -208,9 +207,7 @@ def _check_call(target, conn, spiked, post_start, pre_start):
             raise ValueError(f"spiked must have shape (n_pre,) = ({conn.n_pre},), got {spiked.shape}")
         pre_start = 0
     else:
-        if isinstance(pre_start, bool) or not isinstance(pre_start, (int, np.integer)):
-            raise TypeError(f"pre_start must be a Python int (static), got {pre_start!r}")
-        pre_start = int(pre_start)
+        pre_start = check_int("pre_start", pre_start, meaning="static")
         if spiked.ndim != 1 or pre_start < 0 or pre_start + conn.n_pre > spiked.shape[0]:
             raise ValueError(
                 f"pre_start={pre_start} with n_pre={conn.n_pre} does not fit in spiked of shape "
@@ -218,9 +215,7 @@ def _check_call(target, conn, spiked, post_start, pre_start):
             )
     if spiked.dtype != jnp.bool_ and not jnp.issubdtype(spiked.dtype, jnp.floating):
         raise ValueError(f"spiked must be bool or float, got {spiked.dtype}")
-    if isinstance(post_start, bool) or not isinstance(post_start, (int, np.integer)):
-        raise TypeError(f"post_start must be a Python int (static), got {post_start!r}")
-    post_start = int(post_start)
+    post_start = check_int("post_start", post_start, meaning="static")
     if post_start < 0 or post_start + conn.n_post > target.shape[0]:
         raise ValueError(
             f"post_start={post_start} with n_post={conn.n_post} does not fit in target of "
@@ -567,8 +562,7 @@ def deliver_delayed_group(
             f"deliver_delayed_group needs one post_start and one pre_start per projection, got {len(conns)} "
             f"projections, {len(post_starts)} post_starts and {len(pre_starts)} pre_starts"
         )
-    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
-        raise ValueError(f"rows must be an integer >= 1 (spiking rows per projection and chunk), got {rows!r}")
+    check_int("rows", rows, lower=1, meaning="spiking rows per projection and chunk")
     spiked = jnp.asarray(spiked)
     if spiked.dtype != jnp.bool_:
         raise ValueError(f"deliver_delayed_group takes bool spikes, got {spiked.dtype} (float spikes: deliver_delayed)")

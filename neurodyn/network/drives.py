@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..neurons.base import check_parameter, concrete
+from .._checks import check_finite_array, check_int, check_number, check_parameter, concrete
 
 __all__ = ["DCCurrent", "PoissonDrive"]
 
@@ -65,26 +65,21 @@ class PoissonDrive(eqx.Module):
         r = concrete(rate)
         r = float(np.max(r)) if r is not None and r.size and np.all(np.isfinite(r)) else 0.0
         if max_rate is not None:
-            if not (isinstance(max_rate, (int, float)) and math.isfinite(max_rate) and max_rate >= r):
-                raise ValueError(f"PoissonDrive.max_rate must be a finite number >= rate = {r} Hz, got {max_rate!r}")
-            r = float(max_rate)
+            r = check_number("max_rate", max_rate, owner="PoissonDrive", unit="Hz; at least the rate", lower=r)
         self.rate_bound = r
 
     def __check_init__(self):
-        if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)) or self.n_inputs < 1:
-            raise ValueError(f"PoissonDrive.n_inputs must be an integer >= 1, got {self.n_inputs!r}")
+        check_int("n_inputs", self.n_inputs, lower=1, owner="PoissonDrive")
         check_parameter("PoissonDrive", "rate", self.rate, lower=0.0)
         check_parameter("PoissonDrive", "weight", self.weight)
         for name in ("rate", "weight"):
             v = concrete(getattr(self, name))
             if v is None:
                 raise TypeError(f"PoissonDrive.{name} must be a concrete number at construction, got a tracer")
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"PoissonDrive.{name} must be finite, got {getattr(self, name)}")
+            check_finite_array(name, v, owner="PoissonDrive")
             if np.ndim(v) != 0:
                 raise ValueError(f"PoissonDrive.{name} must be a scalar, got shape {np.shape(v)}")
-        if not (isinstance(self.delay, (int, float)) and math.isfinite(self.delay) and self.delay >= 0):
-            raise ValueError(f"PoissonDrive.delay must be a finite number of ms >= 0, got {self.delay!r}")
+        check_number("delay", self.delay, owner="PoissonDrive", unit="ms", lower=0.0)
 
     def delay_steps(self, dt: float) -> int:
         steps = self.delay / dt
@@ -129,6 +124,4 @@ class DCCurrent(eqx.Module):
 
     def __check_init__(self):
         check_parameter("DCCurrent", "amplitude", self.amplitude)
-        v = concrete(self.amplitude)
-        if v is not None and not np.all(np.isfinite(v)):
-            raise ValueError(f"DCCurrent.amplitude must be finite, got {self.amplitude}")
+        check_finite_array("amplitude", self.amplitude, owner="DCCurrent")

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._checks import check_parameter, concrete
+from .._checks import check_int, check_number, check_parameter, concrete
 from .._simulate import simulate
 from .._state import SimState, SimulationResult
 from ..neurons.base import AbstractSpikingNeuron, InitialState, State
@@ -120,8 +120,7 @@ class Projection(eqx.Module):
             self.short_term.check_layout(self.connectivity, f"Projection {self.pre}->{self.post}")
         if self.delay is None:
             return
-        if not (isinstance(self.delay, (int, float)) and math.isfinite(self.delay) and self.delay >= 0):
-            raise ValueError(f"Projection.delay must be a finite number of ms >= 0 (or None), got {self.delay!r}")
+        check_number("delay", self.delay, owner="Projection", unit="ms", lower=0.0)
         if self.connectivity.delay is not None:
             raise ValueError(
                 f"Projection {self.pre}->{self.post}: delay={self.delay} ms given, but the connectivity "
@@ -228,16 +227,13 @@ class PoissonGroup(eqx.Module):
     stop: float = eqx.field(static=True, default=math.inf)  # ms: silent from the step starting at `stop`
 
     def __check_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
-            raise ValueError(f"PoissonGroup.size must be an integer >= 1, got {self.size!r}")
+        check_int("size", self.size, lower=1, owner="PoissonGroup")
         check_parameter("PoissonGroup", "rate", self.rate, lower=0.0)
         shape = np.shape(self.rate)
         if shape not in ((), (self.size,)):
             raise ValueError(f"PoissonGroup.rate must be a scalar or have {self.size} values, got shape {shape}")
         for name in ("start", "stop"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
-                raise ValueError(f"PoissonGroup.{name} must be a number of ms >= 0 (stop may be inf), got {v!r}")
+            check_number(name, getattr(self, name), owner="PoissonGroup", unit="ms", lower=0.0, allow_inf=True)
         if not math.isfinite(self.start) or not self.start < self.stop:
             raise ValueError(f"PoissonGroup needs a finite start < stop, got start={self.start}, stop={self.stop}")
 
@@ -279,8 +275,7 @@ class PoissonInput(eqx.Module):
     weight: Float[ArrayLike, ""]
 
     def __check_init__(self):
-        if isinstance(self.n_inputs, bool) or not isinstance(self.n_inputs, (int, np.integer)) or self.n_inputs < 1:
-            raise ValueError(f"PoissonInput.n_inputs must be an integer >= 1, got {self.n_inputs!r}")
+        check_int("n_inputs", self.n_inputs, lower=1, owner="PoissonInput")
         check_parameter("PoissonInput", "rate", self.rate, lower=0.0)
         check_parameter("PoissonInput", "weight", self.weight)
 
@@ -347,8 +342,7 @@ class Network(AbstractSpikingNeuron):
     ):
         pops, start = [], 0
         for name, size in populations.items():
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"populations[{name!r}] must be an integer size >= 1, got {size!r}")
+            check_int(f"populations[{name!r}]", size, lower=1, meaning="neurons")
             pops.append((str(name), start, start + int(size)))
             start += int(size)
         if not pops:

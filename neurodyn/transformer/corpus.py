@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurodyn._checks import check_int
+
 _SUBJECTS = ["the neuron", "a cell", "the axon", "each synapse", "the membrane", "the network",
              "a spike", "the dendrite", "the soma", "the channel"]
 _VERBS = ["fires", "integrates", "opens", "closes", "releases", "receives", "adapts", "resets",
@@ -21,8 +23,7 @@ _CONNECT = [", and then ", " while ", " because ", ". ", "; "]
 
 def toy_corpus(n_sentences: int = 2000, *, seed: int = 0) -> str:
     """`n_sentences` generated sentences, e.g. "The neuron fires a current quickly."."""
-    if n_sentences < 1:
-        raise ValueError(f"n_sentences must be >= 1, got {n_sentences!r}")
+    check_int("n_sentences", n_sentences, lower=1, owner="toy_corpus")
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_sentences):

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from neurodyn._checks import check_int, check_number
 from neurodyn.transformer.model import GPT, GPTConfig
 
 
@@ -70,15 +71,13 @@ class GrokkingConfig:
     init_std: float | None = None
 
     def __post_init__(self):
-        if not isinstance(self.p, int) or self.p < 3:
-            raise ValueError(f"GrokkingConfig.p must be an integer >= 3, got {self.p!r}")
-        if not 0.0 < self.train_fraction < 1.0:
+        check_int("p", self.p, lower=3, owner="GrokkingConfig")
+        if not 0.0 < check_number("train_fraction", self.train_fraction, owner="GrokkingConfig") < 1.0:
             raise ValueError(
                 f"GrokkingConfig.train_fraction must be in (0, 1), got {self.train_fraction!r}"
             )
         for name in ("max_steps", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"GrokkingConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+            check_int(name, getattr(self, name), lower=1, owner="GrokkingConfig")
 
     def model_config(self) -> GPTConfig:
         return GPTConfig(

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from neurodyn._checks import check_int, check_number, check_positive
 from neurodyn.attention import dot_product_attention
 
 
@@ -77,9 +78,7 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be an integer >= 1, got {value!r}")
+            check_int(name, getattr(self, name), lower=1, owner="GPTConfig")
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ValueError(
@@ -90,9 +89,7 @@ class GPTConfig:
         if self.d_mlp is None:
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         for name in ("d_head", "d_mlp"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be an integer >= 1, got {value!r}")
+            check_int(name, getattr(self, name), lower=1, owner="GPTConfig")
         if self.activation not in ("gelu", "relu"):
             raise ValueError(f"GPTConfig.activation must be 'gelu' or 'relu', got {self.activation!r}")
         if self.positional not in ("sinusoidal", "learned"):
@@ -103,10 +100,9 @@ class GPTConfig:
             raise ValueError(
                 f"GPTConfig.d_model must be even for sinusoidal positions, got {self.d_model}"
             )
-        if not 0.0 <= self.dropout < 1.0:
+        if not 0.0 <= check_number("dropout", self.dropout, owner="GPTConfig") < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-        if not self.init_std > 0:
-            raise ValueError(f"GPTConfig.init_std must be > 0, got {self.init_std!r}")
+        check_positive("init_std", self.init_std, owner="GPTConfig")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

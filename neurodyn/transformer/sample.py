@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from neurodyn._checks import check_int, check_positive
 from neurodyn.transformer.model import GPT
 
 
@@ -38,12 +39,10 @@ def sample_logits(
 
 def _check_sampling(model: GPT, temperature, top_k, max_new_tokens) -> None:
     V = model.config.vocab_size
-    if not (isinstance(temperature, (int, float)) and temperature >= 0 and np.isfinite(temperature)):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= V):
+    check_positive("temperature", temperature, allow_zero=True)
+    if check_int("top_k", top_k, allow_none=True) is not None and not 1 <= top_k <= V:
         raise ValueError(f"top_k must be None or an integer in [1, vocab_size={V}], got {top_k!r}")
-    if not (isinstance(max_new_tokens, int) and max_new_tokens >= 0):
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    check_int("max_new_tokens", max_new_tokens, lower=0)
 
 
 @eqx.filter_jit

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from neurodyn._checks import check_int
+
 # GPT-2's pre-tokenizer pattern with Unicode classes spelled for Python's `re`
 # (\p{L} -> [^\W\d_], \p{N} -> \d, and '_' counts as punctuation). Every character is
 # matched by one branch, so joining the pre-tokens gives back the text.
@@ -184,11 +186,8 @@ class BPETokenizer:
         contain the merged pair are revisited.
         """
         min_size = N_BYTES + len(special_tokens)
-        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < min_size:
-            raise ValueError(
-                f"vocab_size must be an integer >= 256 + len(special_tokens) = {min_size} "
-                f"(256 byte tokens + {len(special_tokens)} special), got {vocab_size!r}"
-            )
+        check_int("vocab_size", vocab_size, lower=min_size,
+                  meaning=f"256 + len(special_tokens): 256 byte tokens + {len(special_tokens)} special")
         if not word_counts or all(c <= 0 for c in word_counts.values()):
             raise ValueError("word_counts is empty: BPE needs at least one word to train on")
         n_merges = vocab_size - min_size

@@ -33,6 +33,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from neurodyn._checks import check_int, check_number, check_positive
 from neurodyn.transformer.model import GPT, GPTConfig, cross_entropy
 
 
@@ -68,18 +69,13 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
-        if self.checkpoint_every < 0 or self.checkpoint_every % self.eval_every:
+            check_int(name, getattr(self, name), lower=1, owner="TrainConfig")
+        check_positive("lr", self.lr, owner="TrainConfig")
+        check_number("min_lr_ratio", self.min_lr_ratio, owner="TrainConfig", lower=0.0, upper=1.0)
+        check_int("warmup_steps", self.warmup_steps, lower=0, owner="TrainConfig")
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip, owner="TrainConfig")
+        if check_int("checkpoint_every", self.checkpoint_every, lower=0, owner="TrainConfig") % self.eval_every:
             raise ValueError(
                 f"TrainConfig.checkpoint_every must be 0 or a multiple of eval_every="
                 f"{self.eval_every}, got {self.checkpoint_every!r}"
