@@ -75,7 +75,7 @@ class RecallConfig:
     def __post_init__(self):
         for name in ("n_keys", "n_values", "max_pairs", "train_pairs", "d_model", "n_heads",
                      "n_layers", "steps", "batch_size"):
-            check_int(name, getattr(self, name), lower=1, owner="RecallConfig")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lower=1, owner="RecallConfig"))  # NumPy ints -> int
         if self.train_pairs > self.max_pairs:
             raise ValueError(
                 f"RecallConfig: train_pairs ({self.train_pairs}) must be <= max_pairs ({self.max_pairs})"

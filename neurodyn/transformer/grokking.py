@@ -77,7 +77,7 @@ class GrokkingConfig:
                 f"GrokkingConfig.train_fraction must be in (0, 1), got {self.train_fraction!r}"
             )
         for name in ("max_steps", "eval_every"):
-            check_int(name, getattr(self, name), lower=1, owner="GrokkingConfig")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lower=1, owner="GrokkingConfig"))  # NumPy ints -> int
 
     def model_config(self) -> GPTConfig:
         return GPTConfig(

@@ -78,7 +78,7 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
-            check_int(name, getattr(self, name), lower=1, owner="GPTConfig")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lower=1, owner="GPTConfig"))  # NumPy ints -> int
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ValueError(
@@ -89,7 +89,7 @@ class GPTConfig:
         if self.d_mlp is None:
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         for name in ("d_head", "d_mlp"):
-            check_int(name, getattr(self, name), lower=1, owner="GPTConfig")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lower=1, owner="GPTConfig"))  # NumPy ints -> int
         if self.activation not in ("gelu", "relu"):
             raise ValueError(f"GPTConfig.activation must be 'gelu' or 'relu', got {self.activation!r}")
         if self.positional not in ("sinusoidal", "learned"):

@@ -69,7 +69,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
-            check_int(name, getattr(self, name), lower=1, owner="TrainConfig")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lower=1, owner="TrainConfig"))  # NumPy ints -> int
         check_positive("lr", self.lr, owner="TrainConfig")
         check_number("min_lr_ratio", self.min_lr_ratio, owner="TrainConfig", lower=0.0, upper=1.0)
         check_int("warmup_steps", self.warmup_steps, lower=0, owner="TrainConfig")
