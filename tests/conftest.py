@@ -3,8 +3,10 @@
 jaxtyping's import hook with beartype checks every `Float[Array, "time neurons"]`-style
 annotation of the modules named below when they are called, so a wrong shape or dtype fails
 a test. By default it covers the modules whose annotations have been audited against the
-suite (fitting, the adjoint paths, analysis, ready-made models, plots, neuron models;
-neurodyn.hopfield's annotations were fixed but its experiments module still fails under the hook);
+suite (fitting, the adjoint paths, analysis, ready-made models, plots, neuron models, monitors,
+the simulation core — _simulate, _clock, _state, _events — and neurodyn.network;
+neurodyn.hopfield's annotations were fixed but its experiments module still fails under the hook;
+the tokenizer stays out: the hook's per-call cost breaks its throughput test);
 NEURODYN_JAXTYPING=all extends it to the whole package, NEURODYN_JAXTYPING=0 turns it off.
 """
 
@@ -20,7 +22,8 @@ if not hasattr(jax, "enable_x64"):  # jax 0.7.x (the declared floor) has only th
 
 CHECKED = (
     "neurodyn.fit", "neurodyn._adjoint", "neurodyn.analysis", "neurodyn.models", "neurodyn.plot",
-    "neurodyn.neurons",
+    "neurodyn.neurons", "neurodyn.monitors", "neurodyn._simulate", "neurodyn._clock", "neurodyn._state",
+    "neurodyn._events", "neurodyn.network",
 )
 
 _mode = os.environ.get("NEURODYN_JAXTYPING", "1")

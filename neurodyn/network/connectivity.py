@@ -63,12 +63,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
 
 from .._checks import check_int, concrete
 from .distributions import Normal, Uniform, _chunk_size, _from_chunks
@@ -92,7 +93,7 @@ class Connectivity(eqx.Module):
 
     post_idx: Int[Array, "pre k"]
     weight: Float[Array, "pre k"] | Float[Array, ""]
-    delay: Int[Array, "pre k"] | None
+    delay: Integer[Array, "pre k"] | None
     n_pre: int = eqx.field(static=True)
     n_post: int = eqx.field(static=True)
     dt: float | None = eqx.field(static=True)
@@ -104,7 +105,7 @@ class Connectivity(eqx.Module):
         weight: Float[ArrayLike, "*pre_k"],
         n_pre: int,
         n_post: int,
-        delay: Int[ArrayLike, "pre k"] | None = None,
+        delay: Integer[ArrayLike, "pre k"] | None = None,
         *,
         dt: float | None = None,
         max_delay: int | None = None,
@@ -896,16 +897,16 @@ def one_to_one(
 
 
 def from_lists(
-    pre: Int[ArrayLike, " synapses"],
-    post: Int[ArrayLike, " synapses"],
-    weight: Float[ArrayLike, "*synapses"] = 1.0,
+    pre: Int[ArrayLike, " synapses"] | Sequence[int],
+    post: Int[ArrayLike, " synapses"] | Sequence[int],
+    weight: Float[ArrayLike, "*synapses"] | Sequence[float] = 1.0,
     *,
     n_pre: int,
     n_post: int,
     allow_self: bool = True,
     allow_duplicates: bool = True,
     allow_negative: bool = True,
-    delay: Float[ArrayLike, "*synapses"] | None = None,
+    delay: Float[ArrayLike, "*synapses"] | Sequence[float] | None = None,
     dt: float | None = None,
 ) -> Connectivity:
     """Explicit synapses: pre[s] → post[s] with weight[s] (or one scalar weight).
