@@ -142,18 +142,18 @@ def check_number(name: str, value, *, owner: str | None = None, unit: str = "", 
     if value is None and allow_none:
         return None
     what = _name(owner, name)
-    unit = f" ({unit})" if unit else ""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
         raise TypeError(
-            f"{what} must be a Python number{unit}{' or None' if allow_none else ''}, got {value!r} "
-            f"({type(value).__name__})"
+            f"{what} must be a Python number{f' ({unit})' if unit else ''}{' or None' if allow_none else ''}, "
+            f"got {value!r} ({type(value).__name__})"
         )
+    kind = f"{'a number' if allow_inf else 'a finite number'}{f' of {unit}' if unit else ''}"
     if np.isnan(value) or (np.isinf(value) and not allow_inf):
-        raise ValueError(f"{what} must be {'a number, not NaN' if allow_inf else 'a finite number'}{unit}, got {value}")
+        raise ValueError(f"{what} must be {kind}{', not NaN' if allow_inf else ''}, got {value}")
     if lower is not None and (value <= lower if lower_open else value < lower):
-        raise ValueError(f"{what} must be {'>' if lower_open else '>='} {lower}{unit}, got {value!r}")
+        raise ValueError(f"{what} must be {kind} {'>' if lower_open else '>='} {lower:g}, got {value!r}")
     if upper is not None and value > upper:
-        raise ValueError(f"{what} must be <= {upper}{unit}, got {value!r}")
+        raise ValueError(f"{what} must be {kind} <= {upper:g}, got {value!r}")
     return float(value)
 
 

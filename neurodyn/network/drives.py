@@ -65,7 +65,7 @@ class PoissonDrive(eqx.Module):
         r = concrete(rate)
         r = float(np.max(r)) if r is not None and r.size and np.all(np.isfinite(r)) else 0.0
         if max_rate is not None:
-            r = check_number("max_rate", max_rate, owner="PoissonDrive", unit="Hz; at least the rate", lower=r)
+            r = check_number("max_rate", max_rate, owner="PoissonDrive", unit="Hz", lower=r)  # at least the rate
         self.rate_bound = r
 
     def __check_init__(self):
