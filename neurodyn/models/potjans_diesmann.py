@@ -88,14 +88,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
-from ..network.connectivity import (
-    Connectivity,
-    _fill,
-    _multinomial_counts,
-    _round_chunk,
-    _rows_with_counts,
-    delay_dtype,
-)
+from ..network.connectivity import fixed_total_number_blocks
 from ..network.distributions import Normal
 from ..neurons import IAF
 from ._built import BuiltNetwork
@@ -216,47 +209,15 @@ def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray
     """One source population's synapses onto every neuron, as one `Connectivity`.
 
     `blocks` is [(n_synapses, target offset, target size)] per target population; block t
-    is NEST's `fixed_total_number` (uniform pairs with replacement: multinomial out-degrees,
-    then uniform targets; `neurodyn.network.fixed_total_number`'s own draw) and its
-    entries follow block t−1's in each row. Weight = mean_t · x, x ~ N(1, 0.1) redrawn
-    below 0 (the sign-preserving redraw, the same for every block in relative units);
-    delay ~ N(d, d/2) redrawn below dt/2, rounded to steps.
+    is NEST's `fixed_total_number` onto target population t (`fixed_total_number_blocks`:
+    multinomial out-degrees, uniform targets, block t's entries after block t−1's in each
+    row). Weight ~ N(J_t, 0.1·|J_t|) redrawn to keep the sign of J_t; delay ~ N(d, d/2)
+    redrawn below dt/2, rounded to steps.
     """
-    counts = [
-        _multinomial_counts(jax.random.fold_in(key, 10 * t), n, n_pre) if n else np.zeros(n_pre, np.int64)
-        for t, (n, _, _) in enumerate(blocks)
-    ]
-    k = max(1, int(np.sum(counts, axis=0).max()))
-    post = np.full((n_pre, k), n_total, np.int32)
-    weight = np.zeros((n_pre, k), np.float32)
-    _fill(weight, Normal(1.0, W_REL_SD, low=0.0).chunks(jax.random.fold_in(key, 1), weight.size))
-    scale = np.zeros((n_pre, k), np.float32)
-    col = np.zeros(n_pre, np.int64)
-    rows_per_chunk = max(1, 2**22 // k)
-    for t, ((n, offset, size), c) in enumerate(zip(blocks, counts)):
-        if n == 0:
-            continue
-        table = _rows_with_counts(jax.random.fold_in(key, 10 * t + 3), c, size, max(1, int(c.max())), True)
-        for r0 in range(0, n_pre, rows_per_chunk):
-            part = table[r0 : r0 + rows_per_chunk]
-            rr, jj = np.nonzero(part < size)
-            rows = rr + r0
-            cols = col[rows] + jj
-            post[rows, cols] = part[rr, jj] + offset
-            scale[rows, cols] = weight_mean[t]
-        col += c
-    weight *= scale
-    del scale
-    steps = np.zeros((n_pre, k), np.int32)
-    dt32 = jnp.float32(dt)
+    weights = [Normal(float(m), W_REL_SD * abs(float(m)), **({"low": 0.0} if m > 0 else {"high": 0.0}))
+               if m != 0 else 0.0 for m in weight_mean]
     delay = Normal(delay_mean, DELAY_REL_SD * delay_mean, low=0.5 * dt)
-    _fill(steps, (_round_chunk(ch, dt32) for ch in delay.chunks(jax.random.fold_in(key, 2), steps.size)))
-    steps[post == n_total] = 0
-    max_delay = int(steps.max())
-    return Connectivity(
-        jnp.asarray(post), jnp.asarray(weight), n_pre, n_total,
-        jnp.asarray(steps.astype(delay_dtype(max_delay))), dt=dt, max_delay=max_delay,
-    )
+    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt)
 
 
 def potjans_diesmann(
@@ -335,9 +296,7 @@ def potjans_diesmann(
     neuron = IAF(c_m=C_M, tau_m=TAU_M, e_l=E_L, threshold=V_TH, v_reset=V_RESET, refractory_period=T_REF)
     net = Network(neuron, [CurrentSynapse("i_syn", tau=TAU_SYN)], dict(zip(POPULATIONS, sizes)),
                   projections, sources=sources, drives=drives, delivery=delivery)
-    k_v = jax.random.fold_in(key, 1)
-    v0 = jnp.concatenate([
-        m + sd * jax.random.normal(jax.random.fold_in(k_v, p), (sizes[p],))
-        for p, (m, sd) in enumerate(zip(V0_MEAN, V0_STD))
-    ])
+    # one draw for all neurons (one compilation), shifted and scaled per population
+    mean, sd = (jnp.asarray(np.repeat(np.asarray(x, np.float32), sizes)) for x in (V0_MEAN, V0_STD))
+    v0 = mean + sd * jax.random.normal(jax.random.fold_in(key, 1), (n_total,))
     return BuiltNetwork(net, {"v": v0, "i_syn": jnp.zeros(n_total)}, 0.0, dt, ExactIntegration())
