@@ -81,6 +81,7 @@ shared by the 8 projections onto `i_syn` (`Network` shares a ring per synaptic v
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -88,7 +89,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
-from ..network.connectivity import fixed_total_number_blocks
+from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
 from ..network.distributions import Normal
 from ..neurons import IAF
 from ._built import BuiltNetwork
@@ -96,7 +97,7 @@ from ._built import BuiltNetwork
 __all__ = [
     "potjans_diesmann", "POPULATIONS", "N_FULL", "CONN_PROBS", "K_EXT", "PUBLISHED_RATES",
     "FULL_MEAN_RATES", "psc_over_psp", "full_synapse_numbers", "synapse_numbers", "weight_means",
-    "dc_amplitudes",
+    "dc_amplitudes", "memory_estimate",
 ]
 
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
@@ -203,6 +204,38 @@ def dc_amplitudes(background: str = "dc", k_scale: float = 1.0) -> np.ndarray:
         if background == "poisson":
             dc = dc + 0.001 * TAU_SYN * (1.0 - math.sqrt(k_scale)) * j * k_ext * BG_RATE
     return dc
+
+
+def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = False) -> dict:
+    """Bytes the model's tables take and the build's peak, stated before building.
+
+    Per source population s the table is n_s × K_s entries of 9 bytes (int32 target,
+    float32 weight, uint8 delay: the largest delay, ≈ 6 ms = 60 steps at dt = 0.1 ms, is
+    far below 256 steps), K_s the expected largest out-degree: a row's total over the 8
+    target blocks is Binomial(Σ_t N_ts, 1/n_s), so `expected_max_out_degree` applies.
+    The build adds, at most, the chunk temporaries (≈ 48 bytes per entry of a
+    `BLOCK_CHUNK`-entry chunk, per core) and `Connectivity`'s check of the largest table
+    (2 bytes per entry).
+
+    Returns:
+        dict: `n_synapses`, `table_entries`, `table_bytes`, `bytes_per_synapse`,
+        `padding` (entries / synapses − 1), `build_peak_bytes` (tables + temporaries; the
+        process adds the JAX runtime, ≈ 0.3 GB).
+    """
+    sizes = population_sizes(scale)
+    n_syn = synapse_numbers(scale, k_scale)
+    per_source = [(sizes[s], int(n_syn[:, s].sum())) for s in range(8)]
+    if thalamic:
+        n = np.asarray(N_FULL, float)
+        full_th = np.log(1.0 - np.asarray(CONN_PROBS_TH)) / np.log((N_TH * n - 1.0) / (N_TH * n))
+        per_source.append((max(1, int(round(N_TH * scale))), int(np.round(full_th * scale * k_scale).sum())))
+    entries = [n_pre * expected_max_out_degree(n, n_pre) for n_pre, n in per_source]
+    total = sum(n for _, n in per_source)
+    table = 9 * sum(entries)
+    temporaries = 48 * BLOCK_CHUNK * (os.cpu_count() or 1) + 2 * max(entries)
+    return {"n_synapses": total, "table_entries": sum(entries), "table_bytes": table,
+            "bytes_per_synapse": table / total, "padding": sum(entries) / total - 1.0,
+            "build_peak_bytes": table + temporaries}
 
 
 def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float):
