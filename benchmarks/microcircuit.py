@@ -122,6 +122,10 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
         raise SystemExit(f"--device gpu: JAX sees no GPU here (backend {jax.default_backend()})")
     from neurodyn.network import simulate_network
 
+    try:  # the tables' bytes, stated before building
+        estimate = importlib.import_module("neurodyn.models.potjans_diesmann").memory_estimate(scale)
+    except (ImportError, AttributeError):
+        estimate = None
     t0, c0 = time.perf_counter(), time.process_time()
     net, y0, solver, which = build_ours(scale, seed, delivery)
     jax.block_until_ready((net, y0))
@@ -161,6 +165,9 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
         "rtf_cpu": round(sim_cpu / (T_SIM_MS / 1000), 3),
         "n_spikes": n_spikes, "spikes_dropped": dropped, "rates_hz": rates,
         "synaptic_events": events, "events_per_s": round(events / sim_s),
+        "memory_estimate_before_build": estimate,
+        "table_bytes": int(sum(x.nbytes for p in net.projections for x in (p.connectivity.post_idx,
+                                                                        p.connectivity.weight, p.connectivity.delay))),
     }
 
 
