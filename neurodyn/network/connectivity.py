@@ -796,7 +796,7 @@ def fixed_total_number(
 
 # --------------------------------------------------------------------------- several target blocks
 
-BLOCK_CHUNK = 2**22  # table entries per chunk of rows: ≈ 40 B of temporaries per entry, per thread
+BLOCK_CHUNK = 2**21  # table entries per chunk of rows: ≈ 48 B of temporaries per entry, per thread
 
 
 def fixed_total_number_blocks(
@@ -879,8 +879,8 @@ def fixed_total_number_blocks(
                        for b, (n, _, _) in enumerate(blocks)], axis=1)
     total = counts.sum(axis=1)
     k = max(1, int(total.max()))
-    post = np.full((n_pre, k), n_post, np.int32)
-    weight = np.zeros((n_pre, k), np.float32)
+    post = _aligned_full((n_pre, k), np.int32, n_post)
+    weight = _aligned_full((n_pre, k), np.float32, 0)
     rows = max(1, BLOCK_CHUNK // k)
     chunks = [(r0, min(n_pre, r0 + rows)) for r0 in range(0, n_pre, rows)]
     block_dtype = np.int8 if len(blocks) < 128 else np.int32
@@ -913,16 +913,27 @@ def fixed_total_number_blocks(
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         list(pool.map(fill, range(len(chunks))))
-        # device_put, not jnp.asarray: on a CPU it shares the NumPy buffers instead of copying
+        # device_put of 64-byte aligned buffers: on a CPU the arrays share them (no copy)
         if delay is None:
             return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post)
-        steps = np.zeros((n_pre, k), np.uint8)
+        steps = _aligned_full((n_pre, k), np.uint8, 0)
         max_delay = max(pool.map(lambda j: delays(j, steps), range(len(chunks))))
         if steps.dtype != delay_dtype(max_delay):  # past 255 steps: the same draws, into a wider table
-            steps = np.zeros((n_pre, k), delay_dtype(max_delay))
+            steps = _aligned_full((n_pre, k), delay_dtype(max_delay), 0)
             list(pool.map(lambda j: delays(j, steps), range(len(chunks))))
     return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post, jax.device_put(steps), dt=dt,
                         max_delay=max_delay)
+
+
+def _aligned_full(shape: tuple[int, ...], dtype, value) -> np.ndarray:
+    """A NumPy array filled with `value` on a 64-byte boundary, which XLA's CPU client
+    takes without copying (`jax.device_put`); NumPy's own allocations are 16-byte aligned."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start : start + size].view(dtype).reshape(shape)
+    out.fill(value)
+    return out
 
 
 def _key_data(key):
