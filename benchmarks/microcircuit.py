@@ -9,7 +9,13 @@ in its own child process (so each one's peak resident memory is its own: the chi
   waited for; NEST: `Create` + `Connect`),
 - simulation time of the timed second, the real-time factor RTF = wall / simulated time,
 - peak resident memory, the spike count and the synaptic events per second
-  (Σ over spikes of the spiking neuron's out-degree, / wall time).
+  (Σ over spikes of the spiking neuron's out-degree, / wall time),
+- the process CPU time of the build and of the timed second (all threads: NEST's 4 too),
+  and the CPU-time ratios: on a machine shared with other jobs the wall time measures the
+  scheduler, the CPU time the work.
+NEST needs ≈ 15 GB and, under load, half an hour: `--no-ours` runs it alone, and
+`--nest-from FILE` puts that earlier record next to a new run of ours (marked
+`from_earlier_run`, with its load averages; the ratios are then across two runs).
 
 The machine's memory bandwidth is measured in the same run (a NumPy stream copy of 256 MB,
 best of 5; bytes read + written per second), and the delivery's traffic is set against it:
