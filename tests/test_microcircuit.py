@@ -205,6 +205,11 @@ def test_fixed_total_number_blocks_constant_weight_and_long_delays():
     assert set(np.unique(np.asarray(conn.weight)[mask])) == {np.float32(0.5)}
     no_delay = fixed_total_number_blocks(jax.random.key(0), 30, [(900, 0, 20)], 20, [0.5])
     assert no_delay.delay is None and int(no_delay.n_synapses) == 900
+    # a bound that keeps < 1/4 of the mass (2.3 % here): the inverse-CDF draw, not rejection
+    tail = fixed_total_number_blocks(jax.random.key(1), 30, [(3000, 0, 20)], 20, [Normal(0.0, 1.0, low=2.0)])
+    w = np.asarray(tail.weight)[np.asarray(tail.mask)]
+    m, sd = _truncnorm_moments(0.0, 1.0, low=2.0)
+    assert w.min() >= 2.0 and w.mean() == pytest.approx(m, abs=5 * sd / math.sqrt(w.size))
 
 
 @pytest.mark.parametrize("args, kwargs, match", [
