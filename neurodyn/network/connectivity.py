@@ -822,9 +822,12 @@ def fixed_total_number_blocks(
     The draw (per block b: out-degrees ~ Multinomial(n_b; 1/n_pre, …), then each row's c_ib
     targets iid uniform over the block, which is the law of n_b iid uniform pairs) runs on
     the host with NumPy's PCG64, seeded from `key` (`numpy.random.SeedSequence` of its key
-    data), in chunks of rows on every core: at 3·10⁸ synapses a JAX `threefry` draw on a CPU
-    spends most of the build in random words (≈ 11 ns per word here, against ≈ 2 ns).
-    The same `key` gives the same table on every backend and thread count. Targets are
+    data), in chunks of rows on every core (NumPy releases the GIL in these loops). The
+    same `key` gives the same table on every backend and thread count. Cost, measured on
+    2 shared cores: ≈ 50–80 ns of CPU time per synapse (random words ≈ 2 ns each against
+    ≈ 11 ns for JAX's threefry on a CPU, but the grouping by block and two normal draws per
+    synapse remain); the Potjans–Diesmann build at scale 0.3 took the same time as the
+    earlier per-block JAX draw (alternated runs, load 13). Targets are
     exactly uniform (NumPy's bounded integers: Lemire's method with rejection); weights and
     delays are `Normal` draws (bounds "redraw" by rejection, as NEST's `redraw`; "clip"
     clipped), or one number.
