@@ -76,9 +76,9 @@ before building: 9.56 bytes per synapse at full scale (2.86 GB of tables, 6.2 % 
 
 Building: each source population's table is one `fixed_total_number_blocks` call (the 8
 target blocks of NEST's `fixed_total_number`, drawn on the host with NumPy seeded from the
-key, in chunks of rows on every core). At full scale that is ≈ 22 s of CPU time for the
-2.99·10⁸ synapses (measured at load 17 on 2 cores; the wall time is the CPU time divided
-by the share of the cores the process gets).
+key, in chunks of rows on every core). Measured at full scale on 2 cores shared with other jobs
+(load 16–33): 106 s wall, 17 s of process CPU time, against NEST 3.10's `Connect` in
+653 s wall / 127 s CPU just before it (4 threads); peak RSS 4.5 GB for the whole run.
 
     >>> import jax
     >>> from neurodyn.models import potjans_diesmann
