@@ -77,8 +77,9 @@ before building: 9.56 bytes per synapse at full scale (2.86 GB of tables, 6.2 % 
 Building: each source population's table is one `fixed_total_number_blocks` call (the 8
 target blocks of NEST's `fixed_total_number`, drawn on the host with NumPy seeded from the
 key, in chunks of rows on every core). Measured at full scale on 2 cores shared with other jobs
-(load 16–33): 106 s wall, 17 s of process CPU time, against NEST 3.10's `Connect` in
-653 s wall / 127 s CPU just before it (4 threads); peak RSS 4.5 GB for the whole run.
+(load 10–18): 27 s wall, 15.6 s of process CPU time (the previous per-block JAX draw: 75 s
+wall / 44 s CPU in one alternated pair), against NEST 3.10's `Connect` in 653 s wall /
+127 s CPU (4 threads, load 15–18); peak RSS 4.4 GB for the whole run (NEST: 15.3 GB).
 
     >>> import jax
     >>> from neurodyn.models import potjans_diesmann
