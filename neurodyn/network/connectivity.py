@@ -826,8 +826,9 @@ def fixed_total_number_blocks(
     same `key` gives the same table on every backend and thread count. Cost, measured on
     2 shared cores: ≈ 50–80 ns of CPU time per synapse (random words ≈ 2 ns each against
     ≈ 11 ns for JAX's threefry on a CPU, but the grouping by block and two normal draws per
-    synapse remain); the Potjans–Diesmann build at scale 0.3 took the same time as the
-    earlier per-block JAX draw (alternated runs, load 13). Targets are
+    synapse remain). The Potjans–Diesmann build with it against the earlier per-block JAX
+    draw: the same time at scale 0.3 (alternated, load 13); at full scale 22.6 s wall /
+    14.8 s CPU against 74.7 s / 44.0 s (one pair, load 10–12). Targets are
     exactly uniform (NumPy's bounded integers: Lemire's method with rejection); weights and
     delays are `Normal` draws (bounds "redraw" by rejection, as NEST's `redraw`; "clip"
     clipped), or one number.
