@@ -9,7 +9,13 @@ in its own child process (so each one's peak resident memory is its own: the chi
   waited for; NEST: `Create` + `Connect`),
 - simulation time of the timed second, the real-time factor RTF = wall / simulated time,
 - peak resident memory, the spike count and the synaptic events per second
-  (Σ over spikes of the spiking neuron's out-degree, / wall time).
+  (Σ over spikes of the spiking neuron's out-degree, / wall time),
+- the process CPU time of the build and of the timed second (all threads: NEST's 4 too),
+  and the CPU-time ratios: on a machine shared with other jobs the wall time measures the
+  scheduler, the CPU time the work.
+NEST needs ≈ 15 GB and, under load, half an hour: `--no-ours` runs it alone, and
+`--nest-from FILE` puts that earlier record next to a new run of ours (marked
+`from_earlier_run`, with its load averages; the ratios are then across two runs).
 
 The machine's memory bandwidth is measured in the same run (a NumPy stream copy of 256 MB,
 best of 5; bytes read + written per second), and the delivery's traffic is set against it:
@@ -122,6 +128,10 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
         raise SystemExit(f"--device gpu: JAX sees no GPU here (backend {jax.default_backend()})")
     from neurodyn.network import simulate_network
 
+    try:  # the tables' bytes, stated before building
+        estimate = importlib.import_module("neurodyn.models.potjans_diesmann").memory_estimate(scale)
+    except (ImportError, AttributeError):
+        estimate = None
     t0, c0 = time.perf_counter(), time.process_time()
     net, y0, solver, which = build_ours(scale, seed, delivery)
     jax.block_until_ready((net, y0))
@@ -161,6 +171,9 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
         "rtf_cpu": round(sim_cpu / (T_SIM_MS / 1000), 3),
         "n_spikes": n_spikes, "spikes_dropped": dropped, "rates_hz": rates,
         "synaptic_events": events, "events_per_s": round(events / sim_s),
+        "memory_estimate_before_build": estimate,
+        "table_bytes": int(sum(x.nbytes for p in net.projections for x in (p.connectivity.post_idx,
+                                                                        p.connectivity.weight, p.connectivity.delay))),
     }
 
 
@@ -191,7 +204,7 @@ def nest_child(scale: float, seed: int, threads: int) -> dict:
     nest.set_verbosity("M_ERROR")
     nest.SetKernelStatus({"resolution": DT, "local_num_threads": threads, "rng_seed": seed, "print_time": False})
     n, n_syn, w_mean, dc = nest_model(scale)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pops = []
     for i, k in enumerate(n):
         pop = nest.Create("iaf_psc_exp", k, params={
@@ -211,14 +224,14 @@ def nest_child(scale: float, seed: int, threads: int) -> dict:
                                           min=0.0 if w > 0 else -np.inf, max=np.inf if w > 0 else 0.0),
                "delay": nest.math.redraw(nest.random.normal(mean=d, std=d * REL_SD_D), min=DT - 0.5 * DT, max=np.inf)}
         nest.Connect(pops[s], pops[t], {"rule": "fixed_total_number", "N": int(n_syn[t, s])}, syn)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
     t = time.perf_counter()
     nest.Simulate(T_WARM_MS)
     warm_s = time.perf_counter() - t
     recorder.n_events = 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     nest.Simulate(T_SIM_MS)
-    sim_s = time.perf_counter() - t
+    sim_s, sim_cpu = time.perf_counter() - t, time.process_time() - c
     ev = recorder.get("events")
     senders = np.asarray(ev["senders"])
     first = [pop[0].global_id for pop in pops]
@@ -231,7 +244,9 @@ def nest_child(scale: float, seed: int, threads: int) -> dict:
     return {
         "simulator": f"NEST {nest.__version__}", "threads": threads, "n_neurons": int(sum(n)),
         "n_synapses": int(n_conn), "create_s": round(t_create, 2), "build_s": round(build_s, 2),
-        "warmup_s": round(warm_s, 2), "sim_s": round(sim_s, 2), "rtf": round(sim_s / (T_SIM_MS / 1000), 3),
+        "build_cpu_s": round(build_cpu, 2), "warmup_s": round(warm_s, 2), "sim_s": round(sim_s, 2),
+        "sim_cpu_s": round(sim_cpu, 2), "rtf": round(sim_s / (T_SIM_MS / 1000), 3),
+        "rtf_cpu": round(sim_cpu / (T_SIM_MS / 1000), 3),
         "n_spikes": int(senders.size), "rates_hz": rates,
         "synaptic_events": events, "events_per_s": round(events / sim_s),
     }
@@ -277,24 +292,39 @@ def parent(args) -> dict:
     child = ["--scale", str(args.scale), "--seed", str(args.seed), "--device", args.device, "--chunks", str(args.chunks)]
     if args.delivery:
         child += ["--delivery", args.delivery]
-    ours = run_child(["--child", "ours", *child], sys.executable, args.lock)
-    ours["bytes_per_s_at_17B_per_event"] = round(ours["events_per_s"] * BYTES_PER_EVENT)
-    ours["fraction_of_stream_bandwidth"] = round(ours["events_per_s"] * BYTES_PER_EVENT / bw, 4)
-    # per second of CPU time: what the delivery reaches when it has a core to itself
-    ours["events_per_cpu_s"] = round(ours["synaptic_events"] / ours["sim_cpu_s"])
-    ours["fraction_of_stream_bandwidth_per_cpu_s"] = round(ours["events_per_cpu_s"] * BYTES_PER_EVENT / bw, 4)
-    record["neurodyn"] = ours
-    if args.out and not args.no_nest:  # ours so far, in case the (much longer) NEST run is cut off
-        Path(args.out).with_suffix(".partial.json").write_text(json.dumps(record, indent=2) + "\n")
-    if not args.no_nest:
+    ours = None
+    if not args.no_ours:
+        ours = run_child(["--child", "ours", *child], sys.executable, args.lock)
+        ours["bytes_per_s_at_17B_per_event"] = round(ours["events_per_s"] * BYTES_PER_EVENT)
+        ours["fraction_of_stream_bandwidth"] = round(ours["events_per_s"] * BYTES_PER_EVENT / bw, 4)
+        # per second of CPU time: what the delivery reaches when it has a core to itself
+        ours["events_per_cpu_s"] = round(ours["synaptic_events"] / ours["sim_cpu_s"])
+        ours["fraction_of_stream_bandwidth_per_cpu_s"] = round(ours["events_per_cpu_s"] * BYTES_PER_EVENT / bw, 4)
+        record["neurodyn"] = ours
+        if args.out and not args.no_nest:  # ours so far, in case the (much longer) NEST run is cut off
+            Path(args.out).with_suffix(".partial.json").write_text(json.dumps(record, indent=2) + "\n")
+    nest = None
+    if args.nest_from:
+        # NEST's record from an earlier run of this script (not the same run: its load is in it)
+        earlier = json.loads(Path(args.nest_from).read_text())
+        if "nest" not in earlier or earlier.get("scale") != args.scale:
+            raise SystemExit(f"--nest-from {args.nest_from}: no NEST record at scale {args.scale} in it")
+        nest = {**earlier["nest"], "from_earlier_run": str(args.nest_from),
+                "earlier_run_load_average": [earlier.get("load_average_start"), earlier.get("load_average_end")]}
+    elif not args.no_nest:
         # OMP_WAIT_POLICY=PASSIVE: NEST's OpenMP threads sleep at barriers instead of
         # spinning, which on a shared 2-core machine with 4 threads is what keeps it usable.
         nest = run_child(["--child", "nest", "--nest-threads", str(args.nest_threads), *child],
                          args.nest_python, args.lock, env={"OMP_WAIT_POLICY": "PASSIVE"})
+    if nest is not None:
         record["nest"] = nest
+    if nest is not None and ours is not None:
         record["rtf_nest_over_ours"] = round(nest["rtf"] / ours["rtf"], 2)
         record["build_nest_over_ours"] = round(nest["build_s"] / ours["build_s"], 2)
         record["peak_rss_ours_over_nest"] = round(ours["peak_rss_bytes"] / nest["peak_rss_bytes"], 3)
+        if "rtf_cpu" in nest:
+            record["rtf_cpu_nest_over_ours"] = round(nest["rtf_cpu"] / ours["rtf_cpu"], 2)
+            record["build_cpu_nest_over_ours"] = round(nest["build_cpu_s"] / ours["build_cpu_s"], 2)
     record["load_average_end"] = load_average()
     return record
 
@@ -307,6 +337,9 @@ def main(argv=None) -> None:
     ap.add_argument("--delivery", choices=("ffi", "jax"), default=None, help="force a delivery path")
     ap.add_argument("--chunks", type=int, default=10, help="chunks of the timed second (progress bar)")
     ap.add_argument("--no-nest", action="store_true", help="skip NEST")
+    ap.add_argument("--no-ours", action="store_true", help="skip neurodyn (NEST alone)")
+    ap.add_argument("--nest-from", default=None,
+                    help="take NEST's record from this earlier --json output instead of running NEST (marked as such)")
     ap.add_argument("--nest-python", default="/work/venvs/nest/bin/python", help="an interpreter with PyNEST")
     ap.add_argument("--nest-threads", type=int, default=4, help="NEST threads (full scale needs >= 4)")
     ap.add_argument("--lock", default=None, help="run every child under `flock LOCK` (big-memory runs)")

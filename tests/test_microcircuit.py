@@ -30,10 +30,12 @@ from neurodyn.models.potjans_diesmann import (
     V0_STD,
     dc_amplitudes,
     full_synapse_numbers,
+    memory_estimate,
     psc_over_psp,
     weight_means,
 )
-from neurodyn.network import DCCurrent, PoissonDrive
+from neurodyn.network import DCCurrent, Normal, PoissonDrive, fixed_total_number_blocks
+from neurodyn.network import connectivity as connectivity_module
 
 SCALE = 0.01
 
@@ -128,6 +130,104 @@ def test_synapse_numbers_exact_and_in_degrees(built):
         assert post.min() >= 0 and post.max() <= net.n
         assert proj.post == "all" and proj.receptor == "i_syn"
         assert proj.connectivity.delay.dtype == np.uint8  # 1 byte per synapse delay
+
+
+def test_memory_estimate_stated_before_building_matches_the_tables(built):
+    """The bytes stated up front (expected largest out-degree per source) against the tables
+    built: within 2 % (the largest of n_pre binomial out-degrees varies by ≈ 0.3 SD around
+    its median; at scale 0.01 that is < 1 % of the width)."""
+    est = memory_estimate(SCALE)
+    tables = sum(p.connectivity.post_idx.nbytes + p.connectivity.weight.nbytes + p.connectivity.delay.nbytes
+                 for p in built.network.projections)
+    n_syn = sum(int(p.connectivity.n_synapses) for p in built.network.projections)
+    assert est["n_synapses"] == n_syn
+    assert est["table_bytes"] == pytest.approx(tables, rel=0.02)
+    assert est["bytes_per_synapse"] == pytest.approx(tables / n_syn, rel=0.02)
+    assert 9.0 < est["bytes_per_synapse"] < 10.0  # 9 bytes per entry, a few % of padding
+
+
+def _chi2_p_value(chi2: float, df: int) -> float:
+    """Upper tail of χ²(df) (Wilson–Hilferty cube-root normal approximation, good for df >= 30)."""
+    z = ((chi2 / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def test_fixed_total_number_blocks_draws_iid_uniform_pairs_per_block(monkeypatch):
+    """NEST's fixed_total_number (pairs iid uniform with replacement) per target block, all
+    in one table: the pair counts of a block are then Multinomial(n; uniform over pairs), so a
+    χ² test over the pairs checks out-degrees and targets at once. Tiny row chunks (many
+    chunks over both cores) must give the same law and the same table for the same key."""
+    monkeypatch.setattr(connectivity_module, "BLOCK_CHUNK", 64)
+    n_pre, n_post = 40, 60
+    blocks = [(20_000, 0, 25), (0, 25, 5), (6_000, 30, 30)]
+    weights = [Normal(2.0, 0.2, low=0.0), 1.5, Normal(-3.0, 0.3, high=0.0)]
+    kw = dict(delay=Normal(1.0, 0.5, low=0.05), dt=0.1)
+    conn = fixed_total_number_blocks(jax.random.key(3), n_pre, blocks, n_post, weights, **kw)
+    post = np.asarray(conn.post_idx)
+    mask = post < n_post
+    block = np.select([post < 25, post < 30, post < 60], [0, 1, 2], 3)
+    # each row: block 0's entries, then block 2's, then padding
+    assert (np.diff(np.where(mask, block, 3), axis=1) >= 0).all()
+    w, d = np.asarray(conn.weight), np.asarray(conn.delay).astype(float) * 0.1
+    assert not w[~mask].any() and not np.asarray(conn.delay)[~mask].any()
+    for b, (n, first, size) in enumerate(blocks):
+        sel = mask & (block == b)
+        assert sel.sum() == n
+        if n:
+            rows = np.nonzero(sel)[0]
+            counts = np.bincount(rows * size + post[sel] - first, minlength=n_pre * size)
+            expected = n / (n_pre * size)
+            chi2 = float(((counts - expected) ** 2).sum() / expected)
+            assert _chi2_p_value(chi2, n_pre * size - 1) > 1e-4, (b, chi2)
+    assert (w[mask & (block == 0)] > 0).all() and (w[mask & (block == 2)] < 0).all()
+    for b, mean in ((0, 2.0), (2, -3.0)):
+        x = w[mask & (block == b)]
+        assert x.mean() == pytest.approx(mean, abs=5 * 0.1 * abs(mean) / math.sqrt(x.size))
+        assert x.std() == pytest.approx(0.1 * abs(mean), rel=5 * math.sqrt(0.5 / x.size))
+    m, sd = _truncnorm_moments(1.0, 0.5, low=0.05)
+    sd = math.sqrt(sd**2 + 0.1**2 / 12)  # + rounding to the 0.1 ms grid
+    assert d[mask].min() == pytest.approx(0.1) and d[mask].mean() == pytest.approx(m, abs=5 * sd / math.sqrt(mask.sum()))
+    again = fixed_total_number_blocks(jax.random.key(3), n_pre, blocks, n_post, weights, **kw)
+    for a, b in ((conn.post_idx, again.post_idx), (conn.weight, again.weight), (conn.delay, again.delay)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    other = fixed_total_number_blocks(jax.random.key(4), n_pre, blocks, n_post, weights, **kw)
+    assert not np.array_equal(np.asarray(other.post_idx), post)
+
+
+def test_fixed_total_number_blocks_constant_weight_and_long_delays():
+    """One number as weight; delays past 255 steps go to an int16 table (same draws)."""
+    conn = fixed_total_number_blocks(jax.random.key(0), 30, [(900, 0, 20)], 20, [0.5],
+                                     delay=Normal(30.0, 1.0, low=0.0), dt=0.1)
+    mask = np.asarray(conn.mask)
+    steps = np.asarray(conn.delay)[mask]
+    assert conn.delay.dtype == np.int16 and conn.max_delay == steps.max() > 255
+    assert steps.mean() == pytest.approx(300.0, abs=5 * 10 / 30)  # N(300, 10) steps, 900 draws
+    assert set(np.unique(np.asarray(conn.weight)[mask])) == {np.float32(0.5)}
+    no_delay = fixed_total_number_blocks(jax.random.key(0), 30, [(900, 0, 20)], 20, [0.5])
+    assert no_delay.delay is None and int(no_delay.n_synapses) == 900
+    # a bound that keeps < 1/4 of the mass (2.3 % here): the inverse-CDF draw, not rejection
+    tail = fixed_total_number_blocks(jax.random.key(1), 30, [(3000, 0, 20)], 20, [Normal(0.0, 1.0, low=2.0)])
+    w = np.asarray(tail.weight)[np.asarray(tail.mask)]
+    m, sd = _truncnorm_moments(0.0, 1.0, low=2.0)
+    assert w.min() >= 2.0 and w.mean() == pytest.approx(m, abs=5 * sd / math.sqrt(w.size))
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((4, [(5, 0, 3)], 2, [1.0]), {}, r"blocks\[0\] targets 0…2, outside \[0, 1\]"),
+    ((4, [(5, 0, 0)], 2, [1.0]), {}, r"blocks\[0\]\[2\] must be an integer >= 1"),
+    ((4, [(-1, 0, 2)], 2, [1.0]), {}, r"blocks\[0\]\[0\] must be an integer >= 0"),
+    ((4, [(5, 0)], 2, [1.0]), {}, r"blocks\[0\] must be \(n synapses, first target, size\)"),
+    ((4, [], 2, []), {}, "at least one"),
+    ((4, [(5, 0, 2)], 2, [1.0, 2.0]), {}, "one entry per block"),
+    ((4, [(5, 0, 2)], 2, [float("nan")]), {}, r"weights\[0\] contains NaN or inf"),
+    ((4, [(5, 0, 2)], 2, [1.0]), dict(delay=Normal(1.5, 0.75), dt=0.1), "bound it below with low >= 0"),
+    ((4, [(5, 0, 2)], 2, [1.0]), dict(delay=1.5), "dt must be the simulation step"),
+    ((4, [(5, 0, 2)], 2, [1.0]), dict(dt=0.1), "give it together with delay"),
+    ((0, [(5, 0, 2)], 2, [1.0]), {}, "n_pre must be an integer >= 1"),
+])
+def test_fixed_total_number_blocks_bad_inputs(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fixed_total_number_blocks(jax.random.key(0), *args, **kwargs)
 
 
 def _truncnorm_moments(mean, sd, low=-np.inf, high=np.inf):

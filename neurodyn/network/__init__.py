@@ -7,6 +7,7 @@ from .connectivity import (
     fixed_out_degree,
     fixed_probability,
     fixed_total_number,
+    fixed_total_number_blocks,
     from_lists,
     one_to_one,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "fixed_out_degree",
     "fixed_probability",
     "fixed_total_number",
+    "fixed_total_number_blocks",
     "from_lists",
     "one_to_one",
 ]

@@ -63,7 +63,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import equinox as eqx
 import jax
@@ -790,6 +792,195 @@ def fixed_total_number(
     return _finish(key, post_idx, n_pre, n_post, weight, delay, dt)
 
 
+
+
+# --------------------------------------------------------------------------- several target blocks
+
+BLOCK_CHUNK = 2**21  # table entries per chunk of rows: ≈ 48 B of temporaries per entry, per thread
+
+
+def fixed_total_number_blocks(
+    key: PRNGKeyArray,
+    n_pre: int,
+    blocks: Sequence[tuple[int, int, int]],
+    n_post: int,
+    weights: Sequence[Normal | float],
+    *,
+    delay: Normal | float | None = None,
+    dt: float | None = None,
+) -> Connectivity:
+    """NEST `fixed_total_number` from one source population onto several target blocks, as one table.
+
+    Block b is the `(n, first, size)` triple: `n` synapses with the pairs drawn uniformly
+    (autapses and multapses allowed, NEST's defaults) from the `n_pre` sources onto targets
+    `first … first + size − 1` of an `n_post`-neuron population (a `Projection` onto "all").
+    Each row holds its block-0 synapses, then its block-1 synapses, and so on, padded to
+    the largest row: the padding is set by the sum of the blocks' out-degrees, ≈ 4/√μ for a
+    total mean out-degree μ, instead of each block's own. This is how a model such as the
+    Potjans & Diesmann (2014) microcircuit keeps one table per source population.
+
+    The draw (per block b: out-degrees ~ Multinomial(n_b; 1/n_pre, …), then each row's c_ib
+    targets iid uniform over the block, which is the law of n_b iid uniform pairs) runs on
+    the host with NumPy's PCG64, seeded from `key` (`numpy.random.SeedSequence` of its key
+    data), in chunks of rows on every core (NumPy releases the GIL in these loops). The
+    same `key` gives the same table on every backend and thread count. Cost, measured on
+    2 shared cores: ≈ 50–80 ns of CPU time per synapse (random words ≈ 2 ns each against
+    ≈ 11 ns for JAX's threefry on a CPU, but the grouping by block and two normal draws per
+    synapse remain). The Potjans–Diesmann build with it against the earlier per-block JAX
+    draw: the same time at scale 0.3 (alternated, load 13); at full scale 22.6 s wall /
+    14.8 s CPU against 74.7 s / 44.0 s (one pair, load 10–12). Targets are
+    exactly uniform (NumPy's bounded integers: Lemire's method with rejection); weights and
+    delays are `Normal` draws (bounds "redraw" by rejection, as NEST's `redraw`; "clip"
+    clipped), or one number.
+
+    Arguments:
+        key: PRNG key.
+        n_pre: number of presynaptic neurons (rows).
+        blocks: one `(n synapses >= 0, first target >= 0, size >= 1)` per block, each
+            inside [0, n_post).
+        n_post: number of postsynaptic neurons (the padding value of the table).
+        weights: per block a `Normal` or a finite number (pA, nS, … as the receptor wants).
+        delay: a `Normal` (bounded at >= 0) or a number of ms per synapse, with `dt`; None
+            for the projection's one delay.
+        dt: the step (ms) the delays are rounded to (nearest, halves up: NEST's
+            `Time::delay_ms_to_steps`).
+
+    Returns:
+        A `Connectivity` (int32 targets, float32 weights, delays in the smallest dtype).
+    """
+    n_pre = check_int("n_pre", n_pre, lower=1)
+    n_post = check_int("n_post", n_post, lower=1)
+    checked = []
+    for i, b in enumerate(blocks):
+        if len(b) != 3:
+            raise ValueError(f"blocks[{i}] must be (n synapses, first target, size), got {b!r}")
+        n, first, size = (check_int(f"blocks[{i}][{j}]", v, lower=lo) for j, (v, lo) in enumerate(zip(b, (0, 0, 1))))
+        if first + size > n_post:
+            raise ValueError(f"blocks[{i}] targets {first}…{first + size - 1}, outside [0, {n_post - 1}] (n_post={n_post})")
+        checked.append((n, first, size))
+    if not checked:
+        raise ValueError("blocks must hold at least one (n, first, size) triple")
+    blocks = checked
+    if len(weights) != len(blocks):
+        raise ValueError(f"weights needs one entry per block ({len(blocks)}), got {len(weights)}")
+    for i, w in enumerate(weights):
+        if not isinstance(w, Normal):
+            _check_weight(w, (), f"weights[{i}]")
+    if delay is not None and not isinstance(delay, Normal):
+        _check_specs(1.0, delay, dt)
+    elif delay is not None:
+        _check_dt(dt)
+        _check_delay_sampler(delay, "delay")
+    elif dt is not None:
+        raise ValueError("dt is the step that per-synapse delays are rounded to: give it together with delay")
+
+    entropy = [int(w) for w in np.asarray(_key_data(key)).ravel()]
+
+    def rng(*spawn_key):
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=spawn_key)))
+
+    counts = np.stack([rng(0, b).multinomial(n, np.full(n_pre, 1.0 / n_pre)) if n else np.zeros(n_pre, np.int64)
+                       for b, (n, _, _) in enumerate(blocks)], axis=1)
+    total = counts.sum(axis=1)
+    k = max(1, int(total.max()))
+    post = _aligned_full((n_pre, k), np.int32, n_post)
+    weight = _aligned_full((n_pre, k), np.float32, 0)
+    rows = max(1, BLOCK_CHUNK // k)
+    chunks = [(r0, min(n_pre, r0 + rows)) for r0 in range(0, n_pre, rows)]
+    block_dtype = np.int8 if len(blocks) < 128 else np.int32
+
+    def fill(j):
+        r0, r1 = chunks[j]
+        c = counts[r0:r1]
+        mask = np.arange(k) < total[r0:r1, None]
+        # the block of each synapse in table order (row by row, block by block), and the
+        # permutation that groups them by block: block b's draws land on its entries
+        order = np.argsort(np.repeat(np.tile(np.arange(len(blocks), dtype=block_dtype), r1 - r0), c.ravel()),
+                           kind="stable")
+        g = rng(1, j)
+        target, w = np.empty(order.size, np.int32), np.empty(order.size, np.float32)
+        target[order] = np.concatenate([g.integers(0, size, m, dtype=np.int32) + first
+                                        for (_, first, size), m in zip(blocks, c.sum(axis=0))])
+        w[order] = np.concatenate([_normal_np(g, wb, m) for wb, m in zip(weights, c.sum(axis=0))])
+        post[r0:r1][mask] = target
+        weight[r0:r1][mask] = w
+
+    def delays(j, table):
+        r0, r1 = chunks[j]
+        mask = np.arange(k) < total[r0:r1, None]
+        d = _normal_np(rng(2, j), delay, int(total[r0:r1].sum()))
+        steps = np.floor(d / np.float32(dt) + np.float32(0.5)).astype(np.int32)  # as _round_chunk
+        largest = int(steps.max()) if steps.size else 0
+        if largest <= np.iinfo(table.dtype).max:
+            table[r0:r1][mask] = steps
+        return largest
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(fill, range(len(chunks))))
+        # device_put of 64-byte aligned buffers: on a CPU the arrays share them (no copy)
+        if delay is None:
+            return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post)
+        steps = _aligned_full((n_pre, k), np.uint8, 0)
+        max_delay = max(pool.map(lambda j: delays(j, steps), range(len(chunks))))
+        if steps.dtype != delay_dtype(max_delay):  # past 255 steps: the same draws, into a wider table
+            steps = _aligned_full((n_pre, k), delay_dtype(max_delay), 0)
+            list(pool.map(lambda j: delays(j, steps), range(len(chunks))))
+    return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post, jax.device_put(steps), dt=dt,
+                        max_delay=max_delay)
+
+
+def _aligned_full(shape: tuple[int, ...], dtype, value) -> np.ndarray:
+    """A NumPy array filled with `value` on a 64-byte boundary, which XLA's CPU client
+    takes without copying (`jax.device_put`); NumPy's own allocations are 16-byte aligned."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start : start + size].view(dtype).reshape(shape)
+    out.fill(value)
+    return out
+
+
+def _key_data(key):
+    """The raw words of a PRNG key (new-style typed key or legacy uint32 key)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    return key
+
+
+def _standard_normal_np(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n float32 standard normals by Box–Muller on float32 uniforms: √(−2 ln(1 − u₁))·(cos, sin)(2π u₂).
+    Twice as fast here as NumPy's float32 ziggurat (≈ 4 against ≈ 9 ns per draw); the tail
+    ends at √(−2 ln 2⁻²⁴) ≈ 5.8 SD, as `jax.random.normal`'s (≈ 5.3 SD) does."""
+    m = (n + 1) // 2
+    u = rng.random(2 * m, dtype=np.float32)
+    r = np.sqrt(np.float32(-2.0) * np.log1p(-u[:m]))
+    theta = np.float32(2.0 * np.pi) * u[m:]
+    return np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:n]
+
+
+def _normal_np(rng: np.random.Generator, dist: Normal | float, n: int) -> np.ndarray:
+    """n float32 draws of `dist` (a `Normal`, or one number) from a NumPy generator: NEST's
+    `redraw` by rejection while at least a quarter of the mass lies inside the bounds,
+    else the inverse-CDF draw of `Normal` itself (on the device, keyed from `rng`)."""
+    if not isinstance(dist, Normal):
+        return np.full(n, dist, np.float32)
+    lo, hi = dist.low, dist.high
+    mean, std = np.float32(dist.mean), np.float32(dist.std)
+    x = mean + std * _standard_normal_np(rng, n)
+    if dist.bounds == "clip" or dist.std == 0:
+        return np.clip(x, np.float32(lo), np.float32(hi))
+    if not (math.isfinite(lo) or math.isfinite(hi)):
+        return x
+    root2 = dist.std * math.sqrt(2.0)
+    inside = 0.5 * (math.erfc(-(hi - dist.mean) / root2) - math.erfc(-(lo - dist.mean) / root2))
+    if inside < 0.25:
+        return np.asarray(dist(jax.random.key(int(rng.integers(2**63))), (n,)), np.float32)
+    bad = np.flatnonzero((x < lo) | (x > hi))
+    while bad.size:
+        y = mean + std * _standard_normal_np(rng, bad.size)
+        x[bad] = y
+        bad = bad[(y < lo) | (y > hi)]
+    return x
 
 
 def _uniform_index(key, shape, n):
