@@ -83,28 +83,33 @@ def restrict_targets(conn: Connectivity, start: int, stop: int, *, local: bool =
     if not start < stop <= conn.n_post:
         raise ValueError(f"need 0 <= start < stop <= n_post = {conn.n_post}, got start={start}, stop={stop}")
     idx = np.asarray(conn.post_idx)
-    keep = (idx >= start) & (idx < stop)
-    counts = keep.sum(axis=1)
-    largest = max(1, int(counts.max(initial=0)))
+    weight = np.asarray(conn.weight) if np.ndim(conn.weight) else conn.weight
+    delay = None if conn.delay is None else np.asarray(conn.delay)
+    rows_per_chunk = max(1, 2**22 // max(1, idx.shape[1]))  # O(chunk) temporaries at any size
+    chunks = [slice(r, r + rows_per_chunk) for r in range(0, conn.n_pre, rows_per_chunk)]
+    largest = max([1] + [int(((idx[c] >= start) & (idx[c] < stop)).sum(axis=1).max(initial=0)) for c in chunks])
     if width is None:
         width = largest
     elif check_int("width", width, lower=1) < largest:
         raise ValueError(f"width={width} is narrower than the largest restricted row ({largest} synapses)")
     n_post = stop - start if local else conn.n_post
-    rows, cols = np.nonzero(keep)  # row-major: each row's entries in their order
-    slot = (np.cumsum(keep, axis=1) - 1)[rows, cols]
     post = np.full((conn.n_pre, width), n_post, np.int32)
-    post[rows, slot] = idx[rows, cols] - (start if local else 0)
-    weight = conn.weight
-    if np.ndim(weight):
-        w = np.zeros((conn.n_pre, width), np.asarray(weight).dtype)
-        w[rows, slot] = np.asarray(weight)[rows, cols]
-        weight = w
-    if conn.delay is None:
-        return Connectivity(post, weight, conn.n_pre, n_post)
-    d = np.zeros((conn.n_pre, width), np.asarray(conn.delay).dtype)
-    d[rows, slot] = np.asarray(conn.delay)[rows, cols]
-    return Connectivity(post, weight, conn.n_pre, n_post, d, dt=conn.dt, max_delay=conn.max_delay)
+    w = np.zeros((conn.n_pre, width), weight.dtype) if np.ndim(weight) else weight
+    d = None if delay is None else np.zeros((conn.n_pre, width), delay.dtype)
+    for c in chunks:
+        part = idx[c]
+        keep = (part >= start) & (part < stop)
+        rows, cols = np.nonzero(keep)  # row-major: each row's entries in their order
+        slot = (np.cumsum(keep, axis=1) - 1)[rows, cols]
+        rows_global = rows + c.start
+        post[rows_global, slot] = part[rows, cols] - (start if local else 0)
+        if np.ndim(weight):
+            w[rows_global, slot] = weight[c][rows, cols]
+        if d is not None:
+            d[rows_global, slot] = delay[c][rows, cols]
+    if d is None:
+        return Connectivity(post, w, conn.n_pre, n_post)
+    return Connectivity(post, w, conn.n_pre, n_post, d, dt=conn.dt, max_delay=conn.max_delay)
 
 
 def pad_columns(conn: Connectivity, width: int) -> Connectivity:
