@@ -109,8 +109,8 @@ def _agree(part: NetworkPartition) -> NetworkPartition:
         local = np.asarray(multihost_utils.process_allgather(local)).max(axis=0)
     widths, d_min = local[:-1], int(-local[-1])
     tables = tuple(pad_columns(t, int(w)) for t, w in zip(part.tables, widths))
-    return NetworkPartition(part.local, tables, part.pre_starts, part.variables, part.fixed_delays, part.blocks,
-                            part.rank, d_min, part.dt)
+    return NetworkPartition(part.local, tables, part.pre_starts, part.variables, part.post_spans, part.fixed_delays,
+                            part.blocks, part.rank, d_min, part.dt)
 
 
 def simulate_distributed(
@@ -146,9 +146,10 @@ def simulate_distributed(
             f"part is rank {part.rank} of {len(part.blocks)} but this is process {rank} of {size}: build it with "
             f"partition(network, jax.process_index(), jax.process_count(), ...)"
         )
-    for name in ("key", "progress", "surrogate", "stream_to", "mode"):
-        if kwargs.get(name) not in (None, False, "clock"):
-            raise ValueError(f"simulate_distributed: {name}= is not supported across processes")
+    for name, default in (("key", None), ("progress", False), ("surrogate", None), ("stream_to", None), ("mode", "clock")):
+        value = kwargs.get(name, default)
+        if not (value is default or (isinstance(value, str) and value == default)):
+            raise ValueError(f"simulate_distributed: {name}= is not supported across processes (leave it at {default!r})")
     part = _agree(part)
     if part.local.delta_synapses and not isinstance(solver, (ExactIntegration, WithJumps)):
         solver = WithJumps(solver or diffrax.Euler())

@@ -35,7 +35,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Int
+from jaxtyping import Array, Bool
 
 from .._checks import check_int
 from ..neurons.base import AbstractSpikingNeuron, State
@@ -145,6 +145,7 @@ class NetworkPartition(AbstractSpikingNeuron):
     tables: tuple[Connectivity, ...]
     pre_starts: tuple[int, ...] = eqx.field(static=True)  # first global neuron of each projection's pre
     variables: tuple[str, ...] = eqx.field(static=True)  # the state variable each projection adds to
+    post_spans: tuple[tuple[int, int], ...] = eqx.field(static=True)  # each projection's targets in the block
     fixed_delays: tuple[int, ...] = eqx.field(static=True)  # steps; 0 = per-synapse delays (shared ring)
     blocks: tuple[tuple[int, int], ...] = eqx.field(static=True)  # (start, stop) of every rank
     rank: int = eqx.field(static=True)
@@ -262,48 +263,67 @@ class NetworkPartition(AbstractSpikingNeuron):
         flags = jnp.unpackbits(every, axis=-1, count=self.n_block).astype(jnp.bool_)
         return jnp.concatenate([flags[p, :, : b - a] for p, (a, b) in enumerate(self.blocks)], axis=-1)
 
-    def _send(self, y: State, rings: list, spikes: Bool[Array, " neurons"], step: Int[Array, ""]) -> State:
-        """Write the spikes of global `step` into the rings, projection by projection."""
+    def _arrive_fixed(self, y: State, rings: list, j: int, step) -> None:
+        """Projection j's fixed-delay ring row of `step` into its targets, as `Network.deliver`
+        adds it (`g.at[post].add(row)`: the same operation, so the same rounding)."""
+        a, b = self.post_spans[j]
+        if b > a:
+            var = self.variables[j]
+            y[var] = y[var].at[a:b].add(rings[j][step % rings[j].shape[0]][a:b])
+
+    def _arrive_shared(self, y: State, rings: list, h: int, step) -> None:
+        """The shared ring's row of `step` into its variable, through the same delivery call
+        `Network.deliver` makes (with no spikes): the add runs in the same kernel, so no
+        compiler can fuse it differently with the step before (e.g. into an FMA)."""
+        var, ring = self.variables[h], rings[h]
+        nobody = Connectivity(jnp.full((1, 1), self.n_block, jnp.int32), 0.0, 1, self.n_block,
+                              jnp.zeros((1, 1), jnp.uint8), dt=self.dt, max_delay=1)
+        y[var], rings[h] = deliver_delayed(y[var], ring, nobody, jnp.zeros((1,), jnp.bool_), step, 0, pre_start=0,
+                                           ring_origin=0, arrive=True, method=self.local.delivery)
+
+    def _step(self, y: State, rings: list, spikes: Bool[Array, " neurons"], step, arrive: bool) -> None:
+        """The whole network's spikes of global `step` into the rings, projection by
+        projection in `Network.deliver`'s order (with `arrive`, that step's arrivals too)."""
         holders = self._holders()
         method = self.local.delivery
         for j, (table, var, d, pre) in enumerate(zip(self.tables, self.variables, self.fixed_delays, self.pre_starts)):
             if d == 0:
                 h = holders[var]
                 y[var], rings[h] = deliver_delayed(y[var], rings[h], table, spikes, step, 0, pre_start=pre,
-                                                   ring_origin=0, arrive=False, method=method)
+                                                   ring_origin=0, arrive=arrive and j == h, method=method)
             else:
+                if arrive:
+                    self._arrive_fixed(y, rings, j, step)
                 slot = step % d
                 row = deliver(jnp.zeros_like(rings[j][slot]), table, spikes, 0, pre_start=pre, method=method)
                 rings[j] = jax.lax.dynamic_update_index_in_dim(rings[j], row, slot, 0)
-        return y
 
     def deliver(self, y: State, buffers, spiked, step, key, dt: float):
-        """What arrives now, then (at the end of each min-delay interval) the exchange."""
+        """What arrives now; the exchange every step (d_min = 1, then delivered as one
+        process does it) or at the last step of each min-delay interval."""
         local_buffers, rings, pending = buffers
         y, local_buffers = self.local.deliver(y, local_buffers, spiked, step, key, dt)
         y, rings = dict(y), list(rings)
+        k = self.min_delay
+        if k == 1:
+            self._step(y, rings, self.gather_spikes(spiked[None])[0], step, arrive=True)
+            return y, (local_buffers, tuple(rings), pending)
         holders = self._holders()
         for j, (var, d) in enumerate(zip(self.variables, self.fixed_delays)):
-            if d > 0 or holders[var] == j:  # in projection order, as `Network.deliver` adds them
-                slot = step % rings[j].shape[0]
-                y[var] = y[var] + rings[j][slot]
-                if d == 0:
-                    rings[j] = jax.lax.dynamic_update_index_in_dim(rings[j], jnp.zeros_like(rings[j][slot]), slot, 0)
-        k = self.min_delay
+            if d > 0:
+                self._arrive_fixed(y, rings, j, step)
+            elif holders[var] == j:
+                self._arrive_shared(y, rings, j, step)
         pending = jax.lax.dynamic_update_index_in_dim(pending, spiked, step % k, 0)
 
         def exchange(operand):
-            y, rings = operand
-            y, rings = dict(y), list(rings)
+            y, rings = dict(operand[0]), list(operand[1])
             spikes = self.gather_spikes(pending)
-            for i in range(k):  # the interval's steps in order: the rings add in the same order
-                y = self._send(y, rings, spikes[i], step - (k - 1) + i)
+            for i in range(k):  # the interval's steps in order: each ring entry adds in the same order
+                self._step(y, rings, spikes[i], step - (k - 1) + i, arrive=False)
             return y, tuple(rings)
 
-        if k == 1:
-            y, rings = exchange((y, rings))
-        else:
-            y, rings = jax.lax.cond((step + 1) % k == 0, exchange, lambda o: (dict(o[0]), tuple(o[1])), (y, tuple(rings)))
+        y, rings = jax.lax.cond((step + 1) % k == 0, exchange, lambda o: (dict(o[0]), tuple(o[1])), (y, tuple(rings)))
         return y, (local_buffers, tuple(rings), pending)
 
     def land_jumps(self, y: State) -> State:
@@ -375,7 +395,7 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
         full = jnp.zeros((network.n,), amp.dtype).at[sl].set(amp)
         drives.append(DCCurrent("block", piece(full).at[n_local:].set(0)))
     local = Network(neuron, network.synapses, {"block": n_block}, drives=drives, delivery=network.delivery)
-    tables, pre_starts, variables, fixed, d_min = [], [], [], [], []
+    tables, pre_starts, variables, spans, fixed, d_min = [], [], [], [], [], []
     for proj in network.projections:
         post = network.population(proj.post)
         lo, hi = max(start, post.start), min(stop, post.stop)
@@ -397,12 +417,12 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
             delay = None if c.delay is None else jnp.zeros((c.n_pre, 1), c.delay.dtype)
         tables.append(Connectivity(idx, weight, c.n_pre, n_block, delay, dt=c.dt,
                                    max_delay=c.max_delay if delay is not None else None))
-        src = network.population(proj.pre)
-        pre_starts.append(src.start)
+        spans.append((lo - start, hi - start) if hi > lo else (0, 0))
+        pre_starts.append(network.population(proj.pre).start)
         variables.append(network._spike_target(proj.receptor))
         fixed.append(0 if proj.per_synapse_delays else proj.delay_steps(dt))
     y = network.initial_state() if initial_state is None else {**network.initial_state(), **initial_state}
     y = {k: piece(jnp.broadcast_to(jnp.asarray(v), (network.n,))) for k, v in y.items()}
-    part = NetworkPartition(local, tuple(tables), tuple(pre_starts), tuple(variables), tuple(fixed), blocks,
+    part = NetworkPartition(local, tuple(tables), tuple(pre_starts), tuple(variables), tuple(spans), tuple(fixed), blocks,
                             rank, min(d_min, default=1), float(dt))
     return part, y

@@ -14,9 +14,10 @@ import sys
 
 import jax
 
-RANK, SIZE, PORT = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-CASES, OUT = sys.argv[4].split(","), sys.argv[5]
-jax.distributed.initialize(coordinator_address=f"localhost:{PORT}", num_processes=SIZE, process_id=RANK)
+if __name__ == "__main__":  # before anything touches a device
+    RANK, SIZE, PORT = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    CASES, OUT = sys.argv[4].split(","), sys.argv[5]
+    jax.distributed.initialize(coordinator_address=f"localhost:{PORT}", num_processes=SIZE, process_id=RANK)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -75,35 +76,40 @@ def steps_ids(times, ids):
     return [np.round(np.asarray(times) / DT).astype(int).tolist(), np.asarray(ids).astype(int).tolist()]
 
 
-out = {}
-for case in CASES:
-    if case == "microcircuit":
-        scale = float(os.environ.get("PD14_SCALE", "0.02"))
-        t1 = float(os.environ.get("PD14_T_MS", "300"))
-        n = sum(int(round(x * scale)) for x in (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948))
-        block = block_bounds(n, SIZE, RANK)
-        built = potjans_diesmann(scale, key=jax.random.key(1), targets=block)  # only the synapses onto the block
-        net, y0, solver = built.network, built.initial_state, built.solver
-        whole = potjans_diesmann(scale, key=jax.random.key(1)) if RANK == 0 else None
-    else:
-        net, y0, t1 = {"ei": ei, "silent": silent}[case]()
-        solver, whole = ExactIntegration(), None
-    part, y_block = partition(net, RANK, SIZE, dt=DT, initial_state=y0)
-    result = simulate_distributed(part, t1, initial_state=y_block, solver=solver, max_spikes=400_000)
-    times, ids = all_spikes(result, part)
+def main():
+    out = {}
+    for case in CASES:
+        if case == "microcircuit":
+            scale = float(os.environ.get("PD14_SCALE", "0.02"))
+            t1 = float(os.environ.get("PD14_T_MS", "300"))
+            n = sum(int(round(x * scale)) for x in (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948))
+            block = block_bounds(n, SIZE, RANK)
+            built = potjans_diesmann(scale, key=jax.random.key(1), targets=block)  # only the synapses onto the block
+            net, y0, solver = built.network, built.initial_state, built.solver
+            whole = potjans_diesmann(scale, key=jax.random.key(1)) if RANK == 0 else None
+        else:
+            net, y0, t1 = {"ei": ei, "silent": silent}[case]()
+            solver, whole = ExactIntegration(), None
+        part, y_block = partition(net, RANK, SIZE, dt=DT, initial_state=y0)
+        result = simulate_distributed(part, t1, initial_state=y_block, solver=solver, max_spikes=400_000)
+        times, ids = all_spikes(result, part)
+        if RANK == 0:
+            ref_net = net if whole is None else whole.network
+            ref = simulate_network(ref_net, t1, DT, initial_state=y0 if whole is None else whole.initial_state,
+                                   solver=solver, max_spikes=400_000)
+            out[case] = {
+                "single": steps_ids(*ref.spikes()), "distributed": steps_ids(times, ids),
+                "min_delay": part.min_delay, "blocks": [list(b) for b in part.blocks], "n": ref_net.n,
+                "synapses_block": int(sum(int(t.n_synapses) for t in part.tables)),
+                "synapses_whole": int(sum(int(p.connectivity.n_synapses) for p in ref_net.projections)),
+                "dropped": [int(ref.spikes_dropped), int(result.spikes_dropped)],
+            }
     if RANK == 0:
-        ref_net = net if whole is None else whole.network
-        ref = simulate_network(ref_net, t1, DT, initial_state=y0 if whole is None else whole.initial_state,
-                               solver=solver, max_spikes=400_000)
-        out[case] = {
-            "single": steps_ids(*ref.spikes()), "distributed": steps_ids(times, ids),
-            "min_delay": part.min_delay, "blocks": [list(b) for b in part.blocks], "n": ref_net.n,
-            "synapses_block": int(sum(int(t.n_synapses) for t in part.tables)),
-            "synapses_whole": int(sum(int(p.connectivity.n_synapses) for p in ref_net.projections)),
-            "dropped": [int(ref.spikes_dropped), int(result.spikes_dropped)],
-        }
-if RANK == 0:
-    tmp = OUT + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f)
-    os.replace(tmp, OUT)
+        tmp = OUT + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(out, f)
+        os.replace(tmp, OUT)
+
+
+if __name__ == "__main__":
+    main()
