@@ -166,7 +166,7 @@ def _assert_same(case: dict, min_spikes: int):
 def test_two_processes_give_the_spikes_of_one(tmp_path):
     """A 500-neuron E/I network with per-synapse delays down to one step (d_min = 1: an
     exchange every step), and a network whose second block (B) is silent for its first
-    ~25 ms while A fires (d_min = 10 steps, a fixed-delay projection)."""
+    ~20 ms while A fires (d_min = 10 steps, a fixed-delay projection)."""
     runs = run_processes("ei,silent", tmp_path)
     ei, sil = runs["ei"], runs["silent"]
     _assert_same(ei, 1000)

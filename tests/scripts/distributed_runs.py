@@ -58,14 +58,15 @@ def ei():
 
 
 def silent():
-    """A (driven) and B (below threshold until A's input arrives): rank 1 = B is silent at
-    first. A→A and B→A per-synapse delays >= 1 ms, A→B one fixed delay of 1 ms: d_min = 10 steps."""
+    """A (driven) and B (below threshold until A's input arrives): rank 1 = B is silent for
+    the first ~20 ms that A fires. A→A and B→A per-synapse delays >= 1 ms, A→B one fixed
+    delay of 20 ms: d_min = 10 steps."""
     k = jax.random.split(jax.random.key(5), 4)
     aa = fixed_total_number(k[0], 200, 200, 2000, Normal(60.0, 6.0, low=0.0), delay=Normal(2.0, 0.5, low=1.0), dt=DT)
     ab = fixed_total_number(k[1], 200, 200, 4000, Normal(200.0, 20.0, low=0.0))
     ba = fixed_total_number(k[2], 200, 200, 2000, -150.0, delay=Normal(1.5, 0.3, low=1.0), dt=DT)
     net = Network(IAF(**PD14_NEURON), [CurrentSynapse("i_syn", tau=0.5)], {"A": 200, "B": 200},
-                  [Projection("A", "A", aa, "i_syn"), Projection("A", "B", ab, "i_syn", delay=1.0),
+                  [Projection("A", "A", aa, "i_syn"), Projection("A", "B", ab, "i_syn", delay=20.0),
                    Projection("B", "A", ba, "i_syn")],
                   drives=[DCCurrent("A", 400.0), DCCurrent("B", 300.0)])
     v0 = jnp.concatenate([-65.0 + 5.0 * jax.random.uniform(k[3], (200,)), jnp.full((200,), -65.0)])
