@@ -16,7 +16,9 @@ Reported per configuration and repeat: build (draw + partition) wall seconds, co
 run seconds, RTF = run / simulated time, peak resident memory of each process
 (`ru_maxrss`), the spike count, and whether the two configurations gave the same spikes
 (a hash of every (step, neuron) pair). Ratios are medians over repeats, with the load
-average at the start and end (the machine is shared).
+average at the start and end (the machine is shared). "exchange_alone": the collective by
+itself (2 000 all_gathers of one step's bit-packed flags of a block, same pinning and
+flags), and its share of the 2x1 run (one exchange per step: d_min = 1 step).
 
     PYTHONPATH=. python benchmarks/distributed.py --scale 0.1 --t-ms 200 --repeats 2 --json \\
         --out benchmarks/results/distributed_cpu_2core.json --lock /work/locks/bigmem.lock
@@ -37,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -54,10 +58,46 @@ def _spike_hash(times, ids, dt: float) -> str:
     return hashlib.sha256(pairs.tobytes()).hexdigest()[:16]
 
 
+def exchange_child(args) -> None:
+    """The exchange alone: `--steps` all_gathers of one step's bit-packed spike flags of a
+    block (n/2 neurons) in a jitted loop over the 2-process mesh; prints µs per exchange."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    jax.distributed.initialize(coordinator_address=f"localhost:{args.port}", num_processes=2, process_id=args.rank)
+    from neurodyn.distributed import process_mesh
+    from neurodyn.models.potjans_diesmann import population_sizes
+    from neurodyn.network.partition import AXIS
+
+    n_block = -(-sum(population_sizes(args.scale)) // 2)
+    mesh = process_mesh()
+    flags = jax.make_array_from_process_local_data(NamedSharding(mesh, PartitionSpec(AXIS)),
+                                                   np.zeros((1, n_block), bool))
+
+    def loop(x):
+        def body(i, acc):
+            got = jax.lax.all_gather(jnp.packbits(x[0].at[i % n_block].set(True)), AXIS)
+            return acc + got[:, 0].astype(jnp.int32).sum()
+        return jax.lax.fori_loop(0, args.steps, body, jnp.zeros((), jnp.int32))[None]
+
+    f = jax.jit(jax.shard_map(loop, mesh=mesh, in_specs=PartitionSpec(AXIS), out_specs=PartitionSpec(AXIS),
+                              check_vma=False)).lower(flags).compile()
+    jax.block_until_ready(f(flags))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(flags))
+    us = (time.perf_counter() - t0) / args.steps * 1e6
+    if args.rank == 0:
+        print(json.dumps({"us_per_exchange": us, "bytes_per_process": -(-n_block // 8), "steps": args.steps}))
+
+
 def child(args) -> None:
     """One process of one configuration; prints one JSON line (rank 0 / the single one)."""
     import jax
 
+    if args.child == "exchange":
+        exchange_child(args)
+        return
     if args.child == "dist":
         jax.distributed.initialize(coordinator_address=f"localhost:{args.port}", num_processes=2,
                                    process_id=args.rank)
@@ -79,7 +119,6 @@ def child(args) -> None:
         rec["peak_rss_gb"] = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6]
         rec["synapses_per_process"] = [int(sum(int(p.connectivity.n_synapses) for p in built.network.projections))]
     else:
-        import numpy as np
         from jax.experimental import multihost_utils
 
         from neurodyn.distributed import all_spikes, simulate_distributed
@@ -129,8 +168,9 @@ def _launch(config: str, args) -> dict:
     else:
         port = _free_port()
         env = dict(env, XLA_FLAGS=f"{env.get('XLA_FLAGS', '')} {SINGLE_THREAD}".strip())
+        kind = "exchange" if config == "exchange" else "dist"
         procs = [subprocess.Popen((["taskset", "-c", str(r)] if pin else []) + base
-                                  + ["--child", "dist", "--rank", str(r), "--port", str(port)],
+                                  + ["--child", kind, "--rank", str(r), "--port", str(port), "--steps", "2000"],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for r in range(2)]
     outs = [p.communicate() for p in procs]
@@ -149,7 +189,8 @@ def main() -> None:
     ap.add_argument("--lock", default=None, help="hold this file lock (flock) around every child run")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--child", choices=("single", "dist"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("single", "dist", "exchange"), help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=2000, help=argparse.SUPPRESS)
     ap.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -168,6 +209,7 @@ def main() -> None:
         order = ("2x1", "1x2") if rep % 2 else ("1x2", "2x1")  # alternated
         for config in order:
             runs[config].append(_launch(config, args))
+    exchange = _launch("exchange", args)  # the all_gather alone, same load, same pinning
     med = {c: {k: statistics.median(r[k] for r in rs) for k in ("build_s", "compile_s", "run_s")}
            for c, rs in runs.items()}
     t_s = args.t_ms / 1000.0
@@ -179,6 +221,9 @@ def main() -> None:
         "runs": runs,
         "median": {c: {**m, "rtf": m["run_s"] / t_s} for c, m in med.items()},
         "run_ratio_2x1_over_1x2": med["2x1"]["run_s"] / med["1x2"]["run_s"],
+        "exchange_alone": exchange,
+        "exchange_share_of_2x1_run": exchange["us_per_exchange"] * 1e-6 * round(args.t_ms / 0.1)
+        / med["2x1"]["run_s"],
         "same_spikes": len({r["spike_hash"] for rs in runs.values() for r in rs}) == 1,
         "load_average_start": load_start, "load_average_end": load_average(),
         "machine": machine_info(),
