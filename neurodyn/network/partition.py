@@ -386,15 +386,17 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
         x = jnp.asarray(x)[start:stop]
         return jnp.concatenate([x, jnp.broadcast_to(x[-1:], (n_block - n_local, *x.shape[1:]))])
 
-    neuron = jax.tree.map(lambda x: piece(x) if eqx.is_array(x) and jnp.shape(x) == (network.n,) else x,
-                          network.neuron)
+    def per_neuron(tree):  # parameters with one value per neuron: this block's values
+        return jax.tree.map(lambda x: piece(x) if eqx.is_array(x) and jnp.shape(x) == (network.n,) else x, tree)
+
+    neuron, synapses = per_neuron(network.neuron), per_neuron(network.synapses)
     drives = []
     for drv in network.drives:  # every drive stays its own term, as the whole network adds them
         sl = network.population(drv.target)
         amp = jnp.broadcast_to(jnp.asarray(drv.amplitude), (sl.stop - sl.start,))
         full = jnp.zeros((network.n,), amp.dtype).at[sl].set(amp)
         drives.append(DCCurrent("block", piece(full).at[n_local:].set(0)))
-    local = Network(neuron, network.synapses, {"block": n_block}, drives=drives, delivery=network.delivery)
+    local = Network(neuron, synapses, {"block": n_block}, drives=drives, delivery=network.delivery)
     tables, pre_starts, variables, spans, fixed, d_min = [], [], [], [], [], []
     for proj in network.projections:
         post = network.population(proj.post)
