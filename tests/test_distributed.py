@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -94,6 +95,24 @@ def test_one_process_runs_the_distributed_path_and_matches_the_whole_network():
     np.testing.assert_array_equal(np.round(times / nets.DT), np.round(t_ref / nets.DT))
     np.testing.assert_array_equal(ids, i_ref)
     np.testing.assert_array_equal(np.asarray(res.final_state.y["v"]), np.asarray(ref.final_state.y["v"]))
+
+
+def test_a_block_takes_its_slice_of_every_per_neuron_value():
+    """11 neurons over 2 processes: blocks [0, 5) and [5, 11), both padded to 6 neurons
+    (the padding copies the block's last neuron and gets no drive)."""
+    threshold = jnp.linspace(-52.0, -48.0, 11)
+    net = Network(IAF(threshold=threshold), [CurrentSynapse("i_syn", tau=0.5)], {"E": 7, "I": 4},
+                  drives=[DCCurrent("E", 100.0), DCCurrent("I", jnp.arange(4.0))])
+    v = -70.0 + jnp.arange(11.0)
+    (p0, y0), (p1, y1) = (partition(net, r, 2, dt=0.1, initial_state={"v": v}) for r in (0, 1))
+    assert p0.blocks == ((0, 5), (5, 11)) and p0.n_block == p1.n_block == 6
+    np.testing.assert_array_equal(p1.local.neuron.threshold, threshold[5:])
+    np.testing.assert_array_equal(p0.local.neuron.threshold, jnp.append(threshold[:5], threshold[4]))
+    np.testing.assert_array_equal(y1["v"], v[5:])
+    np.testing.assert_array_equal(y0["v"], jnp.append(v[:5], v[4]))
+    current = [np.asarray(p.local.external_current(0.0)) for p in (p0, p1)]
+    np.testing.assert_array_equal(current[0], [100.0] * 5 + [0.0])
+    np.testing.assert_array_equal(current[1], [100.0, 100.0, 0.0, 1.0, 2.0, 3.0])
 
 
 def test_merge_sorts_by_time_then_neuron():

@@ -42,14 +42,18 @@ PD14_NEURON = dict(c_m=250.0, tau_m=10.0, e_l=-65.0, threshold=-50.0, v_reset=-6
 
 
 def ei():
-    """400 E + 100 I IAF neurons, fixed_total_number, per-synapse delays down to one step (d_min = 1)."""
+    """400 E + 100 I IAF neurons (thresholds per neuron), fixed_total_number, per-synapse
+    delays down to one step (d_min = 1)."""
     k = jax.random.split(jax.random.key(3), 5)
     delay_e, delay_i = Normal(1.5, 0.75, low=0.05), Normal(0.8, 0.4, low=0.05)  # PD14's shape, ms
     ee = fixed_total_number(k[0], 400, 400, 8000, Normal(80.0, 8.0, low=0.0), delay=delay_e, dt=DT)
     ie = fixed_total_number(k[1], 100, 400, 4000, Normal(-320.0, 32.0, high=0.0), delay=delay_i, dt=DT)
     ei_ = fixed_total_number(k[2], 400, 100, 2000, 80.0, delay=delay_e, dt=DT)
     ii = fixed_total_number(k[3], 100, 100, 1000, -320.0, delay=delay_i, dt=DT)
-    net = Network(IAF(**PD14_NEURON), [CurrentSynapse("i_syn", tau=0.5)], {"E": 400, "I": 100},
+    # one threshold per neuron (−50 ± 1 mV): each block must take its own slice of them
+    threshold = -50.0 + jax.random.uniform(jax.random.key(11), (500,), minval=-1.0, maxval=1.0)
+    net = Network(IAF(**{**PD14_NEURON, "threshold": threshold}), [CurrentSynapse("i_syn", tau=0.5)],
+                  {"E": 400, "I": 100},
                   [Projection("E", "E", ee, "i_syn"), Projection("I", "E", ie, "i_syn"),
                    Projection("E", "I", ei_, "i_syn"), Projection("I", "I", ii, "i_syn")],
                   drives=[DCCurrent("E", 380.0), DCCurrent("I", 370.0)])
