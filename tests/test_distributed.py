@@ -80,10 +80,12 @@ def test_blocks_of_a_table_are_the_whole_table_row_by_row():
     assert local.n_post == 270
 
 
-def test_one_process_runs_the_distributed_path_and_matches_the_whole_network():
+@pytest.mark.parametrize("delivery", [None, pytest.param("jax", marks=pytest.mark.slow)])
+def test_one_process_runs_the_distributed_path_and_matches_the_whole_network(delivery):
     """size = 1: the same jit(shard_map) program, exchange and deferred ring writes
-    (d_min = 10 steps, one fixed-delay and two per-synapse-delay projections)."""
-    net, y0, _ = nets.silent()
+    (d_min = 10 steps, one fixed-delay and two per-synapse-delay projections); with the
+    compiled kernel (default on CPU) and the pure-JAX delivery."""
+    net, y0, _ = nets.silent(delivery)
     t1 = 80.0
     ref = simulate_network(net, t1, nets.DT, initial_state=y0, solver=ExactIntegration(), max_spikes=20_000)
     part, y_block = partition(net, 0, 1, dt=nets.DT, initial_state=y0)

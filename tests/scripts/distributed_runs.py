@@ -61,7 +61,7 @@ def ei():
     return net, {"v": v0}, 150.0
 
 
-def silent():
+def silent(delivery=None):
     """A (driven) and B (below threshold until A's input arrives): rank 1 = B is silent for
     the first ~20 ms that A fires. A→A and B→A per-synapse delays >= 1 ms, A→B one fixed
     delay of 20 ms: d_min = 10 steps."""
@@ -72,7 +72,7 @@ def silent():
     net = Network(IAF(**PD14_NEURON), [CurrentSynapse("i_syn", tau=0.5)], {"A": 200, "B": 200},
                   [Projection("A", "A", aa, "i_syn"), Projection("A", "B", ab, "i_syn", delay=20.0),
                    Projection("B", "A", ba, "i_syn")],
-                  drives=[DCCurrent("A", 400.0), DCCurrent("B", 300.0)])
+                  drives=[DCCurrent("A", 400.0), DCCurrent("B", 300.0)], delivery=delivery)
     v0 = jnp.concatenate([-65.0 + 5.0 * jax.random.uniform(k[3], (200,)), jnp.full((200,), -65.0)])
     return net, {"v": v0}, 150.0
 
