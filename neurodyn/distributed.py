@@ -208,9 +208,10 @@ def all_spikes(result: SimulationResult, part: NetworkPartition) -> tuple[np.nda
     sizes = np.asarray(multihost_utils.process_allgather(np.array([k])))[:, 0]
     width = max(1, int(sizes.max()))
     times, neurons = global_spikes(result, part)
-    t = np.full(width, np.inf, np.float64)
-    n = np.full(width, -1, np.int64)
+    t = np.full(width, np.inf, times.dtype)  # the run's dtype: sent as it is
+    n = np.full(width, -1, np.int32)
     t[: times.size], n[: neurons.size] = times, neurons
     every_t = np.asarray(multihost_utils.process_allgather(t))
     every_n = np.asarray(multihost_utils.process_allgather(n))
-    return merge_spikes([(every_t[p][every_n[p] >= 0], every_n[p][every_n[p] >= 0]) for p in range(len(sizes))])
+    return merge_spikes([(every_t[p][every_n[p] >= 0].astype(times.dtype), every_n[p][every_n[p] >= 0].astype(np.int64))
+                         for p in range(len(sizes))])
