@@ -22,7 +22,10 @@ On a multi-core CPU, one device per core (XLA_FLAGS=--xla_force_host_platform_de
 one network's step, a few thousand neurons, on one core.
 
 Multi-host: call `jax.distributed.initialize()` on every host first; `jax.devices()` then
-lists every host's devices and the same functions build a global mesh.
+lists every host's devices and the same functions build a global mesh. One network too big
+for one machine is split across processes by `neurodyn.distributed.simulate_distributed`
+(NEST's scheme: a block of neurons and the synapses onto it per process, spikes exchanged
+every min-delay interval).
 """
 
 import jax

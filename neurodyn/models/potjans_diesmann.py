@@ -100,6 +100,7 @@ from jaxtyping import PRNGKeyArray
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
 from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
 from ..network.distributions import Normal
+from ..network.partition import restrict_targets
 from ..neurons import IAF
 from ._built import BuiltNetwork
 
@@ -271,6 +272,7 @@ def potjans_diesmann(
     thalamic: bool = False,
     dt: float = DT,
     delivery: str | None = None,
+    targets: tuple[int, int] | None = None,
 ) -> BuiltNetwork:
     """The PD14 microcircuit (see the module docstring for every parameter and its source).
 
@@ -290,6 +292,10 @@ def potjans_diesmann(
             700–710 ms onto L4 and L6).
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
+        targets: (start, stop): keep only the synapses onto neurons start … stop − 1 (one
+            process's block, `neurodyn.network.partition`), dropping the others as each
+            source population's table is drawn, so the whole table is never held. The
+            draw is the same, so the blocks' synapses together are the whole network's.
 
     Returns:
         A `BuiltNetwork`: populations `POPULATIONS` in that order, one `CurrentSynapse`
@@ -317,6 +323,8 @@ def potjans_diesmann(
         blocks = [(int(n_syn[t, s]), int(offsets[t]), sizes[t]) for t in range(8)]
         conn = _source_table(jax.random.fold_in(k_conn, s), sizes[s], blocks, n_total, w_mean[:, s],
                              DELAY_E if s % 2 == 0 else DELAY_I, dt)
+        if targets is not None:
+            conn = restrict_targets(conn, *targets)
         projections.append(Projection(source, "all", conn, "i_syn"))
     sources = []
     if thalamic:
@@ -326,6 +334,8 @@ def potjans_diesmann(
         blocks = [(int(round(full_th[t] * scale * k_scale)), int(offsets[t]), sizes[t]) for t in range(8)]
         j_th = PSP_E * psc_over_psp() / math.sqrt(k_scale)
         conn = _source_table(jax.random.fold_in(key, 2), n_th, blocks, n_total, np.full(8, j_th), DELAY_E, dt)
+        if targets is not None:
+            conn = restrict_targets(conn, *targets)
         sources.append(PoissonGroup("TH", n_th, TH_RATE, start=TH_START, stop=TH_START + TH_DURATION))
         projections.append(Projection("TH", "all", conn, "i_syn"))
     dc = dc_amplitudes(background, k_scale)
