@@ -164,16 +164,21 @@ class STDP(AbstractPlasticity):
 class TripletSTDP(AbstractPlasticity):
     """The triplet rule of Pfister & Gerstner 2006, all-to-all, with hard bounds [0, w_max].
 
-    Defaults: their minimal all-to-all model fitted to visual cortex data (Sjöström et al.
-    2001; Pfister & Gerstner 2006, Table 4): A₂₊ = 5e-10, A₃₊ = 6.2e-3, A₂₋ = 7e-3,
-    A₃₋ = 0, τ₊ = 16.8 ms, τ₋ = 33.7 ms, τ_y = 125 ms (τ_x = 101 ms acts only when A₃₋ > 0).
-    Amplitudes are in units of w_max = 1.
+    Defaults: Pfister & Gerstner 2006 (J Neurosci 26:9673), Table 4, visual cortex data
+    (Sjöström et al. 2001), all-to-all interaction, full model: A₂₊ = 5e-10, A₃₊ = 6.2e-3,
+    A₂₋ = 7e-3, A₃₋ = 2.3e-4, τ₊ = 16.8 ms, τ₋ = 33.7 ms, τ_x = 101 ms, τ_y = 125 ms; the
+    same numbers are NEST 3.10's `stdp_triplet_synapse` defaults (Aplus, Aplus_triplet,
+    Aminus, Aminus_triplet, tau_plus, tau_plus_triplet = τ_x; τ₋ and τ_y are NEST's
+    postsynaptic `tau_minus`, `tau_minus_triplet`). The table's minimal all-to-all model for
+    the same data is A₂₊ = 0, A₃₊ = 6.5e-3, A₂₋ = 7.1e-3, A₃₋ = 0 (τ₊, τ₋, τ_y as above; τ_x
+    unused). Amplitudes are in weight units (here w_max = 1). Validated against NEST's
+    `stdp_triplet_synapse` on pairings at 1–50 Hz and triplets (tests/test_plasticity_nest.py).
     """
 
     a2_plus: Float[ArrayLike, ""] = 5e-10
     a3_plus: Float[ArrayLike, ""] = 6.2e-3
     a2_minus: Float[ArrayLike, ""] = 7e-3
-    a3_minus: Float[ArrayLike, ""] = 0.0
+    a3_minus: Float[ArrayLike, ""] = 2.3e-4
     tau_plus: Float[ArrayLike, ""] = 16.8  # ms
     tau_minus: Float[ArrayLike, ""] = 33.7  # ms
     tau_x: Float[ArrayLike, ""] = 101.0  # ms
