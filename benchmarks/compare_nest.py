@@ -50,7 +50,9 @@ pairings at 1, 10, 20, 40 and 50 Hz with Δt = ±10 ms (5 pairs each; Sjöström
 protocol as fitted by Pfister & Gerstner 2006, Fig. 5), and pre-post-pre / post-pre-post
 triplets (Froemke & Dan 2002, Wang et al. 2005 protocols, Pfister & Gerstner 2006 Fig. 6),
 each repeated 5 times at 1 Hz, every protocol on its own synapse, with dendritic delays of
-1 and 3 ms (NEST: the synapse's delay is dendritic). Triplet parameters: NEST 3.10's defaults
+1 and 3 ms (NEST: the synapse's delay is dendritic); on the neurodyn side also as one
+projection with per-synapse delays (1 and 3 ms in turn), compared with NEST's synapse of the
+same delay. Triplet parameters: NEST 3.10's defaults
 (Pfister & Gerstner 2006, Table 4, visual cortex, all-to-all, full model), with τ₋ = 33.7 ms
 and τ_y = 125 ms set on the postsynaptic neuron. NEST applies a postsynaptic spike's
 potentiation at the next presynaptic spike, so every presynaptic train ends with one spike
@@ -439,6 +441,12 @@ def run_neurodyn_triplet(ref: dict, delivery: str | None = None, dtype: str = "f
     keys = [(rule, delay) for rule in rules for delay in rules[rule]]
     projections = [Projection("pre", "post", conn, "ge", delay=float(delay), plasticity=make[rule]())
                    for rule, delay in keys]
+    # and per rule one projection with per-synapse delays: protocol k's synapse has NEST's
+    # delay mixed_delays(ref)[k] (the delays of the fixture, alternating)
+    steps_k = np.round(np.asarray(mixed_delays(ref, p)) / DT).astype(np.int32)[:, None]
+    mixed = Connectivity(jnp.arange(p)[:, None], jnp.full((p, 1), ref["w0"]), p, p, delay=steps_k, dt=DT)
+    keys += [(rule, "mixed") for rule in rules]
+    projections += [Projection("pre", "post", mixed, "ge", plasticity=make[rule]()) for rule in rules]
     net = Network(nd.LIF(refractory_period=0.0), [CurrentSynapse("ge", 5.0)], {"pre": p, "post": p}, projections,
                   delivery=delivery)
     res = simulate_network(net, steps * DT, DT, input=TimeSeries(np.arange(steps + 1) * DT, pulses), dtype=dtype,
@@ -449,6 +457,12 @@ def run_neurodyn_triplet(ref: dict, delivery: str | None = None, dtype: str = "f
         w = np.asarray(res.final_state.buffers[j].weight, np.float64)[:, 0]
         out.setdefault(rule, {})[delay] = dict(zip(names, w.tolist()))
     return out
+
+
+def mixed_delays(ref: dict, p: int) -> list[float]:
+    """The per-synapse delays (ms) of the mixed projections: the fixture's delays in turn."""
+    delays = [float(d) for d in next(iter(ref["rules"].values()))]
+    return [delays[k % len(delays)] for k in range(p)]
 
 
 def compare_triplet(args) -> None:
@@ -464,6 +478,7 @@ def compare_triplet(args) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     ours = run_neurodyn_triplet(fixture)
+    ours_by_delay = {rule: {delay: ours[rule][delay] for delay in by} for rule, by in ref["rules"].items()}
     first = next(iter(next(iter(ref["rules"].values())).values()))
     nest_spikes = [r["pre_ms"] for r in first.values()] + [r["post_ms"] for r in first.values()]
     result = {"model": "stdp_triplet_synapse", "dt_ms": DT, "machine": machine_summary(),
@@ -474,12 +489,20 @@ def compare_triplet(args) -> None:
         result["rules"][rule] = {}
         for delay, runs in by_delay.items():
             dw_nest = np.array([r["weight"] for r in runs.values()]) - TRIPLET_W0
-            dw_ours = np.array([ours[rule][delay][name] for name in runs]) - TRIPLET_W0
+            dw_ours = np.array([ours_by_delay[rule][delay][name] for name in runs]) - TRIPLET_W0
             result["rules"][rule][delay] = {
                 "protocols": list(runs), "dw_nest": dw_nest.tolist(), "dw_neurodyn": dw_ours.tolist(),
                 "max_abs_dw_diff": float(np.max(np.abs(dw_ours - dw_nest))),
                 "max_rel_dw_diff": float(np.max(np.abs(dw_ours - dw_nest) / np.maximum(np.abs(dw_nest), 1e-12))),
             }
+        # per-synapse delays: synapse k of the mixed projection against NEST's run with its delay
+        names = list(next(iter(by_delay.values())))
+        delays = mixed_delays(ref, len(names))
+        dw_nest = np.array([by_delay[f"{d:g}"][name]["weight"] for name, d in zip(names, delays)]) - TRIPLET_W0
+        dw_ours = np.array([ours[rule]["mixed"][name] for name in names]) - TRIPLET_W0
+        result["rules"][rule]["per_synapse_delays"] = {
+            "delays_ms": delays, "dw_nest": dw_nest.tolist(), "dw_neurodyn": dw_ours.tolist(),
+            "max_abs_dw_diff": float(np.max(np.abs(dw_ours - dw_nest)))}
     emit(result, args.json, args.out)
 
 

@@ -32,7 +32,7 @@ from neurodyn.network import (
     simulate_network,
 )
 from neurodyn.network.delivery import kernel_info
-from neurodyn.network.plasticity import plastic_step, reverse_index
+from neurodyn.network.plasticity import delay_offsets, delayed_plastic_step, plastic_step, reverse_index
 
 DT = 0.1
 W0 = 0.5
@@ -54,6 +54,9 @@ RULES = {
     "axonal": STDP(a_plus=0.01, a_minus=0.0105, delay="axonal"),
 }
 DELAYED = {"dendritic": D * DT, "axonal": D * DT}
+# per-synapse (dendritic) delays: pair k's synapse has PER_SYNAPSE_STEPS[k % 4] steps
+PER_SYNAPSE_STEPS = np.array([0, 3, 6, 9])
+PER_SYNAPSE = {"additive": RULES["additive"], "gutig": RULES["gutig"], "triplet": RULES["triplet"]}
 
 
 def _spike_pulses():
@@ -74,6 +77,9 @@ def _window_network(method):
         Projection("pre", "post", Connectivity(jnp.arange(n)[:, None], jnp.full((n, 1), W0), n, n), "ge", delay=DELAYED.get(name), plasticity=rule)
         for name, rule in RULES.items()
     ]
+    delays = PER_SYNAPSE_STEPS[np.arange(n) % PER_SYNAPSE_STEPS.size][:, None]
+    conn = Connectivity(jnp.arange(n)[:, None], jnp.full((n, 1), W0), n, n, delay=jnp.asarray(delays, jnp.int32), dt=DT)
+    projections += [Projection("pre", "post", conn, "ge", plasticity=rule) for rule in PER_SYNAPSE.values()]
     net = Network(nd.LIF(refractory_period=0.0), [CurrentSynapse("ge", 5.0)], {"pre": n, "post": n},
                   projections, delivery=method)
     return net, TimeSeries(np.arange(N_STEPS + 1) * DT, pulses)
@@ -129,6 +135,29 @@ def test_pair_window_matches_the_analytic_curve(window_runs, name):
         w = np.asarray(res.final_state.buffers[i].weight)[:len(SHIFTS), 0]
         np.testing.assert_allclose(w - W0, expected, rtol=5e-5, atol=1.5e-7, err_msg=f"{name} {method}")
     assert np.abs(expected).max() > 4e-3  # the window is not flat: the comparison means something
+
+
+@pytest.mark.parametrize("name", list(PER_SYNAPSE))
+def test_per_synapse_delays_shift_each_synapses_window(window_runs, name):
+    """With per-synapse delays (NEST: each synapse's delay is dendritic) the window of the
+    synapse with delay d_k is the analytic one at Δt + d_k (delays 0, 0.3, 0.6, 0.9 ms in
+    turn); tolerance as for one delay."""
+    i = len(RULES) + list(PER_SYNAPSE).index(name)
+    d_ms = PER_SYNAPSE_STEPS[np.arange(len(SHIFTS)) % PER_SYNAPSE_STEPS.size] * DT
+    expected = _pair_expected(PER_SYNAPSE[name], SHIFTS * DT + d_ms)
+    for method, (_net, res) in window_runs.items():
+        w = np.asarray(res.final_state.buffers[i].weight)[:len(SHIFTS), 0]
+        np.testing.assert_allclose(w - W0, expected, rtol=5e-5, atol=1.5e-7, err_msg=f"{name} {method}")
+    # the shift is there: without it (d = 0) the depressed side would be 1.5-4.4 % off
+    unshifted = _pair_expected(PER_SYNAPSE[name], SHIFTS * DT)
+    assert np.abs((w - W0) / unshifted - 1).max() > 0.01
+
+
+def test_axonal_per_synapse_delays_are_refused():
+    conn = Connectivity(jnp.arange(3)[:, None], jnp.full((3, 1), W0), 3, 3, delay=jnp.ones((3, 1), jnp.int32), dt=DT)
+    with pytest.raises(ValueError, match="delay='axonal'.*per-synapse delays is not supported"):
+        Network(nd.LIF(), [CurrentSynapse("ge", 5.0)], {"pre": 3, "post": 3},
+                [Projection("pre", "post", conn, "ge", plasticity=STDP(delay="axonal"))])
 
 
 def test_delays_shift_the_window_as_documented(window_runs):
@@ -225,6 +254,36 @@ def test_event_ffi_and_dense_paths_agree(rule):
         others.append(step("ffi", *args, jnp.asarray(pre_s), jnp.asarray(post_s)))
     for other in others:
         for a, b in zip(event, other):
+            np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=1)
+
+
+@pytest.mark.parametrize("rule", [STEP_RULES[0], STEP_RULES[3]], ids=["additive", "triplet"])
+def test_delayed_event_ffi_and_dense_paths_agree(rule):
+    """Per-synapse delays: one step from a random state with random spike and trace
+    histories, event (JAX, C++) and dense (surrogate) paths, to 1 ulp (see above)."""
+    post_idx, w, x, y, pre_s, post_s = _random_step_inputs(4, n_tr=rule.n_traces)
+    rng = np.random.default_rng(5)
+    rows = 4
+    delay = rng.integers(0, rows, post_idx.shape).astype(np.int32)
+    rev = reverse_index(post_idx, 50, delay)
+    offsets = delay_offsets(rev, delay, rows - 1)
+    hist = rng.uniform(0, 2, (rows, 50, rule.n_traces)).astype(np.float32)
+    spikes = (rng.random((rows, 50)) < 0.3).astype(np.float32)
+    coef = rule.coefficients(DT, jnp.float32)
+    args = [jnp.asarray(a) for a in (w, x, y, hist, spikes, post_idx, delay, rev, offsets)]
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def step(method, coef, pre, post, *rest):
+        return delayed_plastic_step(method, False, coef, *rest, pre, post, jnp.int32(6))
+
+    event = step("jax", coef, jnp.asarray(pre_s), jnp.asarray(post_s), *args)
+    dense = step("jax", coef, jnp.asarray(pre_s, jnp.float32), jnp.asarray(post_s, jnp.float32), *args)
+    assert (np.asarray(event[0]) != w).sum() > 100
+    others = [dense]
+    if kernel_info()["available"]:
+        others.append(step("ffi", coef, jnp.asarray(pre_s), jnp.asarray(post_s), *args))
+    for other in others:
+        for a, b in zip(event, other, strict=True):
             np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=1)
 
 

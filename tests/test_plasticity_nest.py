@@ -3,7 +3,8 @@ benchmarks/compare_nest.py --model triplet): `TripletSTDP` vs `stdp_triplet_syna
 additive `STDP` vs `stdp_synapse`, on isolated synapses driven by fixed spike trains, for the
 pairing protocol of Sjöström et al. 2001 at 1–50 Hz (Δt = ±10 ms, the data Pfister &
 Gerstner 2006 fitted) and pre-post-pre / post-pre-post triplets, with dendritic delays of 1
-and 3 ms. NEST computes in float64, neurodyn here in float32.
+and 3 ms, and both delays in one projection with per-synapse delays. NEST computes in
+float64, neurodyn here in float32.
 """
 
 import json
@@ -16,7 +17,7 @@ import pytest
 from neurodyn.network import TripletSTDP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from compare_nest import run_neurodyn_triplet  # noqa: E402
+from compare_nest import mixed_delays, run_neurodyn_triplet  # noqa: E402
 
 FIXTURE = json.loads((Path(__file__).parent / "data" / "nest_triplet.json").read_text())
 
@@ -44,13 +45,19 @@ def test_the_protocols_spike_trains_are_nests(ours):
 
 
 @pytest.mark.parametrize("rule", ["triplet", "pair"])
-@pytest.mark.parametrize("delay", ["1", "3"])
+@pytest.mark.parametrize("delay", ["1", "3", "per synapse"])
 def test_weight_changes_equal_nests(ours, rule, delay):
     """Δw per protocol equal to NEST's within float32 rounding: each of the ≤ 20 updates of
     a weight near 1 rounds by ≤ half an ulp (6e-8), so ≤ 1.2e-6 in all, plus 1e-5 relative
     for the float32 trace decays (one multiplication per 0.1 ms step)."""
-    runs = FIXTURE["rules"][rule][delay]
     w0 = FIXTURE["w0"]
+    if delay == "per synapse":  # synapse k has delay mixed_delays[k]: NEST's synapse of that delay
+        names = list(FIXTURE["rules"][rule]["1"])
+        runs = {name: FIXTURE["rules"][rule][f"{d:g}"][name] for name, d in zip(names, mixed_delays(FIXTURE, len(names)))}
+        assert len(set(mixed_delays(FIXTURE, len(names)))) == 2
+        delay = "mixed"
+    else:
+        runs = FIXTURE["rules"][rule][delay]
     dw_nest = np.array([r["weight"] for r in runs.values()]) - w0
     dw_ours = np.array([ours[rule][delay][name] for name in runs]) - w0
     np.testing.assert_allclose(dw_ours, dw_nest, rtol=1e-5, atol=1.2e-6)

@@ -67,7 +67,14 @@ from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
-from .plasticity import AbstractPlasticity, PlasticState, plastic_step, reverse_index
+from .plasticity import (
+    AbstractPlasticity,
+    PlasticState,
+    delay_offsets,
+    delayed_plastic_step,
+    plastic_step,
+    reverse_index,
+)
 from .short_term import AbstractShortTermPlasticity, deliver_short_term
 from .synapses import AbstractSynapse, DeltaSynapse
 
@@ -173,10 +180,11 @@ def _check_plastic(proj: Projection, where: str, models, pops, sources) -> None:
             f"the connectivity has one shared scalar weight {c.weight}; build it with a per-synapse "
             f"weight table, e.g. Connectivity(post_idx, jnp.full(post_idx.shape, w), ...)"
         )
-    if proj.per_synapse_delays:
+    if proj.per_synapse_delays and rule.delay == "axonal":
         raise ValueError(
-            f"{where}: plasticity with per-synapse delays is not supported; give the projection one "
-            f"delay (Projection(delay=...)) or none"
+            f"{where}: plasticity={name}(delay='axonal') with per-synapse delays is not supported (each "
+            f"synapse would need its own presynaptic trace); use delay='dendritic' (NEST's convention: "
+            f"each synapse's delay is dendritic) or one delay for the projection (Projection(delay=...))"
         )
     idx, w, w_max = concrete(c.post_idx), concrete(c.weight), concrete(rule.w_max)
     if idx is None:
@@ -207,6 +215,18 @@ def _check_plastic(proj: Projection, where: str, models, pops, sources) -> None:
                 f"{where}: plasticity={name}(...) on a projection whose presynaptic population {proj.pre!r} "
                 f"cannot spike ({type(m).__name__}.threshold = inf): there are no pre spikes to pair"
             )
+
+
+def _reverse_tables(proj: Projection):
+    """What a plastic projection's updates index with (built once, host NumPy); None if static."""
+    if proj.plasticity is None:
+        return None
+    c = proj.connectivity
+    if not proj.per_synapse_delays:
+        return jnp.asarray(reverse_index(c.post_idx, c.n_post))
+    delay = np.asarray(c.delay).astype(np.int32)
+    rev = reverse_index(c.post_idx, c.n_post, delay)
+    return jnp.asarray(rev), jnp.asarray(delay_offsets(rev, delay, c.max_delay)), jnp.asarray(delay)
 
 
 class PoissonGroup(eqx.Module):
@@ -326,7 +346,9 @@ class Network(AbstractSpikingNeuron):
     sources: tuple[PoissonGroup, ...]
     poisson_inputs: tuple[PoissonInput, ...]
     drives: tuple[PoissonDrive | DCCurrent, ...]
-    reverse_indices: tuple[Array | None, ...]  # per projection: (n_post, in-degree) for plastic ones
+    # per projection: (n_post, in-degree) reverse index for plastic ones; with per-synapse
+    # delays (delay-sorted reverse index, its delay_offsets, int32 delays)
+    reverse_indices: tuple[Array | tuple[Array, Array, Array] | None, ...]
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
     neuron_state_names: tuple[str, ...] = eqx.field(static=True)
@@ -463,10 +485,7 @@ class Network(AbstractSpikingNeuron):
         self.sources = sources
         self.poisson_inputs = poisson_inputs
         self.drives = drives
-        self.reverse_indices = tuple(
-            None if p.plasticity is None else jnp.asarray(reverse_index(p.connectivity.post_idx, p.connectivity.n_post))
-            for p in self.projections
-        )
+        self.reverse_indices = tuple(_reverse_tables(p) for p in self.projections)
         self.populations = tuple(pops)
         self.n = start
         self.neuron_state_names = tuple(state_names)
@@ -700,6 +719,16 @@ class Network(AbstractSpikingNeuron):
             if proj.short_term is not None:
                 shape = proj.short_term.check_layout(proj.connectivity, f"Projection {proj.pre}->{proj.post}")
                 ring = {"ring": ring, "short_term": proj.short_term.initial_state(shape, dtype)}
+            elif rule is not None and proj.per_synapse_delays:
+                c = proj.connectivity
+                ring = PlasticState(
+                    weight=jnp.asarray(c.weight, dtype),
+                    pre_trace=jnp.zeros((c.n_pre, rule.n_traces), dtype),
+                    post_trace=jnp.zeros((c.n_post, rule.n_traces), dtype),
+                    ring=jnp.zeros((max(1, d), c.n_post), dtype),
+                    spike_ring=jnp.zeros((d + 1, c.n_post), dtype),
+                    post_history=jnp.zeros((d + 1, c.n_post, rule.n_traces), dtype),
+                )
             elif rule is not None:
                 c = proj.connectivity
                 axonal = rule.delay == "axonal"
@@ -861,6 +890,17 @@ class Network(AbstractSpikingNeuron):
         coef = rule.coefficients(dt, g.dtype)
         d = proj.delay_steps(dt)
         nearest = rule.pairing == "nearest"
+        if proj.per_synapse_delays:  # dendritic, one delay per synapse: deliver, then update
+            if post_now.dtype != pre_now.dtype:
+                post_now, pre_now = post_now.astype(g.dtype), pre_now.astype(g.dtype)
+            reverse, offsets, delay = reverse
+            conn = eqx.tree_at(lambda c: c.weight, proj.connectivity, st.weight)
+            g, ring = deliver_delayed(g, st.ring, conn, pre_now, step, post.start, method=self.delivery)
+            weight, pre_tr, post_tr, history, spikes = delayed_plastic_step(
+                self.delivery, nearest, coef, st.weight, st.pre_trace, st.post_trace, st.post_history, st.spike_ring,
+                conn.post_idx, delay, reverse, offsets, pre_now, post_now, step)
+            return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spikes,
+                                   post_history=history)
         dendritic = rule.delay == "dendritic"
         spike_ring = st.spike_ring
         if d > 0:

@@ -168,6 +168,167 @@ ffi::Error StdpTyped(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffe
   return ffi::Error::Success();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Per-synapse dendritic delays (NEST: the synapse's delay d_ik is dendritic). The presynaptic
+// spike is at the synapse at t_pre; the postsynaptic spike of step s0 reaches synapse (i, k) in
+// step s0 + d_ik. Delivery is the delivery kernel's (deliver_delayed); this handler updates the
+// weights and traces only, one step s, in place:
+//   1. traces decay (as above; post_trace is the undelayed trace of the post neuron)
+//   2. every presynaptic i with pre_spikes[i], for each synapse k (j = post_idx[i, k], d = delay[i, k]):
+//        y_d = post_hist[(s - 1 - d) mod R, j, 0] * c[9]   (the trace d steps ago: what the synapse sees)
+//        weight[i, k] = clip(w - A * (y_d * f_minus(w)), 0, w_max),   then pre_trace[i] += 1 (or = 1)
+//   3. spike_hist[s mod R, :] = post_spikes; for e = 0 .. R - 1, every j with spike_hist[(s - e) mod R, j]
+//      potentiates its synapses of delay e (reverse[j, offsets[j, e] : offsets[j, e + 1]]):
+//        weight[s'] = clip(w + A * (pre_trace[i, 0] * f_plus(w)), 0, w_max)
+//          A = c[0] (pair) or c[0] + c[2] * post_hist[(s - e - 1) mod R, j, 1] * c[10] (triplet)
+//   4. post_trace[j] += 1 (or = 1) where post_spikes[j]; post_hist[s mod R] = post_trace
+// R = largest delay + 1; reverse rows sorted by delay.
+
+template <typename T, bool kTriplet, bool kDependent>
+void StdpDelayedLoops(T* w, T* x, T* y, T* hist, T* spk, const int32_t* idx, const int32_t* delay,
+                      const int32_t* rev, const int32_t* off, const bool* pre_spikes,
+                      const bool* post_spikes, const T* c, int64_t n_pre, int64_t k, int64_t kin, int64_t n_post,
+                      int64_t rows, int64_t step, bool nearest) {
+  constexpr int64_t P = kTriplet ? 2 : 1;
+  const T w_max = c[4];
+  for (int64_t i = 0; i < n_pre; ++i) {
+    x[i * P] *= c[7];
+    if (kTriplet) x[i * P + 1] *= c[8];
+  }
+  for (int64_t j = 0; j < n_post; ++j) {
+    y[j * P] *= c[9];
+    if (kTriplet) y[j * P + 1] *= c[10];
+  }
+  auto slot = [&](int64_t back) { return ((step - back) % rows + rows) % rows; };
+  auto bump = [&](T* tr) {
+    for (int64_t p = 0; p < P; ++p) tr[p] = nearest ? T(1) : tr[p] + T(1);
+  };
+  const uint32_t np = static_cast<uint32_t>(n_post);
+  ForEachSpike(pre_spikes, n_pre, [&](int64_t i) {
+    const int32_t* row = idx + i * k;
+    const int32_t* d_row = delay + i * k;
+    T* w_row = w + i * k;
+    const T amp = kTriplet ? std::fma(c[3], x[i * P + 1], c[1]) : c[1];
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const uint32_t p = static_cast<uint32_t>(row[kk]);
+      if (p >= np) continue;
+      const int64_t d = d_row[kk];
+      const T yd = hist[(slot(1 + d) * n_post + p) * P] * c[9];
+      const T wv = w_row[kk];
+      const T f = kDependent ? Power(wv / w_max, c[6]) : T(1);
+      w_row[kk] = Clip(std::fma(-amp, yd * f, wv), w_max);
+    }
+    bump(x + i * P);
+  });
+  T* now = spk + slot(0) * n_post;
+  for (int64_t j = 0; j < n_post; ++j) now[j] = post_spikes[j] ? T(1) : T(0);
+  const double inv_k = 1.0 / static_cast<double>(k);
+  const int64_t n_off = rows + 1;
+  for (int64_t e = 0; e < rows; ++e) {
+    const T* arrived = spk + slot(e) * n_post;
+    const T* o_hist = hist + slot(e + 1) * n_post * P;
+    for (int64_t j = 0; j < n_post; ++j) {
+      if (!(arrived[j] > T(0))) continue;
+      const int32_t* in_row = rev + j * kin;
+      const T amp = kTriplet ? std::fma(c[2], o_hist[j * P + 1] * c[10], c[0]) : c[0];
+      for (int64_t r = off[j * n_off + e]; r < off[j * n_off + e + 1]; ++r) {
+        const uint64_t s = static_cast<uint32_t>(in_row[r]);
+        const T wv = w[s];
+        const T f = kDependent ? Power(T(1) - wv / w_max, c[5]) : T(1);
+        w[s] = Clip(std::fma(amp, x[RowOf(s, inv_k) * P] * f, wv), w_max);
+      }
+    }
+  }
+  ForEachSpike(post_spikes, n_post, [&](int64_t j) { bump(y + j * P); });
+  std::memcpy(hist + slot(0) * n_post * P, y, sizeof(T) * n_post * P);
+}
+
+template <typename T>
+ffi::Error StdpDelayedTyped(ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace, ffi::AnyBuffer post_trace,
+                            ffi::AnyBuffer post_hist, ffi::AnyBuffer spike_hist, ffi::Buffer<ffi::S32> post_idx,
+                            ffi::Buffer<ffi::S32> delay, ffi::Buffer<ffi::S32> reverse,
+                            ffi::Buffer<ffi::S32> offsets, ffi::Buffer<ffi::PRED> pre_spikes,
+                            ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef, ffi::Buffer<ffi::S32> step,
+                            ffi::Result<ffi::AnyBuffer> weight_out, ffi::Result<ffi::AnyBuffer> pre_out,
+                            ffi::Result<ffi::AnyBuffer> post_out, ffi::Result<ffi::AnyBuffer> hist_out,
+                            ffi::Result<ffi::AnyBuffer> spike_out, int64_t nearest) {
+  const auto w_dims = weight.dimensions();
+  const auto r_dims = reverse.dimensions();
+  const auto x_dims = pre_trace.dimensions();
+  const auto y_dims = post_trace.dimensions();
+  const auto h_dims = post_hist.dimensions();
+  const auto s_dims = spike_hist.dimensions();
+  if (w_dims.size() != 2 || r_dims.size() != 2 || x_dims.size() != 2 || y_dims.size() != 2 || h_dims.size() != 3 ||
+      s_dims.size() != 2 || post_idx.dimensions().size() != 2 || delay.dimensions().size() != 2 ||
+      offsets.dimensions().size() != 2) {
+    return ffi::Error::InvalidArgument("neurodyn_stdp_delayed: unexpected operand ranks (no batch dimension)");
+  }
+  const int64_t n_pre = w_dims[0], k = w_dims[1], kin = r_dims[1], n_post = y_dims[0], n_tr = x_dims[1];
+  const int64_t rows = h_dims[0];
+  if (post_idx.dimensions()[0] != n_pre || post_idx.dimensions()[1] != k || delay.dimensions()[0] != n_pre ||
+      delay.dimensions()[1] != k || x_dims[0] != n_pre || y_dims[1] != n_tr || (n_tr != 1 && n_tr != 2) ||
+      r_dims[0] != n_post || h_dims[1] != n_post || h_dims[2] != n_tr || s_dims[0] != rows || s_dims[1] != n_post ||
+      offsets.dimensions()[0] != n_post || offsets.dimensions()[1] != rows + 1 ||
+      pre_spikes.dimensions()[0] != n_pre || post_spikes.dimensions()[0] != n_post ||
+      coef.element_count() != 11 || step.element_count() != 1 || rows < 1) {
+    return ffi::Error::InvalidArgument("neurodyn_stdp_delayed: operand shapes do not match");
+  }
+  T* w = static_cast<T*>(weight_out->untyped_data());
+  T* x = static_cast<T*>(pre_out->untyped_data());
+  T* y = static_cast<T*>(post_out->untyped_data());
+  T* hist = static_cast<T*>(hist_out->untyped_data());
+  T* spk = static_cast<T*>(spike_out->untyped_data());
+  // aliased by XLA (input_output_aliases): the copies run only where it could not alias
+  if (w != weight.untyped_data()) std::memcpy(w, weight.untyped_data(), sizeof(T) * n_pre * k);
+  if (x != pre_trace.untyped_data()) std::memcpy(x, pre_trace.untyped_data(), sizeof(T) * n_pre * n_tr);
+  if (y != post_trace.untyped_data()) std::memcpy(y, post_trace.untyped_data(), sizeof(T) * n_post * n_tr);
+  if (hist != post_hist.untyped_data()) std::memcpy(hist, post_hist.untyped_data(), sizeof(T) * rows * n_post * n_tr);
+  if (spk != spike_hist.untyped_data()) std::memcpy(spk, spike_hist.untyped_data(), sizeof(T) * rows * n_post);
+  const T* c = static_cast<const T*>(coef.untyped_data());
+  const bool dependent = c[5] != T(0) || c[6] != T(0);
+  const int64_t s = step.typed_data()[0];
+  auto run = [&](auto triplet, auto dep) {
+    StdpDelayedLoops<T, decltype(triplet)::value, decltype(dep)::value>(
+        w, x, y, hist, spk, post_idx.typed_data(), delay.typed_data(), reverse.typed_data(), offsets.typed_data(),
+        pre_spikes.typed_data(), post_spikes.typed_data(), c, n_pre, k,
+        kin, n_post, rows, s, nearest != 0);
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (n_tr == 2) {
+    dependent ? run(Yes{}, Yes{}) : run(Yes{}, No{});
+  } else {
+    dependent ? run(No{}, Yes{}) : run(No{}, No{});
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error StdpDelayed(ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace, ffi::AnyBuffer post_trace,
+                       ffi::AnyBuffer post_hist, ffi::AnyBuffer spike_hist, ffi::Buffer<ffi::S32> post_idx,
+                       ffi::Buffer<ffi::S32> delay, ffi::Buffer<ffi::S32> reverse, ffi::Buffer<ffi::S32> offsets,
+                       ffi::Buffer<ffi::PRED> pre_spikes, ffi::Buffer<ffi::PRED> post_spikes,
+                       ffi::AnyBuffer coef, ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> weight_out,
+                       ffi::Result<ffi::AnyBuffer> pre_out, ffi::Result<ffi::AnyBuffer> post_out,
+                       ffi::Result<ffi::AnyBuffer> hist_out, ffi::Result<ffi::AnyBuffer> spike_out, int64_t nearest) {
+  using DT = ffi::DataType;
+  const DT t = weight.element_type();
+  for (DT other : {pre_trace.element_type(), post_trace.element_type(), post_hist.element_type(),
+                   spike_hist.element_type(), coef.element_type()}) {
+    if (other != t) return ffi::Error::InvalidArgument("neurodyn_stdp_delayed: float operands must share one dtype");
+  }
+  if (t == DT::F32) {
+    return StdpDelayedTyped<float>(weight, pre_trace, post_trace, post_hist, spike_hist, post_idx, delay, reverse,
+                                   offsets, pre_spikes, post_spikes, coef, step, weight_out, pre_out, post_out,
+                                   hist_out, spike_out, nearest);
+  }
+  if (t == DT::F64) {
+    return StdpDelayedTyped<double>(weight, pre_trace, post_trace, post_hist, spike_hist, post_idx, delay, reverse,
+                                    offsets, pre_spikes, post_spikes, coef, step, weight_out, pre_out, post_out,
+                                    hist_out, spike_out, nearest);
+  }
+  return ffi::Error::InvalidArgument("neurodyn_stdp_delayed: weights must be float32 or float64");
+}
+
 ffi::Error Stdp(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace,
                 ffi::AnyBuffer post_trace, ffi::Buffer<ffi::S32> post_idx, ffi::Buffer<ffi::S32> reverse,
                 ffi::Buffer<ffi::PRED> pre_spikes, ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef,
@@ -210,4 +371,26 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynStdp, Stdp,
                                   .Ret<ffi::AnyBuffer>()          // post_out
                                   .Attr<int64_t>("post_start")
                                   .Attr<int64_t>("n_post")
+                                  .Attr<int64_t>("nearest"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynStdpDelayed, StdpDelayed,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()          // weight
+                                  .Arg<ffi::AnyBuffer>()          // pre_trace
+                                  .Arg<ffi::AnyBuffer>()          // post_trace
+                                  .Arg<ffi::AnyBuffer>()          // post_hist
+                                  .Arg<ffi::AnyBuffer>()          // spike_hist
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // post_idx
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // delay
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // reverse (rows sorted by delay)
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // offsets
+                                  .Arg<ffi::Buffer<ffi::PRED>>()  // pre_spikes
+                                  .Arg<ffi::Buffer<ffi::PRED>>()  // post_spikes
+                                  .Arg<ffi::AnyBuffer>()          // coef
+                                  .Arg<ffi::Buffer<ffi::S32>>()   // step
+                                  .Ret<ffi::AnyBuffer>()          // weight_out
+                                  .Ret<ffi::AnyBuffer>()          // pre_out
+                                  .Ret<ffi::AnyBuffer>()          // post_out
+                                  .Ret<ffi::AnyBuffer>()          // hist_out
+                                  .Ret<ffi::AnyBuffer>()          // spike_out
                                   .Attr<int64_t>("nearest"));
