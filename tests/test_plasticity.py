@@ -465,3 +465,49 @@ def test_killed_streamed_plastic_run_resumes_to_the_uninterrupted_result(tmp_pat
     _assert_same_state(ref.final_state, resumed.final_state)
     w0 = np.asarray(stream_run_plastic.network()[0].projections[0].connectivity.weight)
     assert (np.asarray(resumed.final_state.buffers[0].weight) != w0).sum() > 50  # the weights did move
+
+
+# --------------------------------------------------------------------------- STDP with short-term plasticity
+
+@pytest.mark.slow  # 9 projections to compile: ~35 s CPU
+def test_stdp_with_short_term_plasticity_delivers_the_product_of_the_two_factors():
+    """A projection with both `plasticity` and `short_term` transmits w·u·x per spike: w the
+    plastic weight at the spike (as the STDP-only projection has it, whose weights it
+    follows exactly: release does not enter the STDP rule) and u·x the release (as the
+    STP-only projection with a static weight delivers it, tested against NEST's
+    tsodyks_synapse in test_short_term.py). Reference: the product of the two separately
+    validated factors, on every arrival of a 50 Hz presynaptic train paired with post spikes
+    5 ms before and after, with no delay, one dendritic delay and per-synapse delays. The
+    receptors integrate without decay (τ = 1e9 ms), so each jump is one delivery."""
+    from neurodyn.network import TsodyksSynapse
+
+    n_steps, w0 = 4000, 0.05
+    pulses = np.zeros((n_steps + 1, 2))
+    pre = 100 + 200 * np.arange(18)  # 50 Hz
+    pulses[pre, 0] = 1e4
+    pulses[np.concatenate([pre[::2] + 50, pre[1::2] - 50]), 1] = 1e4  # post 5 ms after / before
+    stp = TsodyksSynapse(U=0.5, tau_rec=800.0, tau_fac=0.0, tau_psc=3.0)
+    rule = STDP(a_plus=0.005, a_minus=0.00525, w_max=0.1)
+    one = jnp.zeros((1, 1), jnp.int32)
+    variants = {"none": (None, None), "dendritic": (0.5, None), "per-synapse": (None, one + 3)}
+    projections, synapses = [], []
+    for name, (delay, table) in variants.items():
+        conn = Connectivity(one, jnp.full((1, 1), w0), 1, 1, delay=table, dt=None if table is None else DT)
+        for kind, kw in (("a", dict(plasticity=rule, short_term=stp)), ("b", dict(plasticity=rule)),
+                         ("c", dict(short_term=stp))):
+            synapses.append(CurrentSynapse(f"{kind}_{name}", 1e9))
+            projections.append(Projection("pre", "post", conn, f"{kind}_{name}", delay=delay, **kw))
+    net = Network(nd.LIF(refractory_period=0.0), synapses, {"pre": 1, "post": 1}, projections)
+    res = simulate_network(net, n_steps * DT, DT, input=TimeSeries(np.arange(n_steps + 1) * DT, pulses),
+                           record=tuple(s.name for s in synapses))
+    np.testing.assert_array_equal(res.spike_counts, [pre.size, pre.size])
+    for j, name in enumerate(variants):
+        a, b, c = (np.diff(np.asarray(res.traces[f"{k}_{name}"][:, 1], np.float64)) for k in "abc")
+        arrivals = np.flatnonzero(c > 0)
+        assert arrivals.size == pre.size
+        ux = c[arrivals] / w0
+        assert ux[-1] < 0.2 * ux[0]  # depression acted
+        np.testing.assert_allclose(a[arrivals], b[arrivals] * ux, rtol=2e-5, err_msg=name)
+        assert np.ptp(b[arrivals]) > 0.2 * w0  # and so did STDP
+        wa, wb = (np.asarray(res.final_state.buffers[3 * j + k].weight) for k in (0, 1))
+        np.testing.assert_array_equal(wa, wb)

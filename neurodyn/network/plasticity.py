@@ -53,6 +53,12 @@ reverse index (`delayed_plastic_step`), delivery goes through `deliver_delayed` 
 weights of the step's start. Axonal per-synapse delays are refused (each synapse would need
 its own presynaptic trace).
 
+With short-term plasticity on the same projection (`Projection(short_term=...)`), a spike
+transmits w·u·x: the plastic weight at the step's start times the release of
+`neurodyn.network.short_term`; the STDP rule does not see the release (as a Brian2 model with
+`ge += w * u * x` on_pre). The short-term op then delivers and the STDP update runs without
+delivery (`plastic_step(deliver=False)`).
+
 Cost per step: O(n_pre + n_post) for the trace decay plus O(spikes × degree) for the
 updates, never O(synapses): a presynaptic spike walks its out-row, a postsynaptic spike
 its in-row through the reverse index (`reverse_index`, built once with NumPy when the
@@ -230,6 +236,8 @@ class PlasticState(eqx.Module):
         post_history: with per-synapse delays only: (D + 1, n_post, traces), the post traces
             at the end of each of the last D + 1 steps (what a synapse with delay d sees is
             the trace of d steps before); else None.
+        short_term: the state of the projection's short-term plasticity rule
+            (`Projection(short_term=...)`, see `neurodyn.network.short_term`), else None.
     """
 
     weight: Float[Array, "pre k"]
@@ -238,6 +246,7 @@ class PlasticState(eqx.Module):
     ring: Float[Array, "delay post"] | None = None
     spike_ring: Float[Array, "delay n"] | None = None
     post_history: Float[Array, "delay post traces"] | None = None
+    short_term: dict | None = None
 
 
 def reverse_index(post_idx, n_post: int, delay=None) -> Int[np.ndarray, "post kin"]:
@@ -310,14 +319,15 @@ def _bump(trace, spiked, nearest: bool):
 
 
 def plastic_step(impl: str, nearest: bool, coef, target, post_start: int, weight, pre_trace, post_trace,
-                 post_idx, reverse, pre_spiked, post_spiked):
+                 post_idx, reverse, pre_spiked, post_spiked, deliver: bool = True):
     """One step of a plastic projection: (target, weight, pre_trace, post_trace).
 
     Delivers the presynaptic events `pre_spiked` (n_pre,) with the current weights into
     `target` at `post_start`, then depresses on them and potentiates on the postsynaptic
     events `post_spiked` (n_post,), traces decayed first (see the module docstring).
     Bool spikes take the event path ("ffi" or "jax"); float (surrogate) spikes the dense
-    differentiable path.
+    differentiable path. `deliver=False`: `target` is returned unchanged (the caller
+    delivers, e.g. with short-term plasticity scaling the weights by u·x).
     """
     from .delivery import _deliver  # the delivery op (custom JVP), shared with static projections
 
@@ -325,13 +335,14 @@ def plastic_step(impl: str, nearest: bool, coef, target, post_start: int, weight
     if pre_spiked.dtype != jnp.bool_ or post_spiked.dtype != jnp.bool_:
         dtype = target.dtype
         pre_s, post_s = pre_spiked.astype(dtype), post_spiked.astype(dtype)
-        target = _deliver(impl, (post_start, n_post, 0), target, post_idx, weight, pre_s)
+        if deliver:
+            target = _deliver(impl, (post_start, n_post, 0), target, post_idx, weight, pre_s)
         return (target, *_dense_update(nearest, coef, weight, pre_trace, post_trace, post_idx, pre_s, post_s))
-    jax_path = functools.partial(_event_step_jax, nearest, post_start)
+    jax_path = functools.partial(_event_step_jax, nearest, post_start, deliver)
     args = (coef, target, weight, pre_trace, post_trace, post_idx, reverse, pre_spiked, post_spiked)
     if impl == "jax":
         return jax_path(*args)
-    return jax.lax.platform_dependent(*args, cpu=_ffi_call(post_start, n_post, nearest), default=jax_path)
+    return jax.lax.platform_dependent(*args, cpu=_ffi_call(post_start, n_post, nearest, deliver), default=jax_path)
 
 
 def _pick(remaining, k):
@@ -339,7 +350,7 @@ def _pick(remaining, k):
     return vals > 0, rows
 
 
-def _event_step_jax(nearest, post_start, coef, target, weight, pre_trace, post_trace, post_idx, reverse,
+def _event_step_jax(nearest, post_start, deliver, coef, target, weight, pre_trace, post_trace, post_idx, reverse,
                     pre_spiked, post_spiked):
     """The pure-JAX event path: O(n) trace decay, then O(spikes × degree) updates."""
     from .delivery import _deliver_jax
@@ -349,7 +360,8 @@ def _event_step_jax(nearest, post_start, coef, target, weight, pre_trace, post_t
     triplet = n_tr == 2
     pre_trace = pre_trace * coef[7:7 + n_tr]
     post_trace = post_trace * coef[9:9 + n_tr]
-    target = _deliver_jax((post_start, n_post, 0), target, post_idx, weight, pre_spiked)
+    if deliver:
+        target = _deliver_jax((post_start, n_post, 0), target, post_idx, weight, pre_spiked)
 
     rows_k = min(ROWS, n_pre)
 
@@ -555,7 +567,7 @@ def _ffi_call_delayed(nearest: bool):
 
 
 @functools.cache
-def _ffi_call(post_start: int, n_post: int, nearest: bool):
+def _ffi_call(post_start: int, n_post: int, nearest: bool, deliver: bool = True):
     """The C++ handler: target, weight and traces updated in place (aliased)."""
 
     def call(coef, target, weight, pre_trace, post_trace, post_idx, reverse, pre_spiked, post_spiked):
@@ -564,6 +576,6 @@ def _ffi_call(post_start: int, n_post: int, nearest: bool):
             FFI_TARGET, out, vmap_method="sequential", input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3},
         )(target, weight, pre_trace, post_trace, post_idx, reverse, pre_spiked, post_spiked,
           coef.astype(target.dtype), post_start=np.int64(post_start), n_post=np.int64(n_post),
-          nearest=np.int64(nearest))
+          nearest=np.int64(nearest), deliver=np.int64(deliver))
 
     return call

@@ -24,7 +24,8 @@
 //   post_idx [n_pre, K] int32 (padding >= n_post), reverse [n_post, Kin] int32 (padding
 //   >= n_pre * K), pre_spikes [n_pre] bool, post_spikes [n_post] bool, coef [11] T;
 //   T = float32 or float64, P = 1 (pair) or 2 (triplet).
-// Attributes: post_start, n_post, nearest (int64).
+// Attributes: post_start, n_post, nearest, deliver (int64; deliver = 0: the weights and traces
+// only, the caller delivers, e.g. with short-term plasticity scaling each spike's weights).
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +66,7 @@ inline int64_t RowOf(uint64_t s, double inv_k) { return static_cast<int64_t>((st
 template <typename T, bool kTriplet, bool kDependent>
 void StdpLoops(T* g, T* w, T* x, T* y, const int32_t* idx, const int32_t* rev, const bool* pre_spikes,
                const bool* post_spikes, const T* c, int64_t n_pre, int64_t k, int64_t kin, int64_t n_post,
-               bool nearest) {
+               bool nearest, bool deliver) {
   constexpr int64_t P = kTriplet ? 2 : 1;
   const T w_max = c[4];
   // 1. decay (contiguous loops over the trace arrays, vectorised by the compiler)
@@ -90,7 +91,7 @@ void StdpLoops(T* g, T* w, T* x, T* y, const int32_t* idx, const int32_t* rev, c
       const uint32_t p = static_cast<uint32_t>(row[kk]);
       if (p >= np) continue;
       const T wv = w_row[kk];
-      g[p] += wv;
+      if (deliver) g[p] += wv;
       const T f = kDependent ? Power(wv / w_max, c[6]) : T(1);
       w_row[kk] = Clip(std::fma(-amp, y[p * P] * f, wv), w_max);
     }
@@ -121,7 +122,7 @@ ffi::Error StdpTyped(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffe
                      ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef,
                      ffi::Result<ffi::AnyBuffer> target_out, ffi::Result<ffi::AnyBuffer> weight_out,
                      ffi::Result<ffi::AnyBuffer> pre_out, ffi::Result<ffi::AnyBuffer> post_out,
-                     int64_t post_start, int64_t n_post, int64_t nearest) {
+                     int64_t post_start, int64_t n_post, int64_t nearest, int64_t deliver) {
   const auto w_dims = weight.dimensions();
   const auto p_dims = post_idx.dimensions();
   const auto r_dims = reverse.dimensions();
@@ -156,7 +157,7 @@ ffi::Error StdpTyped(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffe
   auto run = [&](auto triplet, auto dep) {
     StdpLoops<T, decltype(triplet)::value, decltype(dep)::value>(
         g + post_start, w, x, y, post_idx.typed_data(), reverse.typed_data(), pre_spikes.typed_data(),
-        post_spikes.typed_data(), c, n_pre, k, kin, n_post, nearest != 0);
+        post_spikes.typed_data(), c, n_pre, k, kin, n_post, nearest != 0, deliver != 0);
   };
   using Yes = std::true_type;
   using No = std::false_type;
@@ -334,7 +335,7 @@ ffi::Error Stdp(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffer pre
                 ffi::Buffer<ffi::PRED> pre_spikes, ffi::Buffer<ffi::PRED> post_spikes, ffi::AnyBuffer coef,
                 ffi::Result<ffi::AnyBuffer> target_out, ffi::Result<ffi::AnyBuffer> weight_out,
                 ffi::Result<ffi::AnyBuffer> pre_out, ffi::Result<ffi::AnyBuffer> post_out, int64_t post_start,
-                int64_t n_post, int64_t nearest) {
+                int64_t n_post, int64_t nearest, int64_t deliver) {
   using DT = ffi::DataType;
   const DT t = target.element_type();
   for (DT other : {weight.element_type(), pre_trace.element_type(), post_trace.element_type(),
@@ -343,11 +344,11 @@ ffi::Error Stdp(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffer pre
   }
   if (t == DT::F32) {
     return StdpTyped<float>(target, weight, pre_trace, post_trace, post_idx, reverse, pre_spikes, post_spikes,
-                            coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest);
+                            coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest, deliver);
   }
   if (t == DT::F64) {
     return StdpTyped<double>(target, weight, pre_trace, post_trace, post_idx, reverse, pre_spikes, post_spikes,
-                             coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest);
+                             coef, target_out, weight_out, pre_out, post_out, post_start, n_post, nearest, deliver);
   }
   return ffi::Error::InvalidArgument("neurodyn_stdp: target must be float32 or float64");
 }
@@ -371,7 +372,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynStdp, Stdp,
                                   .Ret<ffi::AnyBuffer>()          // post_out
                                   .Attr<int64_t>("post_start")
                                   .Attr<int64_t>("n_post")
-                                  .Attr<int64_t>("nearest"));
+                                  .Attr<int64_t>("nearest")
+                                  .Attr<int64_t>("deliver"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynStdpDelayed, StdpDelayed,
                               ffi::Ffi::Bind()
