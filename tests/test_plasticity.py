@@ -511,3 +511,62 @@ def test_stdp_with_short_term_plasticity_delivers_the_product_of_the_two_factors
         assert np.ptp(b[arrivals]) > 0.2 * w0  # and so did STDP
         wa, wb = (np.asarray(res.final_state.buffers[3 * j + k].weight) for k in (0, 1))
         np.testing.assert_array_equal(wa, wb)
+
+
+# --------------------------------------------------------------------------- vmap and gradients
+
+@pytest.mark.parametrize("method", [pytest.param("jax", marks=pytest.mark.slow), "ffi"])
+def test_plastic_steps_under_vmap_equal_one_call_per_member(method):
+    """A batch of plastic projections (jax.vmap; the C++ handlers run once per member,
+    vmap_method="sequential") gives each member's own step, bit for bit; with and without
+    per-synapse delays."""
+    if method == "ffi" and not kernel_info()["available"]:
+        pytest.skip("no C++ compiler")
+    rule = TripletSTDP(a2_plus=0.005, a3_minus=0.001)
+    coef = rule.coefficients(DT, jnp.float32)
+    members = [_random_step_inputs(10 + b, n_tr=2) for b in range(3)]
+    post_idx = members[0][0]
+    rev = jnp.asarray(reverse_index(post_idx, 50))
+    batch = [jnp.stack([jnp.asarray(m[i]) for m in members]) for i in range(1, 6)]  # w, x, y, pre, post
+
+    def one(w, x, y, pre, post):
+        return plastic_step(method, False, coef, jnp.zeros(50, jnp.float32), 0, w, x, y, jnp.asarray(post_idx), rev,
+                            pre, post)
+
+    batched = jax.jit(jax.vmap(one))(*batch)
+    for b in range(3):
+        for a, c in zip(jax.tree.leaves(batched), jax.tree.leaves(jax.jit(one)(*(x[b] for x in batch))), strict=True):
+            np.testing.assert_array_equal(a[b], c)
+    rng = np.random.default_rng(3)
+    delay = rng.integers(0, 3, post_idx.shape).astype(np.int32)
+    rev_d = reverse_index(post_idx, 50, delay)
+    tables = [jnp.asarray(a) for a in (post_idx, delay, rev_d, delay_offsets(rev_d, delay, 2))]
+    hist = jnp.asarray(rng.uniform(0, 2, (3, 3, 50, 2)), jnp.float32)
+    spk = jnp.asarray(rng.random((3, 3, 50)) < 0.3, jnp.float32)
+
+    def one_delayed(w, x, y, pre, post, hist, spk):
+        return delayed_plastic_step(method, False, coef, w, x, y, hist, spk, *tables, pre, post, jnp.int32(4))
+
+    batched = jax.jit(jax.vmap(one_delayed))(*batch, hist, spk)
+    for b in range(3):
+        single = jax.jit(one_delayed)(*(x[b] for x in batch), hist[b], spk[b])
+        for a, c in zip(jax.tree.leaves(batched), jax.tree.leaves(single), strict=True):
+            np.testing.assert_array_equal(a[b], c)
+
+
+def test_differentiating_a_plastic_run_with_0_1_spikes_says_to_use_surrogate_spikes():
+    """The event path (C++ kernel or while_loops) has no derivative: jax.grad (and so
+    neurodyn.fit) through it says what to do instead of JAX's "FFI call cannot be differentiated"."""
+    method = "ffi" if kernel_info()["available"] else "jax"
+    post_idx, w, x, y, pre_s, post_s = _random_step_inputs(6)
+    rev = jnp.asarray(reverse_index(post_idx, 50))
+
+    def mean_w(a_plus):
+        coef = STDP(a_plus=a_plus).coefficients(DT, jnp.float32)
+        out = plastic_step(method, False, coef, jnp.zeros(50, jnp.float32), 0, jnp.asarray(w), jnp.asarray(x),
+                           jnp.asarray(y), jnp.asarray(post_idx), rev, jnp.asarray(pre_s), jnp.asarray(post_s))
+        return out[1].mean()
+
+    with pytest.raises(ValueError, match="cannot be differentiated with 0/1 spikes.*surrogate"):
+        jax.grad(mean_w)(0.01)
+    assert float(mean_w(0.01)) != float(np.mean(w))  # the forward run is unaffected

@@ -338,11 +338,35 @@ def plastic_step(impl: str, nearest: bool, coef, target, post_start: int, weight
         if deliver:
             target = _deliver(impl, (post_start, n_post, 0), target, post_idx, weight, pre_s)
         return (target, *_dense_update(nearest, coef, weight, pre_trace, post_trace, post_idx, pre_s, post_s))
-    jax_path = functools.partial(_event_step_jax, nearest, post_start, deliver)
     args = (coef, target, weight, pre_trace, post_trace, post_idx, reverse, pre_spiked, post_spiked)
+    return _event_step(impl, nearest, post_start, n_post, deliver)(*args)
+
+
+@functools.cache
+def _event_step(impl: str, nearest: bool, post_start: int, n_post: int, deliver: bool):
+    """The event path (C++ handler on CPU, else pure JAX), refusing differentiation clearly."""
+    jax_path = functools.partial(_event_step_jax, nearest, post_start, deliver)
     if impl == "jax":
-        return jax_path(*args)
-    return jax.lax.platform_dependent(*args, cpu=_ffi_call(post_start, n_post, nearest, deliver), default=jax_path)
+        return _not_differentiable(jax_path)
+    return _not_differentiable(lambda *args: jax.lax.platform_dependent(
+        *args, cpu=_ffi_call(post_start, n_post, nearest, deliver), default=jax_path))
+
+
+def _not_differentiable(fn):
+    """`fn` with a JVP that raises a clear error: the event path updates the weights at spike
+    events (bool spikes, a C++ kernel or while_loops), which has no derivative to follow."""
+    wrapped = jax.custom_jvp(fn)
+
+    @wrapped.defjvp
+    def _jvp(primals, tangents):
+        raise ValueError(
+            "a plastic projection (STDP) cannot be differentiated with 0/1 spikes: its weights change at "
+            "spike events. Differentiate a run with surrogate spikes (simulate(..., surrogate='fast_sigmoid') "
+            "or simulate_network(..., surrogate=...)), whose dense update of the rule is differentiable in "
+            "its parameters (A+, A-, tau+, tau-, w_max, mu); see benchmarks/fit_stdp.py"
+        )
+
+    return wrapped
 
 
 def _pick(remaining, k):
@@ -451,10 +475,16 @@ def delayed_plastic_step(impl: str, nearest: bool, coef, weight, pre_trace, post
                                      post_spiked.astype(weight.dtype), step)
     args = (coef, weight, pre_trace, post_trace, post_history, spike_history, post_idx, delay, reverse, offsets,
             pre_spiked, post_spiked, step)
+    return _event_step_delayed(impl, nearest)(*args)
+
+
+@functools.cache
+def _event_step_delayed(impl: str, nearest: bool):
     jax_path = functools.partial(_event_step_delayed_jax, nearest)
     if impl == "jax":
-        return jax_path(*args)
-    return jax.lax.platform_dependent(*args, cpu=_ffi_call_delayed(nearest), default=jax_path)
+        return _not_differentiable(jax_path)
+    return _not_differentiable(lambda *args: jax.lax.platform_dependent(
+        *args, cpu=_ffi_call_delayed(nearest), default=jax_path))
 
 
 def _event_step_delayed_jax(nearest, coef, weight, pre_trace, post_trace, post_history, spike_history,
