@@ -573,7 +573,12 @@ def compare_stdp(seeds, t_ms: float, workdir=None) -> dict:
               f"{theirs[-1]['fraction_near_gmax']}, neurodyn {ours[-1]['fraction_near_0']} / "
               f"{ours[-1]['fraction_near_gmax']}", file=sys.stderr, flush=True)
     ks_ours = [ks_distance(o["_w"], b["_w"]) for o, b in zip(ours, theirs)]
-    ks_brian = [ks_distance(theirs[i]["_w"], theirs[j]["_w"]) for i in range(len(seeds)) for j in range(i + 1, len(seeds))]
+    pairs = [(i, j) for i in range(len(seeds)) for j in range(i + 1, len(seeds))]
+    ks_brian = [ks_distance(theirs[i]["_w"], theirs[j]["_w"]) for i, j in pairs]
+    ks_self = [ks_distance(ours[i]["_w"], ours[j]["_w"]) for i, j in pairs]
+    # every cross pair (i != j: different seeds, as in the within-simulator spreads)
+    ks_cross = [ks_distance(ours[i]["_w"], theirs[j]["_w"]) for i in range(len(seeds)) for j in range(len(seeds))
+                if i != j]
     for r in ours + theirs:
         r.pop("_w")
     return {
@@ -581,6 +586,11 @@ def compare_stdp(seeds, t_ms: float, workdir=None) -> dict:
         "neurodyn": ours, "brian2": theirs,
         "ks_neurodyn_vs_brian2": [round(x, 4) for x in ks_ours],
         "ks_brian2_vs_brian2": [round(x, 4) for x in ks_brian],
+        "ks_neurodyn_vs_neurodyn": [round(x, 4) for x in ks_self],
+        "ks_neurodyn_vs_brian2_cross_seeds": [round(x, 4) for x in ks_cross],
+        "ks_mean_sd": {name: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4) if len(v) > 1 else 0.0]
+                       for name, v in (("neurodyn_vs_brian2_cross_seeds", ks_cross), ("brian2_vs_brian2", ks_brian),
+                                       ("neurodyn_vs_neurodyn", ks_self))},
     }
 
 
