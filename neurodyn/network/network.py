@@ -906,7 +906,7 @@ class Network(AbstractSpikingNeuron):
                                                   method=self.delivery, ring=st.ring)
             weight, pre_tr, post_tr, history, spikes = delayed_plastic_step(
                 self.delivery, nearest, coef, st.weight, st.pre_trace, st.post_trace, st.post_history, st.spike_ring,
-                conn.post_idx, delay, reverse, offsets, pre_now, post_now, step)
+                conn.post_idx, delay, reverse, offsets, pre_now, post_now, step, after=ring)
             return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spikes,
                                    post_history=history, short_term=stp)
         dendritic = rule.delay == "dendritic"

@@ -458,7 +458,7 @@ def _dense_update(nearest, coef, weight, pre_trace, post_trace, post_idx, pre_s,
 
 
 def delayed_plastic_step(impl: str, nearest: bool, coef, weight, pre_trace, post_trace, post_history, spike_history,
-                         post_idx, delay, reverse, offsets, pre_spiked, post_spiked, step):
+                         post_idx, delay, reverse, offsets, pre_spiked, post_spiked, step, after=None):
     """One step of a plastic projection with per-synapse dendritic delays, without delivery.
 
     The weights and traces only (the caller delivers the step's presynaptic spikes with the
@@ -467,14 +467,18 @@ def delayed_plastic_step(impl: str, nearest: bool, coef, weight, pre_trace, post
     d steps late, so the postsynaptic traces as they were d steps before (NEST's dendritic
     delay: t_post + d − t_pre at the synapse). `reverse` is the
     delay-sorted reverse index and `offsets` its `delay_offsets`; `delay` an int32 table.
+    `after`: an output of the call that delivered this step's spikes with `weight` (e.g. the
+    ring): a data dependence that orders that read before the C++ handler's in-place update
+    (without it XLA copies the weights every step).
     """
     step = jnp.asarray(step, jnp.int32)
+    after = jnp.zeros((), weight.dtype) if after is None else after
     if pre_spiked.dtype != jnp.bool_ or post_spiked.dtype != jnp.bool_:
         return _dense_update_delayed(nearest, coef, weight, pre_trace, post_trace, post_history, spike_history,
                                      post_idx, delay, pre_spiked.astype(weight.dtype),
                                      post_spiked.astype(weight.dtype), step)
     args = (coef, weight, pre_trace, post_trace, post_history, spike_history, post_idx, delay, reverse, offsets,
-            pre_spiked, post_spiked, step)
+            pre_spiked, post_spiked, step, after)
     return _event_step_delayed(impl, nearest)(*args)
 
 
@@ -488,9 +492,9 @@ def _event_step_delayed(impl: str, nearest: bool):
 
 
 def _event_step_delayed_jax(nearest, coef, weight, pre_trace, post_trace, post_history, spike_history,
-                            post_idx, delay, reverse, offsets, pre_spiked, post_spiked, step):
+                            post_idx, delay, reverse, offsets, pre_spiked, post_spiked, step, after=None):
     """The pure-JAX event path with per-synapse delays (the C++ handler's arithmetic)."""
-    del offsets  # the C++ handler's; here the reverse row is masked by delay instead
+    del offsets, after  # the C++ handler's; here the reverse row is masked by delay instead
     n_pre, k_out = weight.shape
     n_post, n_tr = post_trace.shape
     rows = post_history.shape[0]
@@ -585,13 +589,13 @@ def _ffi_call_delayed(nearest: bool):
     """The C++ handler with per-synapse delays: weights, traces and histories in place."""
 
     def call(coef, weight, pre_trace, post_trace, post_history, spike_history, post_idx, delay, reverse,
-             offsets, pre_spiked, post_spiked, step):
+             offsets, pre_spiked, post_spiked, step, after):
         state = (weight, pre_trace, post_trace, post_history, spike_history)
         out = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in state)
         return jax.ffi.ffi_call(
             FFI_TARGET_DELAYED, out, vmap_method="sequential", input_output_aliases={i: i for i in range(5)},
         )(*state, post_idx, delay, reverse, offsets, pre_spiked, post_spiked,
-          coef.astype(weight.dtype), step.reshape(1), nearest=np.int64(nearest))
+          coef.astype(weight.dtype), step.reshape(1), after, nearest=np.int64(nearest))
 
     return call
 
