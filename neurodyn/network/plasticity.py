@@ -60,7 +60,8 @@ transmits w·u·x: the plastic weight at the step's start times the release of
 delivery (`plastic_step(deliver=False)`).
 
 Cost per step: O(n_pre + n_post) for the trace decay plus O(spikes × degree) for the
-updates, never O(synapses): a presynaptic spike walks its out-row, a postsynaptic spike
+updates, never O(synapses) (with per-synapse delays up to D steps also O(D · n_post) to scan
+the post-spike history): a presynaptic spike walks its out-row, a postsynaptic spike
 its in-row through the reverse index (`reverse_index`, built once with NumPy when the
 network is built: for each post neuron the flat (i·K + k) indices of its synapses).
 Two implementations of the same arithmetic: a C++ FFI handler (`_kernels/plasticity.cc`:
