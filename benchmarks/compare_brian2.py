@@ -539,15 +539,16 @@ def _stdp_record(w_rel: np.ndarray, spike_times_ms: np.ndarray, t_ms: float, run
     }
 
 
-def stdp_neurodyn(seed: int, t_ms: float) -> dict:
+def stdp_neurodyn(seed: int, t_ms: float, dtype: str = "float32") -> dict:
     """neurodyn's run of the same protocol: weights from key(seed), spikes from key(seed + 1000)."""
     from neurodyn.models import song2000
     from neurodyn.models.stdp_song2000 import G_MAX
 
     built = song2000(key=jax.random.key(seed))
     with Timer() as t:
-        res = built.simulate(t_ms, key=jax.random.key(seed + 1000), max_spikes=int(t_ms))
-        jax.block_until_ready(res.final_state)
+        with jax.enable_x64(dtype == "float64"):
+            res = built.simulate(t_ms, key=jax.random.key(seed + 1000), max_spikes=int(t_ms), dtype=dtype)
+            jax.block_until_ready(res.final_state)
     w = np.asarray(built.network.plastic_weights(res.final_state)["in->out"]).ravel() / G_MAX
     times, _ = res.spikes()
     return _stdp_record(w, times, t_ms, t.wall)
@@ -561,26 +562,37 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(fa - fb)))
 
 
-def compare_stdp(seeds, t_ms: float, workdir=None) -> dict:
+def compare_stdp(seeds, t_ms: float, workdir=None, dtype: str = "float32") -> dict:
     """Song–Miller–Abbott in both simulators, per seed (see the module docstring)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="neurodyn_brian2_"))
     brian_run, build_s = _stdp_brian2(t_ms, workdir / "stdp")
     ours, theirs = [], []
     for seed in seeds:  # alternated, so both see the same machine load
         theirs.append(brian_run(seed))
-        ours.append(stdp_neurodyn(seed, t_ms))
+        ours.append(stdp_neurodyn(seed, t_ms, dtype))
         print(f"[compare_brian2] stdp seed {seed}: near 0 / near gmax: Brian2 {theirs[-1]['fraction_near_0']} / "
               f"{theirs[-1]['fraction_near_gmax']}, neurodyn {ours[-1]['fraction_near_0']} / "
               f"{ours[-1]['fraction_near_gmax']}", file=sys.stderr, flush=True)
     ks_ours = [ks_distance(o["_w"], b["_w"]) for o, b in zip(ours, theirs)]
-    ks_brian = [ks_distance(theirs[i]["_w"], theirs[j]["_w"]) for i in range(len(seeds)) for j in range(i + 1, len(seeds))]
+    pairs = [(i, j) for i in range(len(seeds)) for j in range(i + 1, len(seeds))]
+    ks_brian = [ks_distance(theirs[i]["_w"], theirs[j]["_w"]) for i, j in pairs]
+    ks_self = [ks_distance(ours[i]["_w"], ours[j]["_w"]) for i, j in pairs]
+    # every cross pair (i != j: different seeds, as in the within-simulator spreads)
+    ks_cross = [ks_distance(ours[i]["_w"], theirs[j]["_w"]) for i in range(len(seeds)) for j in range(len(seeds))
+                if i != j]
     for r in ours + theirs:
         r.pop("_w")
     return {
         "model": "stdp", "t_ms": t_ms, "dt_ms": DT, "seeds": list(seeds), "brian2_build_s": round(build_s, 3),
+        "neurodyn_dtype": dtype,
         "neurodyn": ours, "brian2": theirs,
         "ks_neurodyn_vs_brian2": [round(x, 4) for x in ks_ours],
         "ks_brian2_vs_brian2": [round(x, 4) for x in ks_brian],
+        "ks_neurodyn_vs_neurodyn": [round(x, 4) for x in ks_self],
+        "ks_neurodyn_vs_brian2_cross_seeds": [round(x, 4) for x in ks_cross],
+        "ks_mean_sd": {name: [round(float(np.mean(v)), 4), round(float(np.std(v, ddof=1)), 4) if len(v) > 1 else 0.0]
+                       for name, v in (("neurodyn_vs_brian2_cross_seeds", ks_cross), ("brian2_vs_brian2", ks_brian),
+                                       ("neurodyn_vs_neurodyn", ks_self))},
     }
 
 
@@ -605,6 +617,8 @@ def main(argv=None) -> None:
                     help="OpenMP threads for Brian2's standalone build (0: Brian2's default, none)")
     ap.add_argument("--workdir", default=None, help="Brian2 build directory (default: a temp dir)")
     ap.add_argument("--stdp-t-ms", type=float, default=100000.0, help="simulated time of --model stdp (ms)")
+    ap.add_argument("--stdp-dtype", choices=("float32", "float64"), default="float32",
+                    help="neurodyn's dtype in --model stdp (Brian2 computes in float64)")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
@@ -614,7 +628,7 @@ def main(argv=None) -> None:
 
     info = {**machine_info(), "brian2": brian2.__version__, "load_average_start": load_average()}
     results = [
-        compare_stdp(tuple(args.seeds), args.stdp_t_ms, args.workdir) if m == "stdp" else
+        compare_stdp(tuple(args.seeds), args.stdp_t_ms, args.workdir, args.stdp_dtype) if m == "stdp" else
         compare(m, args.n, args.t_ms, tuple(args.seeds), args.solver, args.brian2_method,
                 args.timing_t_ms if args.timing_models is None or m in args.timing_models else None,
                 args.repeats, args.workdir, args.same_network, args.brian2_threads)

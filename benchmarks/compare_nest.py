@@ -1,4 +1,4 @@
-"""Networks in NEST and in neurodyn: statistics and run times (`--model brunel|microcircuit`).
+"""Networks in NEST and in neurodyn: statistics and run times (`--model brunel|tsodyks|triplet|microcircuit`).
 
 `--model brunel` (default): the Brunel (2000) delta-synapse network.
 
@@ -41,6 +41,27 @@ postsynaptic current) and the membrane trace every 1 ms, with their largest diff
 
     PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --model tsodyks --json \
         --fixture tests/data/nest_tsodyks.json
+
+`--model triplet`: NEST's `stdp_triplet_synapse` (and `stdp_synapse`, the additive pair rule)
+against `neurodyn.network.TripletSTDP` (and `STDP`) on isolated synapses driven by fixed
+spike trains (`parrot_neuron`s fed by `spike_generator`s; the plastic synapse goes to the
+postsynaptic parrot's receptor 1, which does not make it spike, as in NEST's own STDP tests):
+pairings at 1, 10, 20, 40 and 50 Hz with Δt = ±10 ms (5 pairs each; Sjöström et al. 2001's
+protocol as fitted by Pfister & Gerstner 2006, Fig. 5), and pre-post-pre / post-pre-post
+triplets (Froemke & Dan 2002, Wang et al. 2005 protocols, Pfister & Gerstner 2006 Fig. 6),
+each repeated 5 times at 1 Hz, every protocol on its own synapse, with dendritic delays of
+1 and 3 ms (NEST: the synapse's delay is dendritic); on the neurodyn side also as one
+projection with per-synapse delays (1 and 3 ms in turn), compared with NEST's synapse of the
+same delay. Triplet parameters: NEST 3.10's defaults
+(Pfister & Gerstner 2006, Table 4, visual cortex, all-to-all, full model), with τ₋ = 33.7 ms
+and τ_y = 125 ms set on the postsynaptic neuron. NEST applies a postsynaptic spike's
+potentiation at the next presynaptic spike, so every presynaptic train ends with one spike
+2 s after the protocol (its depression is < 1e-20 of a weight). Reported: the final weights and
+their largest difference; `--fixture PATH` writes NEST's spike times and weights (the test
+fixture tests/data/nest_triplet.json):
+
+    PYTHONPATH=. /work/venvs/nest/bin/python benchmarks/compare_nest.py --model triplet --json \
+        --fixture tests/data/nest_triplet.json
 
 `--model microcircuit`: the Potjans & Diesmann (2014) microcircuit (see
 next to this script: `_pd14_nest.py` for the NEST model and the statistics compared).
@@ -315,6 +336,176 @@ def compare_tsodyks(args) -> None:
     emit(result, args.json, args.out)
 
 
+# `--model triplet`: the protocols (spike times in ms, before the common start TRIPLET_START)
+TRIPLET_START = 100.0
+TRIPLET_FLUSH = 2000.0  # the last presynaptic spike, this long after the protocol's end
+TRIPLET_DELAYS = (1.0, 3.0)  # ms, dendritic
+TRIPLET_W0, TRIPLET_WMAX = 1.0, 100.0
+# NEST 3.10 stdp_triplet_synapse defaults = Pfister & Gerstner 2006, Table 4 (visual cortex,
+# all-to-all, full model); tau_minus / tau_minus_triplet belong to the postsynaptic neuron
+TRIPLET_NEST = {"Aplus": 5e-10, "Aplus_triplet": 6.2e-3, "Aminus": 7e-3, "Aminus_triplet": 2.3e-4,
+                "tau_plus": 16.8, "tau_plus_triplet": 101.0}
+TRIPLET_POST = {"tau_minus": 33.7, "tau_minus_triplet": 125.0}
+# the additive pair rule in NEST's stdp_synapse parameters: A+ = lambda Wmax, A- = alpha lambda Wmax
+PAIR_NEST = {"lambda": 1e-4, "alpha": 1.05, "mu_plus": 0.0, "mu_minus": 0.0, "tau_plus": 20.0}
+PAIR_POST = {"tau_minus": 20.0}
+
+
+def triplet_protocols() -> dict[str, tuple[list[float], list[float]]]:
+    """{name: (pre spike times, post spike times)} in ms from 0, without the final pre spike."""
+    out = {}
+    for rho in (1.0, 10.0, 20.0, 40.0, 50.0):
+        for lag in (10.0, -10.0):
+            pre = [20.0 + m * 1000.0 / rho for m in range(5)]
+            out[f"pairs_{rho:g}Hz_{lag:+g}ms"] = (pre, [t + lag for t in pre])
+    for d1, d2 in ((5.0, 5.0), (10.0, 10.0)):
+        starts = [20.0 + m * 1000.0 for m in range(5)]
+        out[f"pre_post_pre_{d1:g}_{d2:g}"] = ([t for s in starts for t in (s, s + d1 + d2)], [s + d1 for s in starts])
+        out[f"post_pre_post_{d1:g}_{d2:g}"] = ([s + d1 for s in starts], [t for s in starts for t in (s, s + d1 + d2)])
+    return out
+
+
+def run_nest_triplet() -> dict:
+    """NEST: per rule, delay and protocol, the parrots' spike times and the final weight."""
+    import nest
+
+    protocols = triplet_protocols()
+    t_end = TRIPLET_START + max(max(a + b) for a, b in protocols.values()) + TRIPLET_FLUSH
+    out = {}
+    for rule, model, params, post_params in (("triplet", "stdp_triplet_synapse", TRIPLET_NEST, TRIPLET_POST),
+                                             ("pair", "stdp_synapse", PAIR_NEST, PAIR_POST)):
+        out[rule] = {}
+        for delay in TRIPLET_DELAYS:
+            nest.ResetKernel()
+            nest.set_verbosity("M_ERROR")
+            nest.SetKernelStatus({"resolution": DT, "print_time": False})
+            runs = {}
+            for name, (pre_t, post_t) in protocols.items():
+                pre, post = nest.Create("parrot_neuron"), nest.Create("parrot_neuron", params=post_params)
+                # a generator spike at t reaches the parrot at t + 0.1 ms (one step), which repeats it
+                gens = [nest.Create("spike_generator", params={"spike_times": [round(TRIPLET_START + t - DT, 1) for t in times]})
+                        for times in (pre_t + [max(pre_t + post_t) + TRIPLET_FLUSH], post_t)]
+                nest.Connect(gens[0], pre, syn_spec={"delay": DT})
+                nest.Connect(gens[1], post, syn_spec={"delay": DT})
+                nest.Connect(pre, post, syn_spec={"synapse_model": model, "receptor_type": 1, "delay": delay,
+                                                  "weight": TRIPLET_W0, "Wmax": TRIPLET_WMAX, **params})
+                recs = [nest.Create("spike_recorder") for _ in range(2)]
+                nest.Connect(pre, recs[0])
+                nest.Connect(post, recs[1])
+                runs[name] = (pre, post, recs)
+            nest.Simulate(t_end + 10.0)
+            out[rule][f"{delay:g}"] = {
+                name: {"pre_ms": recs[0].get("events")["times"].tolist(), "post_ms": recs[1].get("events")["times"].tolist(),
+                       "weight": float(nest.GetConnections(pre, post).get("weight"))}
+                for name, (pre, post, recs) in runs.items()
+            }
+    keys = ("Aplus", "Aplus_triplet", "Aminus", "Aminus_triplet", "tau_plus", "tau_plus_triplet")
+    defaults = nest.GetDefaults("stdp_triplet_synapse")
+    return {"t_end_ms": t_end, "nest_triplet_defaults": {k: defaults[k] for k in keys}, "rules": out}
+
+
+def run_neurodyn_triplet(ref: dict, delivery: str | None = None, dtype: str = "float32") -> dict:
+    """neurodyn: the same spike trains (NEST's recorded spike times), {rule: {delay: {protocol: w}}}.
+
+    One network: P presynaptic and P postsynaptic LIF neurons made to spike at NEST's times by
+    1e4 input pulses, and per rule and delay one one-to-one plastic projection (`TripletSTDP`
+    or additive `STDP` with NEST's parameters, dendritic delay). Its current (weight ~1 onto
+    5 ms current synapses) is far below threshold: the spike trains are the protocol's only.
+    """
+    import jax.numpy as jnp
+
+    import neurodyn as nd
+    from neurodyn.inputs import TimeSeries
+    from neurodyn.network import STDP, Connectivity, CurrentSynapse, Network, Projection, TripletSTDP, simulate_network
+
+    rules = ref["rules"]
+    first = next(iter(next(iter(rules.values())).values()))
+    names = list(first)
+    p = len(names)
+    steps = int(round(ref["t_end_ms"] / DT)) + 10
+    pulses = np.zeros((steps + 1, 2 * p))
+    for k, name in enumerate(names):  # a pulse in step s makes the neuron spike at (s + 1) dt
+        for col, key in ((k, "pre_ms"), (p + k, "post_ms")):
+            pulses[np.round(np.asarray(first[name][key]) / DT).astype(int) - 1, col] = 1e4
+    tn, tp, pn, pp = ref["triplet_nest"], ref["triplet_post"], ref["pair_nest"], ref["pair_post"]
+    w_max = ref["w_max"]
+    make = {
+        "triplet": lambda: TripletSTDP(a2_plus=tn["Aplus"], a3_plus=tn["Aplus_triplet"], a2_minus=tn["Aminus"],
+                                       a3_minus=tn["Aminus_triplet"], tau_plus=tn["tau_plus"], tau_x=tn["tau_plus_triplet"],
+                                       tau_minus=tp["tau_minus"], tau_y=tp["tau_minus_triplet"], w_max=w_max),
+        "pair": lambda: STDP(a_plus=pn["lambda"] * w_max, a_minus=pn["alpha"] * pn["lambda"] * w_max,
+                             tau_plus=pn["tau_plus"], tau_minus=pp["tau_minus"], mu_plus=pn["mu_plus"],
+                             mu_minus=pn["mu_minus"], w_max=w_max),
+    }
+    conn = Connectivity(jnp.arange(p)[:, None], jnp.full((p, 1), ref["w0"]), p, p)
+    keys = [(rule, delay) for rule in rules for delay in rules[rule]]
+    projections = [Projection("pre", "post", conn, "ge", delay=float(delay), plasticity=make[rule]())
+                   for rule, delay in keys]
+    # and per rule one projection with per-synapse delays: protocol k's synapse has NEST's
+    # delay mixed_delays(ref)[k] (the delays of the fixture, alternating)
+    steps_k = np.round(np.asarray(mixed_delays(ref, p)) / DT).astype(np.int32)[:, None]
+    mixed = Connectivity(jnp.arange(p)[:, None], jnp.full((p, 1), ref["w0"]), p, p, delay=steps_k, dt=DT)
+    keys += [(rule, "mixed") for rule in rules]
+    projections += [Projection("pre", "post", mixed, "ge", plasticity=make[rule]()) for rule in rules]
+    net = Network(nd.LIF(refractory_period=0.0), [CurrentSynapse("ge", 5.0)], {"pre": p, "post": p}, projections,
+                  delivery=delivery)
+    res = simulate_network(net, steps * DT, DT, input=TimeSeries(np.arange(steps + 1) * DT, pulses), dtype=dtype,
+                           max_spikes=4 * int(pulses.astype(bool).sum()) + 16)
+    times, neurons = res.spikes()
+    out = {"spikes_ms": [np.round(np.asarray(times)[np.asarray(neurons) == j], 4).tolist() for j in range(2 * p)]}
+    for j, (rule, delay) in enumerate(keys):
+        w = np.asarray(res.final_state.buffers[j].weight, np.float64)[:, 0]
+        out.setdefault(rule, {})[delay] = dict(zip(names, w.tolist()))
+    return out
+
+
+def mixed_delays(ref: dict, p: int) -> list[float]:
+    """The per-synapse delays (ms) of the mixed projections: the fixture's delays in turn."""
+    delays = [float(d) for d in next(iter(ref["rules"].values()))]
+    return [delays[k % len(delays)] for k in range(p)]
+
+
+def compare_triplet(args) -> None:
+    ref = run_nest_triplet()
+    fixture = {"source": "NEST 3.10, benchmarks/compare_nest.py --model triplet", "dt_ms": DT,
+               "w0": TRIPLET_W0, "w_max": TRIPLET_WMAX, "triplet_nest": TRIPLET_NEST, "triplet_post": TRIPLET_POST,
+               "pair_nest": PAIR_NEST, "pair_post": PAIR_POST, **ref}
+    if args.fixture:
+        path = Path(args.fixture)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(fixture, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    ours = run_neurodyn_triplet(fixture)
+    ours_by_delay = {rule: {delay: ours[rule][delay] for delay in by} for rule, by in ref["rules"].items()}
+    first = next(iter(next(iter(ref["rules"].values())).values()))
+    nest_spikes = [r["pre_ms"] for r in first.values()] + [r["post_ms"] for r in first.values()]
+    result = {"model": "stdp_triplet_synapse", "dt_ms": DT, "machine": machine_summary(),
+              "same_spike_times": all(len(a) == len(b) and np.allclose(a, b, atol=1e-3)
+                                      for a, b in zip(ours["spikes_ms"], nest_spikes)),
+              "rules": {}}
+    for rule, by_delay in ref["rules"].items():
+        result["rules"][rule] = {}
+        for delay, runs in by_delay.items():
+            dw_nest = np.array([r["weight"] for r in runs.values()]) - TRIPLET_W0
+            dw_ours = np.array([ours_by_delay[rule][delay][name] for name in runs]) - TRIPLET_W0
+            result["rules"][rule][delay] = {
+                "protocols": list(runs), "dw_nest": dw_nest.tolist(), "dw_neurodyn": dw_ours.tolist(),
+                "max_abs_dw_diff": float(np.max(np.abs(dw_ours - dw_nest))),
+                "max_rel_dw_diff": float(np.max(np.abs(dw_ours - dw_nest) / np.maximum(np.abs(dw_nest), 1e-12))),
+            }
+        # per-synapse delays: synapse k of the mixed projection against NEST's run with its delay
+        names = list(next(iter(by_delay.values())))
+        delays = mixed_delays(ref, len(names))
+        dw_nest = np.array([by_delay[f"{d:g}"][name]["weight"] for name, d in zip(names, delays)]) - TRIPLET_W0
+        dw_ours = np.array([ours[rule]["mixed"][name] for name in names]) - TRIPLET_W0
+        result["rules"][rule]["per_synapse_delays"] = {
+            "delays_ms": delays, "dw_nest": dw_nest.tolist(), "dw_neurodyn": dw_ours.tolist(),
+            "max_abs_dw_diff": float(np.max(np.abs(dw_ours - dw_nest)))}
+    emit(result, args.json, args.out)
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--model" in argv:
@@ -324,8 +515,8 @@ def main(argv=None) -> None:
 
             return microcircuit_main(argv[:i] + argv[i + 2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=("brunel", "tsodyks", "microcircuit"), default="brunel")
-    ap.add_argument("--fixture", default=None, help="--model tsodyks: write NEST's numbers to this JSON file")
+    ap.add_argument("--model", choices=("brunel", "tsodyks", "triplet", "microcircuit"), default="brunel")
+    ap.add_argument("--fixture", default=None, help="--model tsodyks|triplet: write NEST's numbers to this JSON file")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--t-ms", type=float, default=1000.0)
     ap.add_argument("--t-skip", type=float, default=200.0, help="ms discarded at the start")
@@ -340,6 +531,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.model == "tsodyks":
         return compare_tsodyks(args)
+    if args.model == "triplet":
+        return compare_triplet(args)
     if args.n < 10 or not (0 <= args.t_skip < args.t_ms) or args.threads < 1 or len(args.seeds) < 1:
         raise SystemExit("need n >= 10, 0 <= t-skip < t-ms, threads >= 1 and at least one seed")
     rows = {"nest": [], "neurodyn": []}

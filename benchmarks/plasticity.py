@@ -10,7 +10,8 @@ network with E→E not plastic. The same plastic network runs in Brian2 C++ stan
 Timing: neurodyn compiles once per network (excluded, reported as compile_s); the static
 and plastic runs and Brian2's binary alternate `--repeats` times; medians of wall time are
 reported, with the load average (the machine is shared), and the ratios of the fastest
-runs (`*_min`: the least disturbed ones on a loaded machine). Brian2's time is measured inside
+runs (`*_min`: the least disturbed ones on a loaded machine); process CPU time (`*_cpu`, all
+threads) is reported next to wall time, as it does not count the time spent waiting for a core. Brian2's time is measured inside
 its binary around `run()` (as in compare_brian2.py), its build excluded.
 
     /work/venvs/brian2/bin/python benchmarks/plasticity.py --t-ms 10000 --repeats 3 --json \\
@@ -74,16 +75,18 @@ class Ours:
         return jax.block_until_ready(simulate_network(self.net, self.t_ms, DT, input=self.drive,
                                                       initial_state=self.y0, max_spikes=1))
 
-    def run(self) -> float:
+    def run(self) -> tuple[float, float]:
         with Timer() as t:
             self.result = self._sim()
-        return t.wall
+        return t.wall, t.cpu
 
-    def record(self, walls) -> dict:
+    def record(self, walls, cpus) -> dict:
         steps = round(self.t_ms / DT)
         out = {
             "run_s": round(statistics.median(walls), 4), "run_s_all": [round(w, 4) for w in walls],
             "us_per_step": round(1e6 * statistics.median(walls) / steps, 3),
+            "run_cpu_s": round(statistics.median(cpus), 4), "run_cpu_s_all": [round(c, 4) for c in cpus],
+            "cpu_us_per_step": round(1e6 * statistics.median(cpus) / steps, 3),
             "compile_s": round(max(self.first_s - statistics.median(walls), 0.0), 3),
             "n_spikes": int(self.result.n_spikes),
             "rate_hz": round(rate_hz(int(self.result.n_spikes), self.n, self.t_ms), 3),
@@ -138,15 +141,15 @@ def brian2_plastic(n: int, t_ms: float, directory: Path):
     with Timer() as t:
         b2.device.build(directory=str(directory), compile=True, run=False, with_output=False)
 
-    def run(seed: int) -> tuple[float, dict]:
+    def run(seed: int) -> tuple[float, float, dict]:
         os.environ[_SEED_VARIABLE] = str(int(seed))
         try:
             b2.device.run(directory=str(directory), with_output=False, run_args=None)
         finally:
             del os.environ[_SEED_VARIABLE]
-        wall, _ = (float(x) for x in (Path(b2.device.results_dir) / _TIMING_FILE).read_text().split())
+        wall, cpu = (float(x) for x in (Path(b2.device.results_dir) / _TIMING_FILE).read_text().split())
         n_spikes = int(np.asarray(mon.i).size)
-        return wall, {"n_spikes": n_spikes, "rate_hz": round(rate_hz(n_spikes, n, t_ms), 3),
+        return wall, cpu, {"n_spikes": n_spikes, "rate_hz": round(rate_hz(n_spikes, n, t_ms), 3),
                       "final_mean_w_ee": round(float(np.mean(ee.w[:])), 5)}
 
     return run, t.wall
@@ -172,25 +175,35 @@ def main(argv=None) -> None:
         info["brian2"] = brian2.__version__
         brian, build_s = brian2_plastic(args.n, args.t_ms, Path(args.workdir or tempfile.mkdtemp(prefix="nd_b2_")))
     walls = {"static": [], "plastic": [], "brian2": []}
+    cpus = {"static": [], "plastic": [], "brian2": []}
     b2_record = None
     for _ in range(args.repeats):  # alternated
-        walls["static"].append(static.run())
-        walls["plastic"].append(plastic.run())
+        for name, ours in (("static", static), ("plastic", plastic)):
+            w, c = ours.run()
+            walls[name].append(w)
+            cpus[name].append(c)
         if brian is not None:
-            w, b2_record = brian(args.seed)
+            w, c, b2_record = brian(args.seed)
             walls["brian2"].append(w)
+            cpus["brian2"].append(c)
     steps = round(args.t_ms / DT)
     out = {"benchmark": "plasticity", "n": args.n, "t_ms": args.t_ms, "dt_ms": DT, "seed": args.seed,
            "rule": {"a_plus": A_PLUS, "a_minus": A_MINUS, "tau_ms": 20.0, "w_max": W_MAX},
-           "static": static.record(walls["static"]), "plastic": plastic.record(walls["plastic"])}
+           "static": static.record(walls["static"], cpus["static"]),
+           "plastic": plastic.record(walls["plastic"], cpus["plastic"])}
     out["plastic_over_static"] = round(out["plastic"]["run_s"] / out["static"]["run_s"], 3)
+    # CPU time: what a run costs on the shared machine, without the time spent waiting for a core
+    out["plastic_over_static_cpu"] = round(out["plastic"]["run_cpu_s"] / out["static"]["run_cpu_s"], 3)
     # on a shared machine the fastest of the alternated runs is the least disturbed one
     out["plastic_over_static_min"] = round(min(walls["plastic"]) / min(walls["static"]), 3)
     if brian is not None:
-        med = statistics.median(walls["brian2"])
+        med, med_cpu = statistics.median(walls["brian2"]), statistics.median(cpus["brian2"])
         out["brian2_plastic"] = {"run_s": round(med, 4), "run_s_all": [round(w, 4) for w in walls["brian2"]],
-                                 "us_per_step": round(1e6 * med / steps, 3), "build_s": round(build_s, 3),
+                                 "us_per_step": round(1e6 * med / steps, 3), "run_cpu_s": round(med_cpu, 4),
+                                 "run_cpu_s_all": [round(c, 4) for c in cpus["brian2"]],
+                                 "cpu_us_per_step": round(1e6 * med_cpu / steps, 3), "build_s": round(build_s, 3),
                                  **b2_record}
+        out["plastic_over_brian2_cpu"] = round(out["plastic"]["run_cpu_s"] / med_cpu, 3)
         out["plastic_over_brian2"] = round(out["plastic"]["run_s"] / med, 3)
         out["plastic_over_brian2_min"] = round(min(walls["plastic"]) / min(walls["brian2"]), 3)
     info["load_average_end"] = load_average()

@@ -32,7 +32,7 @@ from neurodyn.network import (
     simulate_network,
 )
 from neurodyn.network.delivery import kernel_info
-from neurodyn.network.plasticity import plastic_step, reverse_index
+from neurodyn.network.plasticity import delay_offsets, delayed_plastic_step, plastic_step, reverse_index
 
 DT = 0.1
 W0 = 0.5
@@ -54,6 +54,9 @@ RULES = {
     "axonal": STDP(a_plus=0.01, a_minus=0.0105, delay="axonal"),
 }
 DELAYED = {"dendritic": D * DT, "axonal": D * DT}
+# per-synapse (dendritic) delays: pair k's synapse has PER_SYNAPSE_STEPS[k % 4] steps
+PER_SYNAPSE_STEPS = np.array([0, 3, 6, 9])
+PER_SYNAPSE = {"additive": RULES["additive"], "gutig": RULES["gutig"], "triplet": RULES["triplet"]}
 
 
 def _spike_pulses():
@@ -74,6 +77,9 @@ def _window_network(method):
         Projection("pre", "post", Connectivity(jnp.arange(n)[:, None], jnp.full((n, 1), W0), n, n), "ge", delay=DELAYED.get(name), plasticity=rule)
         for name, rule in RULES.items()
     ]
+    delays = PER_SYNAPSE_STEPS[np.arange(n) % PER_SYNAPSE_STEPS.size][:, None]
+    conn = Connectivity(jnp.arange(n)[:, None], jnp.full((n, 1), W0), n, n, delay=jnp.asarray(delays, jnp.int32), dt=DT)
+    projections += [Projection("pre", "post", conn, "ge", plasticity=rule) for rule in PER_SYNAPSE.values()]
     net = Network(nd.LIF(refractory_period=0.0), [CurrentSynapse("ge", 5.0)], {"pre": n, "post": n},
                   projections, delivery=method)
     return net, TimeSeries(np.arange(N_STEPS + 1) * DT, pulses)
@@ -129,6 +135,29 @@ def test_pair_window_matches_the_analytic_curve(window_runs, name):
         w = np.asarray(res.final_state.buffers[i].weight)[:len(SHIFTS), 0]
         np.testing.assert_allclose(w - W0, expected, rtol=5e-5, atol=1.5e-7, err_msg=f"{name} {method}")
     assert np.abs(expected).max() > 4e-3  # the window is not flat: the comparison means something
+
+
+@pytest.mark.parametrize("name", list(PER_SYNAPSE))
+def test_per_synapse_delays_shift_each_synapses_window(window_runs, name):
+    """With per-synapse delays (NEST: each synapse's delay is dendritic) the window of the
+    synapse with delay d_k is the analytic one at Δt + d_k (delays 0, 0.3, 0.6, 0.9 ms in
+    turn); tolerance as for one delay."""
+    i = len(RULES) + list(PER_SYNAPSE).index(name)
+    d_ms = PER_SYNAPSE_STEPS[np.arange(len(SHIFTS)) % PER_SYNAPSE_STEPS.size] * DT
+    expected = _pair_expected(PER_SYNAPSE[name], SHIFTS * DT + d_ms)
+    for method, (_net, res) in window_runs.items():
+        w = np.asarray(res.final_state.buffers[i].weight)[:len(SHIFTS), 0]
+        np.testing.assert_allclose(w - W0, expected, rtol=5e-5, atol=1.5e-7, err_msg=f"{name} {method}")
+    # the shift is there: without it (d = 0) the depressed side would be 1.5-4.4 % off
+    unshifted = _pair_expected(PER_SYNAPSE[name], SHIFTS * DT)
+    assert np.abs((w - W0) / unshifted - 1).max() > 0.01
+
+
+def test_axonal_per_synapse_delays_are_refused():
+    conn = Connectivity(jnp.arange(3)[:, None], jnp.full((3, 1), W0), 3, 3, delay=jnp.ones((3, 1), jnp.int32), dt=DT)
+    with pytest.raises(ValueError, match="delay='axonal'.*per-synapse delays is not supported"):
+        Network(nd.LIF(), [CurrentSynapse("ge", 5.0)], {"pre": 3, "post": 3},
+                [Projection("pre", "post", conn, "ge", plasticity=STDP(delay="axonal"))])
 
 
 def test_delays_shift_the_window_as_documented(window_runs):
@@ -225,6 +254,36 @@ def test_event_ffi_and_dense_paths_agree(rule):
         others.append(step("ffi", *args, jnp.asarray(pre_s), jnp.asarray(post_s)))
     for other in others:
         for a, b in zip(event, other):
+            np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=1)
+
+
+@pytest.mark.parametrize("rule", [STEP_RULES[0], STEP_RULES[3]], ids=["additive", "triplet"])
+def test_delayed_event_ffi_and_dense_paths_agree(rule):
+    """Per-synapse delays: one step from a random state with random spike and trace
+    histories, event (JAX, C++) and dense (surrogate) paths, to 1 ulp (see above)."""
+    post_idx, w, x, y, pre_s, post_s = _random_step_inputs(4, n_tr=rule.n_traces)
+    rng = np.random.default_rng(5)
+    rows = 4
+    delay = rng.integers(0, rows, post_idx.shape).astype(np.int32)
+    rev = reverse_index(post_idx, 50, delay)
+    offsets = delay_offsets(rev, delay, rows - 1)
+    hist = rng.uniform(0, 2, (rows, 50, rule.n_traces)).astype(np.float32)
+    spikes = (rng.random((rows, 50)) < 0.3).astype(np.float32)
+    coef = rule.coefficients(DT, jnp.float32)
+    args = [jnp.asarray(a) for a in (w, x, y, hist, spikes, post_idx, delay, rev, offsets)]
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def step(method, coef, pre, post, *rest):
+        return delayed_plastic_step(method, False, coef, *rest, pre, post, jnp.int32(6))
+
+    event = step("jax", coef, jnp.asarray(pre_s), jnp.asarray(post_s), *args)
+    dense = step("jax", coef, jnp.asarray(pre_s, jnp.float32), jnp.asarray(post_s, jnp.float32), *args)
+    assert (np.asarray(event[0]) != w).sum() > 100
+    others = [dense]
+    if kernel_info()["available"]:
+        others.append(step("ffi", coef, jnp.asarray(pre_s), jnp.asarray(post_s), *args))
+    for other in others:
+        for a, b in zip(event, other, strict=True):
             np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=1)
 
 
@@ -406,3 +465,108 @@ def test_killed_streamed_plastic_run_resumes_to_the_uninterrupted_result(tmp_pat
     _assert_same_state(ref.final_state, resumed.final_state)
     w0 = np.asarray(stream_run_plastic.network()[0].projections[0].connectivity.weight)
     assert (np.asarray(resumed.final_state.buffers[0].weight) != w0).sum() > 50  # the weights did move
+
+
+# --------------------------------------------------------------------------- STDP with short-term plasticity
+
+@pytest.mark.slow  # 9 projections to compile: ~35 s CPU
+def test_stdp_with_short_term_plasticity_delivers_the_product_of_the_two_factors():
+    """A projection with both `plasticity` and `short_term` transmits w·u·x per spike: w the
+    plastic weight at the spike (as the STDP-only projection has it, whose weights it
+    follows exactly: release does not enter the STDP rule) and u·x the release (as the
+    STP-only projection with a static weight delivers it, tested against NEST's
+    tsodyks_synapse in test_short_term.py). Reference: the product of the two separately
+    validated factors, on every arrival of a 50 Hz presynaptic train paired with post spikes
+    5 ms before and after, with no delay, one dendritic delay and per-synapse delays. The
+    receptors integrate without decay (τ = 1e9 ms), so each jump is one delivery."""
+    from neurodyn.network import TsodyksSynapse
+
+    n_steps, w0 = 4000, 0.05
+    pulses = np.zeros((n_steps + 1, 2))
+    pre = 100 + 200 * np.arange(18)  # 50 Hz
+    pulses[pre, 0] = 1e4
+    pulses[np.concatenate([pre[::2] + 50, pre[1::2] - 50]), 1] = 1e4  # post 5 ms after / before
+    stp = TsodyksSynapse(U=0.5, tau_rec=800.0, tau_fac=0.0, tau_psc=3.0)
+    rule = STDP(a_plus=0.005, a_minus=0.00525, w_max=0.1)
+    one = jnp.zeros((1, 1), jnp.int32)
+    variants = {"none": (None, None), "dendritic": (0.5, None), "per-synapse": (None, one + 3)}
+    projections, synapses = [], []
+    for name, (delay, table) in variants.items():
+        conn = Connectivity(one, jnp.full((1, 1), w0), 1, 1, delay=table, dt=None if table is None else DT)
+        for kind, kw in (("a", dict(plasticity=rule, short_term=stp)), ("b", dict(plasticity=rule)),
+                         ("c", dict(short_term=stp))):
+            synapses.append(CurrentSynapse(f"{kind}_{name}", 1e9))
+            projections.append(Projection("pre", "post", conn, f"{kind}_{name}", delay=delay, **kw))
+    net = Network(nd.LIF(refractory_period=0.0), synapses, {"pre": 1, "post": 1}, projections)
+    res = simulate_network(net, n_steps * DT, DT, input=TimeSeries(np.arange(n_steps + 1) * DT, pulses),
+                           record=tuple(s.name for s in synapses))
+    np.testing.assert_array_equal(res.spike_counts, [pre.size, pre.size])
+    for j, name in enumerate(variants):
+        a, b, c = (np.diff(np.asarray(res.traces[f"{k}_{name}"][:, 1], np.float64)) for k in "abc")
+        arrivals = np.flatnonzero(c > 0)
+        assert arrivals.size == pre.size
+        ux = c[arrivals] / w0
+        assert ux[-1] < 0.2 * ux[0]  # depression acted
+        np.testing.assert_allclose(a[arrivals], b[arrivals] * ux, rtol=2e-5, err_msg=name)
+        assert np.ptp(b[arrivals]) > 0.2 * w0  # and so did STDP
+        wa, wb = (np.asarray(res.final_state.buffers[3 * j + k].weight) for k in (0, 1))
+        np.testing.assert_array_equal(wa, wb)
+
+
+# --------------------------------------------------------------------------- vmap and gradients
+
+@pytest.mark.parametrize("method", [pytest.param("jax", marks=pytest.mark.slow), "ffi"])
+def test_plastic_steps_under_vmap_equal_one_call_per_member(method):
+    """A batch of plastic projections (jax.vmap; the C++ handlers run once per member,
+    vmap_method="sequential") gives each member's own step, bit for bit; with and without
+    per-synapse delays."""
+    if method == "ffi" and not kernel_info()["available"]:
+        pytest.skip("no C++ compiler")
+    rule = TripletSTDP(a2_plus=0.005, a3_minus=0.001)
+    coef = rule.coefficients(DT, jnp.float32)
+    members = [_random_step_inputs(10 + b, n_tr=2) for b in range(3)]
+    post_idx = members[0][0]
+    rev = jnp.asarray(reverse_index(post_idx, 50))
+    batch = [jnp.stack([jnp.asarray(m[i]) for m in members]) for i in range(1, 6)]  # w, x, y, pre, post
+
+    def one(w, x, y, pre, post):
+        return plastic_step(method, False, coef, jnp.zeros(50, jnp.float32), 0, w, x, y, jnp.asarray(post_idx), rev,
+                            pre, post)
+
+    batched = jax.jit(jax.vmap(one))(*batch)
+    for b in range(3):
+        for a, c in zip(jax.tree.leaves(batched), jax.tree.leaves(jax.jit(one)(*(x[b] for x in batch))), strict=True):
+            np.testing.assert_array_equal(a[b], c)
+    rng = np.random.default_rng(3)
+    delay = rng.integers(0, 3, post_idx.shape).astype(np.int32)
+    rev_d = reverse_index(post_idx, 50, delay)
+    tables = [jnp.asarray(a) for a in (post_idx, delay, rev_d, delay_offsets(rev_d, delay, 2))]
+    hist = jnp.asarray(rng.uniform(0, 2, (3, 3, 50, 2)), jnp.float32)
+    spk = jnp.asarray(rng.random((3, 3, 50)) < 0.3, jnp.float32)
+
+    def one_delayed(w, x, y, pre, post, hist, spk):
+        return delayed_plastic_step(method, False, coef, w, x, y, hist, spk, *tables, pre, post, jnp.int32(4))
+
+    batched = jax.jit(jax.vmap(one_delayed))(*batch, hist, spk)
+    for b in range(3):
+        single = jax.jit(one_delayed)(*(x[b] for x in batch), hist[b], spk[b])
+        for a, c in zip(jax.tree.leaves(batched), jax.tree.leaves(single), strict=True):
+            np.testing.assert_array_equal(a[b], c)
+
+
+def test_differentiating_a_plastic_run_with_0_1_spikes_says_to_use_surrogate_spikes():
+    """The event path (C++ kernel or while_loops) has no derivative: jax.grad (and so
+    neurodyn.fit) through it says what to do instead of JAX's "FFI call cannot be differentiated"."""
+    method = "ffi" if kernel_info()["available"] else "jax"
+    post_idx, w, x, y, pre_s, post_s = _random_step_inputs(6)
+    rev = jnp.asarray(reverse_index(post_idx, 50))
+
+    def mean_w(a_plus):
+        coef = STDP(a_plus=a_plus).coefficients(DT, jnp.float32)
+        out = plastic_step(method, False, coef, jnp.zeros(50, jnp.float32), 0, jnp.asarray(w), jnp.asarray(x),
+                           jnp.asarray(y), jnp.asarray(post_idx), rev, jnp.asarray(pre_s), jnp.asarray(post_s))
+        return out[1].mean()
+
+    with pytest.raises(ValueError, match="cannot be differentiated with 0/1 spikes.*surrogate"):
+        jax.grad(mean_w)(0.01)
+    assert float(mean_w(0.01)) != float(np.mean(w))  # the forward run is unaffected

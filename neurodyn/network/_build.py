@@ -39,6 +39,7 @@ _HANDLERS = {
     FFI_TARGET_DELAYED: "NeurodynDeliverDelayed",
     FFI_TARGET_STP: "NeurodynDeliverStp",
     "neurodyn_stdp": "NeurodynStdp",
+    "neurodyn_stdp_delayed": "NeurodynStdpDelayed",
 }
 _FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 

@@ -67,7 +67,14 @@ from .connectivity import Connectivity, check_nonnegative_weights
 from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
-from .plasticity import AbstractPlasticity, PlasticState, plastic_step, reverse_index
+from .plasticity import (
+    AbstractPlasticity,
+    PlasticState,
+    delay_offsets,
+    delayed_plastic_step,
+    plastic_step,
+    reverse_index,
+)
 from .short_term import AbstractShortTermPlasticity, deliver_short_term
 from .synapses import AbstractSynapse, DeltaSynapse
 
@@ -89,7 +96,10 @@ class Projection(eqx.Module):
             is part of the run's delivery state.
         plasticity: None (static weights) or a rule (`neurodyn.network.STDP`,
             `TripletSTDP`): the weights are then state, starting from `connectivity.weight`
-            (per synapse, within [0, w_max]); see `neurodyn.network.plasticity`.
+            (per synapse, within [0, w_max]); see `neurodyn.network.plasticity`. With
+            `short_term` too, each spike delivers its synapses' plastic weights times the
+            release u·x (the two compose: STDP changes w, short-term plasticity scales
+            what a spike transmits; Brian2 users write it as `ge += w * u * x`).
     """
 
     pre: str = eqx.field(static=True)
@@ -105,11 +115,6 @@ class Projection(eqx.Module):
             raise TypeError(
                 f"Projection.plasticity must be None or a plasticity rule (e.g. STDP()), got "
                 f"{type(self.plasticity).__name__}"
-            )
-        if self.short_term is not None and self.plasticity is not None:
-            raise ValueError(
-                f"Projection {self.pre}->{self.post}: short_term and plasticity on one projection are not "
-                f"supported yet; give one of them"
             )
         if self.short_term is not None:
             if not isinstance(self.short_term, AbstractShortTermPlasticity):
@@ -172,10 +177,11 @@ def _check_plastic(proj: Projection, where: str, models, pops, sources) -> None:
             f"the connectivity has one shared scalar weight {c.weight}; build it with a per-synapse "
             f"weight table, e.g. Connectivity(post_idx, jnp.full(post_idx.shape, w), ...)"
         )
-    if proj.per_synapse_delays:
+    if proj.per_synapse_delays and rule.delay == "axonal":
         raise ValueError(
-            f"{where}: plasticity with per-synapse delays is not supported; give the projection one "
-            f"delay (Projection(delay=...)) or none"
+            f"{where}: plasticity={name}(delay='axonal') with per-synapse delays is not supported (each "
+            f"synapse would need its own presynaptic trace); use delay='dendritic' (NEST's convention: "
+            f"each synapse's delay is dendritic) or one delay for the projection (Projection(delay=...))"
         )
     idx, w, w_max = concrete(c.post_idx), concrete(c.weight), concrete(rule.w_max)
     if idx is None:
@@ -206,6 +212,18 @@ def _check_plastic(proj: Projection, where: str, models, pops, sources) -> None:
                 f"{where}: plasticity={name}(...) on a projection whose presynaptic population {proj.pre!r} "
                 f"cannot spike ({type(m).__name__}.threshold = inf): there are no pre spikes to pair"
             )
+
+
+def _reverse_tables(proj: Projection):
+    """What a plastic projection's updates index with (built once, host NumPy); None if static."""
+    if proj.plasticity is None:
+        return None
+    c = proj.connectivity
+    if not proj.per_synapse_delays:
+        return jnp.asarray(reverse_index(c.post_idx, c.n_post))
+    delay = np.asarray(c.delay).astype(np.int32)
+    rev = reverse_index(c.post_idx, c.n_post, delay)
+    return jnp.asarray(rev), jnp.asarray(delay_offsets(rev, delay, c.max_delay)), jnp.asarray(delay)
 
 
 class PoissonGroup(eqx.Module):
@@ -321,7 +339,9 @@ class Network(AbstractSpikingNeuron):
     sources: tuple[PoissonGroup, ...]
     poisson_inputs: tuple[PoissonInput, ...]
     drives: tuple[PoissonDrive | DCCurrent, ...]
-    reverse_indices: tuple[Array | None, ...]  # per projection: (n_post, in-degree) for plastic ones
+    # per projection: (n_post, in-degree) reverse index for plastic ones; with per-synapse
+    # delays (delay-sorted reverse index, its delay_offsets, int32 delays)
+    reverse_indices: tuple[Array | tuple[Array, Array, Array] | None, ...]
     populations: tuple[tuple[str, int, int], ...] = eqx.field(static=True)  # (name, start, stop)
     n: int = eqx.field(static=True)
     neuron_state_names: tuple[str, ...] = eqx.field(static=True)
@@ -457,10 +477,7 @@ class Network(AbstractSpikingNeuron):
         self.sources = sources
         self.poisson_inputs = poisson_inputs
         self.drives = drives
-        self.reverse_indices = tuple(
-            None if p.plasticity is None else jnp.asarray(reverse_index(p.connectivity.post_idx, p.connectivity.n_post))
-            for p in self.projections
-        )
+        self.reverse_indices = tuple(_reverse_tables(p) for p in self.projections)
         self.populations = tuple(pops)
         self.n = start
         self.neuron_state_names = tuple(state_names)
@@ -691,9 +708,23 @@ class Network(AbstractSpikingNeuron):
             size = self.population(proj.post).stop - self.population(proj.post).start
             ring = jnp.zeros((d, size), dtype) if d > 0 else None
             rule = proj.plasticity
+            stp = None
             if proj.short_term is not None:
                 shape = proj.short_term.check_layout(proj.connectivity, f"Projection {proj.pre}->{proj.post}")
-                ring = {"ring": ring, "short_term": proj.short_term.initial_state(shape, dtype)}
+                stp = proj.short_term.initial_state(shape, dtype)
+            if rule is None and stp is not None:
+                ring = {"ring": ring, "short_term": stp}
+            elif rule is not None and proj.per_synapse_delays:
+                c = proj.connectivity
+                ring = PlasticState(
+                    weight=jnp.asarray(c.weight, dtype),
+                    pre_trace=jnp.zeros((c.n_pre, rule.n_traces), dtype),
+                    post_trace=jnp.zeros((c.n_post, rule.n_traces), dtype),
+                    ring=jnp.zeros((max(1, d), c.n_post), dtype),
+                    spike_ring=jnp.zeros((d + 1, c.n_post), dtype),
+                    post_history=jnp.zeros((d + 1, c.n_post, rule.n_traces), dtype),
+                    short_term=stp,
+                )
             elif rule is not None:
                 c = proj.connectivity
                 axonal = rule.delay == "axonal"
@@ -703,6 +734,7 @@ class Network(AbstractSpikingNeuron):
                     post_trace=jnp.zeros((c.n_post, rule.n_traces), dtype),
                     ring=None if axonal else ring,
                     spike_ring=jnp.zeros((d, c.n_pre if axonal else c.n_post), dtype) if d > 0 else None,
+                    short_term=stp,
                 )
             rings.append(ring)
         return tuple(rings)
@@ -794,12 +826,12 @@ class Network(AbstractSpikingNeuron):
                     )
                 y[var] = g
                 continue
-            if proj.short_term is not None:
-                y[var], ring = self._deliver_short_term(proj, g, ring, pre_spiked, pre_start or 0, step, dt)
-            elif proj.plasticity is not None:
+            if proj.plasticity is not None:
                 if pre_start is not None:
                     pre_spiked = pre_spiked[pre_start:pre_start + proj.connectivity.n_pre]
                 y[var], ring = self._deliver_plastic(proj, rev, g, ring, pre_spiked, spiked[post], step, dt)
+            elif proj.short_term is not None:
+                y[var], ring = self._deliver_short_term(proj, g, ring, pre_spiked, pre_start or 0, step, dt)
             elif ring is None:
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
                                  method=self.delivery)
@@ -855,6 +887,22 @@ class Network(AbstractSpikingNeuron):
         coef = rule.coefficients(dt, g.dtype)
         d = proj.delay_steps(dt)
         nearest = rule.pairing == "nearest"
+        if proj.per_synapse_delays:  # dendritic, one delay per synapse: deliver, then update
+            if post_now.dtype != pre_now.dtype:
+                post_now, pre_now = post_now.astype(g.dtype), pre_now.astype(g.dtype)
+            reverse, offsets, delay = reverse
+            conn = eqx.tree_at(lambda c: c.weight, proj.connectivity, st.weight)
+            stp = st.short_term
+            if stp is None:
+                g, ring = deliver_delayed(g, st.ring, conn, pre_now, step, post.start, method=self.delivery)
+            else:
+                g, ring, stp = deliver_short_term(g, conn, proj.short_term, stp, pre_now, step, dt, post.start,
+                                                  method=self.delivery, ring=st.ring)
+            weight, pre_tr, post_tr, history, spikes = delayed_plastic_step(
+                self.delivery, nearest, coef, st.weight, st.pre_trace, st.post_trace, st.post_history, st.spike_ring,
+                conn.post_idx, delay, reverse, offsets, pre_now, post_now, step, after=ring)
+            return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spikes,
+                                   post_history=history, short_term=stp)
         dendritic = rule.delay == "dendritic"
         spike_ring = st.spike_ring
         if d > 0:
@@ -872,15 +920,25 @@ class Network(AbstractSpikingNeuron):
             post_now, pre_now = post_now.astype(g.dtype), pre_now.astype(g.dtype)
         c = proj.connectivity
         args = (st.weight, st.pre_trace, st.post_trace, c.post_idx, reverse, pre_now, post_now)
-        ring = st.ring
+        ring, stp = st.ring, st.short_term
+        fused = stp is None  # the plasticity kernel delivers; with short-term plasticity, its op does
+        conn = eqx.tree_at(lambda c: c.weight, c, st.weight)
         if d > 0 and dendritic:
             g = g.at[post].add(ring[slot])
-            row, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, jnp.zeros_like(ring[slot]), 0,
-                                                        *args)
+            row = jnp.zeros_like(ring[slot])
+            if not fused:
+                row, stp = deliver_short_term(row, conn, proj.short_term, stp, pre_now, step, dt, 0,
+                                              method=self.delivery)
+            row, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, row, 0, *args, deliver=fused)
             ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
         else:
-            g, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, g, post.start, *args)
-        return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spike_ring)
+            if not fused:
+                g, stp = deliver_short_term(g, conn, proj.short_term, stp, pre_now, step, dt, post.start,
+                                            method=self.delivery)
+            g, weight, pre_tr, post_tr = plastic_step(self.delivery, nearest, coef, g, post.start, *args,
+                                                      deliver=fused)
+        return g, PlasticState(weight=weight, pre_trace=pre_tr, post_trace=post_tr, ring=ring, spike_ring=spike_ring,
+                               short_term=stp)
 
     def projection_label(self, i: int) -> str:
         """"pre->post" of projection i ("pre->post#i" where that pair repeats)."""
