@@ -48,7 +48,10 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+using neurodyn::BatchStrides;
+using neurodyn::CheckPrePost;
 using neurodyn::ForEachSpike;
+using neurodyn::Shape;
 
 template <typename T, typename W>
 inline void AddRow(T* base, const int32_t* row, const W* weight_row, T scale, int64_t k,
@@ -96,28 +99,6 @@ void DeliverOne(T* out, const int32_t* post_idx, const W* weight, bool per_synap
   }
 }
 
-// Element strides of an operand over the m batch dimensions (0 where it is broadcast).
-bool BatchStrides(ffi::Span<const int64_t> dims, int64_t m, ffi::Span<const int64_t> batch,
-                  int64_t core_size, std::vector<int64_t>* strides) {
-  strides->assign(m, 0);
-  int64_t stride = core_size;
-  for (int64_t d = m - 1; d >= 0; --d) {
-    if (dims[d] == batch[d]) {
-      (*strides)[d] = batch[d] == 1 ? 0 : stride;
-    } else if (dims[d] != 1) {
-      return false;
-    }
-    stride *= dims[d];
-  }
-  return true;
-}
-
-std::string Shape(ffi::Span<const int64_t> dims) {
-  std::string s = "(";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + ")";
-}
-
 template <typename T, typename W, typename S>
 ffi::Error DeliverTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx,
                         ffi::AnyBuffer weight, ffi::AnyBuffer spikes,
@@ -149,15 +130,9 @@ ffi::Error DeliverTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx,
                                        " does not match post_idx " + Shape(p_dims));
   }
   const int64_t n_spikes = s_dims[m];
-  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
-        std::to_string(pre_start) + " + " + std::to_string(n_pre));
-  }
-  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver: post_start + n_post = " + std::to_string(post_start) + " + " +
-        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  if (auto error = CheckPrePost("neurodyn_deliver", pre_start, n_pre, n_spikes, post_start, n_post, n_total);
+      error.failure()) {
+    return error;
   }
   std::vector<int64_t> st, sp, sw, ss;
   if (!BatchStrides(t_dims, m, batch, n_total, &st) ||
@@ -361,15 +336,9 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
         std::to_string(post_start - ring_start));
   }
   const int64_t n_spikes = s_dims[m];
-  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver_delayed: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
-        std::to_string(pre_start) + " + " + std::to_string(n_pre));
-  }
-  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver_delayed: post_start + n_post = " + std::to_string(post_start) + " + " +
-        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  if (auto error = CheckPrePost("neurodyn_deliver_delayed", pre_start, n_pre, n_spikes, post_start, n_post, n_total);
+      error.failure()) {
+    return error;
   }
   const int64_t ring_size = n_rows * n_cols;
   std::vector<int64_t> st, sr, sp, sw, sd, ss, sk;
