@@ -18,11 +18,16 @@ measured over [t_skip, t): mean rate (Hz), CV ISI (mean over neurons with ≥ 3 
 the frequency of the peak of the population-rate periodogram (1 ms bins). The two use
 different random numbers (connectivity, drive, initial state), so they are compared
 through the seed-to-seed spread: neurodyn's mean over seeds should lie within NEST's
-mean ± 2 SD (reported as `within_spread`). The spread needs several seeds with different
-connectivity (NEST's `rng_seed` redraws it): the CV ISI of this network moves by ≈ 0.002
-between connectivity draws (NEST seeds 1–11: 0.3544 to 0.3611), ten times the spread of
-three seeds that happen to agree. `--swap-connectivity` runs each simulator on the other's
-connectivity too (`swap_connectivity`), which separates the draw from the dynamics.
+mean ± 2 SD (reported as `within_spread`), and the per-seed values are compared by Welch's
+t-test and the two-sample KS test (`two_sample_tests`). The spread needs several seeds with
+different connectivity (NEST's `rng_seed` redraws it): the CV ISI of this network moves by
+≈ 0.002 between connectivity draws (NEST seeds 1–11: 0.3544 to 0.3611), ten times the
+spread of three seeds that happen to agree; with 11 seeds each, neurodyn 0.3581 ± 0.0020
+vs NEST 0.3567 ± 0.0020, Welch p = 0.13. `--swap-connectivity` (or `--swap-only`) runs
+each simulator on the other's connectivity too (`swap_connectivity`), which separates the
+draw from the dynamics; NEST's connectivity is exported in blocks of source neurons to a
+.npy file (`export_connections`; a single GetConnections of the N = 10 000 network's 10⁷
+synapses grew past 20 GB, the blocked export peaks below 3 GB for the whole run).
 
 Timing: NEST's `Simulate` wall time (network build excluded) with `--threads` threads;
 neurodyn's run wall time after a compiling run (build and compile excluded), XLA on all
@@ -103,13 +108,57 @@ def statistics_of(times, senders, n: int, t_skip: float, t_ms: float) -> dict:
     }
 
 
+EXPORT_BLOCK = 500  # source neurons per GetConnections call of an export (N = 10 000: ~5e5 synapses each)
+CONNECT_BLOCK = 1_000_000  # synapses per Connect call when building from explicit lists
+
+
+def export_connections(nodes, path: Path, block: int = EXPORT_BLOCK) -> int:
+    """Write NEST's recurrent connections among `nodes` to `path` as an int32 .npy (2, n_syn) array.
+
+    Row 0 the presynaptic, row 1 the postsynaptic neuron (0-based, E first). Exported one
+    block of `block` source neurons at a time (GetConnections + get), appended to a raw
+    temporary file, then copied into the .npy and renamed into place, so peak memory is
+    one block's (a single GetConnections of all 10^7 synapses of the N = 10 000 network
+    grew past 20 GB). Returns the number of synapses.
+    """
+    import nest
+
+    path = Path(path)
+    gid0 = nodes[0].global_id
+    raw = path.with_name(path.name + ".raw.tmp")
+    total = 0
+    with open(raw, "wb") as f:
+        for a in range(0, len(nodes), block):
+            conns = nest.GetConnections(source=nodes[a:a + block], target=nodes)
+            if len(conns) == 0:
+                continue
+            src = np.asarray(conns.get("source"), np.int64) - gid0
+            tgt = np.asarray(conns.get("target"), np.int64) - gid0
+            np.stack([src, tgt]).astype(np.int32).T.tofile(f)  # interleaved (pre, post) pairs
+            total += src.size
+            del conns, src, tgt
+    pairs = np.memmap(raw, np.int32, "r", shape=(total, 2)) if total else np.zeros((0, 2), np.int32)
+    tmp = path.with_name(path.name + ".tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(2, total))
+    for a in range(0, total, CONNECT_BLOCK):
+        out[:, a:a + CONNECT_BLOCK] = pairs[a:a + CONNECT_BLOCK].T
+    out.flush()
+    del out, pairs
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)  # atomic: a reader never sees half an export
+    raw.unlink()
+    return total
+
+
 def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int,
-             connectivity: tuple | None = None, export: bool = False) -> tuple[dict, float]:
+             connectivity: tuple | None = None, export_to: Path | None = None) -> tuple[dict, float]:
     """NEST's run for one seed: (spikes, Simulate wall time).
 
     `connectivity`: (pre, post) neuron indices (0-based, E first) to build instead of
-    `fixed_indegree` (weights J from E, −gJ from I). `export`: also return NEST's own
-    connectivity as (pre, post) (GetConnections), as a third element.
+    `fixed_indegree` (weights J from E, −gJ from I), connected in blocks of
+    `CONNECT_BLOCK` synapses. `export_to`: write NEST's own connectivity there
+    (`export_connections`) before simulating.
     """
     import nest
 
@@ -135,21 +184,22 @@ def run_nest(seed: int, n: int, g: float, eta: float, t_ms: float, threads: int,
         nest.Connect(nodes[:n_e], nodes, {"rule": "fixed_indegree", "indegree": c_e}, exc)
         nest.Connect(nodes[n_e:], nodes, {"rule": "fixed_indegree", "indegree": c_i}, inh)
     else:
-        pre, post = (np.asarray(a, np.int64) for a in connectivity)
-        nest.Connect(pre + gid0, post + gid0, "one_to_one", {
-            "synapse_model": "static_synapse", "weight": np.where(pre < n_e, p["j"], -g * p["j"]),
-            "delay": np.full(pre.size, p["delay"])})
+        pre_all, post_all = connectivity
+        for a in range(0, len(pre_all), CONNECT_BLOCK):
+            pre = np.asarray(pre_all[a:a + CONNECT_BLOCK], np.int64)
+            post = np.asarray(post_all[a:a + CONNECT_BLOCK], np.int64)
+            nest.Connect(pre + gid0, post + gid0, "one_to_one", {
+                "synapse_model": "static_synapse", "weight": np.where(pre < n_e, p["j"], -g * p["j"]),
+                "delay": np.full(pre.size, p["delay"])})
     nest.Connect(nodes, rec)
-    exported = None
-    if export:
-        conns = nest.GetConnections(source=nodes, target=nodes)
-        exported = (np.asarray(conns.get("source"), np.int64) - gid0, np.asarray(conns.get("target"), np.int64) - gid0)
+    if export_to is not None:
+        export_connections(nodes, export_to)
     t0 = time.perf_counter()
     nest.Simulate(t_ms)
     wall = time.perf_counter() - t0
     ev = rec.get("events")
     spikes = {"times": ev["times"], "senders": ev["senders"] - gid0}
-    return (spikes, wall, exported) if export else (spikes, wall)
+    return spikes, wall
 
 
 def brunel_pairs(net) -> tuple[np.ndarray, np.ndarray]:
@@ -215,23 +265,61 @@ def swap_connectivity(args) -> dict:
     from neurodyn.network.brunel import brunel_network
 
     out = {"nest_on_neurodyn_connectivity": [], "neurodyn_on_nest_connectivity": []}
-    for seed in args.seeds:
-        net, _ = brunel_network(jax.random.key(seed), args.n, g=args.g, eta=args.eta, dt=DT, **PARAMS)
-        spikes, _ = run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads, connectivity=brunel_pairs(net))
-        out["nest_on_neurodyn_connectivity"].append(
-            statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
-        del net
-        _, _, nest_pairs = run_nest(seed, args.n, args.g, args.eta, 1.0, args.threads, export=True)
-        spikes, _ = run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms, connectivity=nest_pairs)
-        out["neurodyn_on_nest_connectivity"].append(
-            statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+    with tempfile.TemporaryDirectory(prefix="neurodyn_swap_") as tmp:
+        for seed in args.seeds:
+            net, _ = brunel_network(jax.random.key(seed), args.n, g=args.g, eta=args.eta, dt=DT, **PARAMS)
+            pairs = brunel_pairs(net)
+            del net
+            spikes, _ = run_nest(seed, args.n, args.g, args.eta, args.t_ms, args.threads, connectivity=pairs)
+            out["nest_on_neurodyn_connectivity"].append(
+                statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+            del pairs, spikes
+            path = Path(tmp) / f"nest_seed{seed}.npy"
+            run_nest(seed, args.n, args.g, args.eta, DT, args.threads, export_to=path)
+            nest_pairs = np.load(path, mmap_mode="r")
+            check_in_degrees(nest_pairs, args.n)
+            spikes, _ = run_neurodyn(seed, args.n, args.g, args.eta, args.t_ms, connectivity=(nest_pairs[0], nest_pairs[1]))
+            out["neurodyn_on_nest_connectivity"].append(
+                statistics_of(spikes["times"], spikes["senders"], args.n, args.t_skip, args.t_ms))
+            del nest_pairs
+            path.unlink()
     return {name: {key: summary([r[key] for r in rows]) for key in ("rate_hz", "cv_isi", "peak_hz")}
             for name, rows in out.items()}
 
 
+def two_sample_tests(ours: list[float], ref: list[float]) -> dict:
+    """Welch's t-test and the two-sample Kolmogorov-Smirnov test of the per-seed values.
+
+    Each seed is one independent draw of connectivity, drive and initial state, so the
+    per-seed statistics of the two simulators are two samples; p < 0.05 would say that
+    their means (Welch) or distributions (KS) differ by more than the seed-to-seed spread.
+    """
+    if len(ours) < 2 or len(ref) < 2:
+        return {}
+    from scipy import stats
+
+    welch = stats.ttest_ind(ours, ref, equal_var=False)
+    ks = stats.ks_2samp(ours, ref)
+    return {"welch_t": round(float(welch.statistic), 4), "welch_p": round(float(welch.pvalue), 4),
+            "ks_d": round(float(ks.statistic), 4), "ks_p": round(float(ks.pvalue), 4)}
+
+
+def check_in_degrees(pairs, n: int) -> None:
+    """Raise unless every neuron has exactly C_E inputs from E and C_I from I (`fixed_indegree`):
+    an export that lost or repeated a block would fail here."""
+    n_e = int(round(0.8 * n))
+    c_e, c_i = int(round(PARAMS["epsilon"] * n_e)), int(round(PARAMS["epsilon"] * (n - n_e)))
+    pre, post = np.asarray(pairs[0]), np.asarray(pairs[1])
+    from_e = np.bincount(post[pre < n_e], minlength=n)
+    from_i = np.bincount(post[pre >= n_e], minlength=n)
+    if not (np.all(from_e == c_e) and np.all(from_i == c_i)):
+        raise RuntimeError(f"exported connectivity is not fixed_indegree ({c_e} from E, {c_i} from I per neuron): "
+                           f"in-degrees from E {from_e.min()}..{from_e.max()}, from I {from_i.min()}..{from_i.max()}")
+
+
 def summary(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "values": [round(float(v), 4) for v in values]}
+            "values": [round(float(v), 5) for v in values]}
 
 
 # NEST's tsodyks_depressing / tsodyks_facilitating examples (Tsodyks, Pawelzik & Markram 1998,
@@ -526,6 +614,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2, help="NEST threads")
     ap.add_argument("--swap-connectivity", action="store_true",
                     help="also run each simulator on the other's connectivity of each seed (swap_connectivity)")
+    ap.add_argument("--swap-only", action="store_true", help="only the swapped-connectivity runs (no own-draw runs)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = ap.parse_args(argv)
@@ -535,6 +624,12 @@ def main(argv=None) -> None:
         return compare_triplet(args)
     if args.n < 10 or not (0 <= args.t_skip < args.t_ms) or args.threads < 1 or len(args.seeds) < 1:
         raise SystemExit("need n >= 10, 0 <= t-skip < t-ms, threads >= 1 and at least one seed")
+    if args.swap_only:
+        start = load_average()
+        result = {"model": "brunel2000-delta", "n": args.n, "g": args.g, "eta": args.eta, "t_ms": args.t_ms,
+                  "t_skip_ms": args.t_skip, "dt_ms": DT, "seeds": args.seeds, "nest_threads": args.threads,
+                  "machine": machine_summary(), "swap_connectivity": swap_connectivity(args)}
+        return emit({**result, "load_average": [start, load_average()]}, args.json, args.out)
     rows = {"nest": [], "neurodyn": []}
     walls = {"nest": [], "neurodyn": []}
     load = [load_average()]
@@ -553,7 +648,8 @@ def main(argv=None) -> None:
     for key in ("rate_hz", "cv_isi", "peak_hz"):
         ours, ref = summary([r[key] for r in rows["neurodyn"]]), summary([r[key] for r in rows["nest"]])
         result[key] = {"neurodyn": ours, "nest": ref,
-                       "within_spread": bool(abs(ours["mean"] - ref["mean"]) <= 2 * max(ref["sd"], 1e-12))}
+                       "within_spread": bool(abs(ours["mean"] - ref["mean"]) <= 2 * max(ref["sd"], 1e-12)),
+                       **two_sample_tests(ours["values"], ref["values"])}
     if args.swap_connectivity:
         result["swap_connectivity"] = swap_connectivity(args)
     ratios = [a / b for a, b in zip(walls["neurodyn"], walls["nest"])]

@@ -11,14 +11,14 @@ per-synapse delays and initial state, through `compare_brian2.Brian2Run` (binary
 once; the loop timed inside the binary, wall clock). Runs alternate ours / Brian2 and the
 medians are reported; ratio = ours / Brian2 (< 1: we are faster).
 
-`--base DIR` also times the one-delay network and the delay-free coba.py network with
-another neurodyn tree (e.g. the commit before per-synapse delays, `git archive 6084a94 |
-tar -x -C DIR`) against this one, alternating subprocesses (PYTHONPATH=DIR vs this tree):
-"before/after" for the paths that must not get slower.
+`--base DIR [DIR ...]` also times the delay-free coba.py network, the one-delay and the
+per-synapse-delay network with other neurodyn trees (e.g. an older commit, `git archive
+fc0406d | tar -x -C DIR`) against this one, alternating subprocesses (PYTHONPATH=DIR vs
+this tree): "before/after" for every path, as ratios this tree / each base.
 
 Brian2 lives in its own venv (see compare_brian2.py):
     PYTHONPATH=. /work/venvs/brian2/bin/python benchmarks/delays.py --t-ms 2000 --repeats 3 \
-        --base /tmp/netdelay_base --json
+        --base /tmp/fc0406d --json
 """
 
 from __future__ import annotations
@@ -84,18 +84,20 @@ def _once(sim, n, t_ms):
             "rate_hz": rate_hz(int(res.n_spikes), n, t_ms)}
 
 
-# A tree-independent timing script for --base (runs with PYTHONPATH = either tree).
+# A tree-independent timing script for --base (runs with PYTHONPATH = either tree): the
+# delay-free coba.py network, the one-delay network or the per-synapse-delay network
+# (built by that tree's own benchmarks/delays.py, so both trees time the same synapses).
 _SUBPROCESS = r"""
 import json, statistics, sys, time
 sys.path.insert(0, {bench!r})
 import jax, coba
 from neurodyn.network import Network, Projection, simulate_network
-n, t_ms, delay, repeats = {n}, {t_ms}, {delay}, {repeats}
-net, y0, drive = coba.build(n, "driven", jax.random.key(1))
-if delay:
-    n_e = net.population("E").stop
-    net = Network(net.neuron, net.synapses, {{"E": n_e, "I": n - n_e}},
-                  [type(q)(q.pre, q.post, q.connectivity, q.receptor, delay) for q in net.projections])
+n, t_ms, variant, repeats = {n}, {t_ms}, {variant!r}, {repeats}
+if variant == "no_delay":
+    net, y0, drive = coba.build(n, "driven", jax.random.key(1))
+else:
+    import delays
+    net, y0, drive = delays.build(n, 1, variant == "per_synapse")
 sim = lambda: simulate_network(net, t_ms, 0.1, input=drive, initial_state=y0)
 jax.block_until_ready(sim())
 walls, cpus = [], []
@@ -107,40 +109,46 @@ steps = round(t_ms / 0.1)
 print(json.dumps({{"us_per_step": statistics.median(walls) / steps * 1e6, "min_us_per_step": min(walls) / steps * 1e6,
                   "cpu_us_per_step": statistics.median(cpus) / steps * 1e6, "n_spikes": int(r.n_spikes)}}))
 """
+VARIANTS = ("no_delay", "one_delay", "per_synapse")
 
 
-def before_after(base: Path, n: int, t_ms: float, repeats: int) -> dict:
-    """Median µs/step of the delay-0 and the one-delay COBA with `base` vs this tree."""
-    trees = {"before": Path(base).resolve(), "after": HERE.parent}
-    out = {}
-    for delay in (0.0, MEAN_MS):
+def before_after(bases: list[Path], n: int, t_ms: float, repeats: int) -> dict:
+    """Median µs/step of each variant with every tree in `bases` and this one, alternated.
+
+    Each (variant, repeat) runs one subprocess per tree in turn (each a median of 3 timed
+    runs after its compiling run); ratios are this tree over each base, from the medians
+    over repeats of wall and of CPU time."""
+    trees = {f"base{i}": Path(b).resolve() for i, b in enumerate(bases)}
+    trees["this"] = HERE.parent
+    out = {"trees": {k: str(v) for k, v in trees.items()}}
+    for variant in VARIANTS:
         runs = {k: [] for k in trees}
-        for _ in range(repeats):  # alternate the trees; each subprocess takes a median of 3
+        for _ in range(repeats):
             for name, tree in trees.items():
-                code = _SUBPROCESS.format(bench=str(tree / "benchmarks"), n=n, t_ms=t_ms, delay=delay, repeats=3)
+                code = _SUBPROCESS.format(bench=str(tree / "benchmarks"), n=n, t_ms=t_ms, variant=variant, repeats=3)
                 env = {**os.environ, "PYTHONPATH": str(tree)}
                 proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
                 runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         med = {k: {q: statistics.median(r[q] for r in v) for q in ("us_per_step", "cpu_us_per_step")} for k, v in runs.items()}
-        best = {k: min(r["min_us_per_step"] for r in v) for k, v in runs.items()}
-        out[f"delay_{delay:g}ms"] = {
-            "before_us_per_step": round(med["before"]["us_per_step"], 2),
-            "after_us_per_step": round(med["after"]["us_per_step"], 2),
-            "after_over_before": round(med["after"]["us_per_step"] / med["before"]["us_per_step"], 3),
-            "after_over_before_cpu": round(med["after"]["cpu_us_per_step"] / med["before"]["cpu_us_per_step"], 3),
-            "after_over_before_fastest_run": round(best["after"] / best["before"], 3),
-            "all_us_per_step": {k: [round(r["us_per_step"], 2) for r in v] for k, v in runs.items()},
-            "n_spikes": {k: v[0]["n_spikes"] for k, v in runs.items()},
-        }
+        row = {f"{k}_us_per_step": round(m["us_per_step"], 2) for k, m in med.items()}
+        row.update({f"{k}_cpu_us_per_step": round(m["cpu_us_per_step"], 2) for k, m in med.items()})
+        for k in trees:
+            if k != "this":
+                row[f"this_over_{k}"] = round(med["this"]["us_per_step"] / med[k]["us_per_step"], 3)
+                row[f"this_over_{k}_cpu"] = round(med["this"]["cpu_us_per_step"] / med[k]["cpu_us_per_step"], 3)
+        row["all_cpu_us_per_step"] = {k: [round(r["cpu_us_per_step"], 2) for r in v] for k, v in runs.items()}
+        row["n_spikes"] = {k: v[0]["n_spikes"] for k, v in runs.items()}
+        out[variant] = row
     return out
 
 
-def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: str | None, only_base: bool = False) -> dict:
+def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: list[str] | None,
+        only_base: bool = False) -> dict:
     record = {"benchmark": "delays", "n": n, "t_ms": t_ms, "dt_ms": DT, "seed": seed,
               "delay": f"normal mean {MEAN_MS} ms, relative SD {REL_SD}, NEST redraw below dt/2, rounded to steps",
               "machine": machine_info(), "load_average_start": load_average()}
     if only_base:
-        return {**record, "before_after": before_after(Path(base), n, t_ms, repeats), "load_average_end": load_average()}
+        return {**record, "before_after": before_after(base, n, t_ms, repeats), "load_average_end": load_average()}
     nets = {k: build(n, seed, k == "per_synapse") for k in ("per_synapse", "one_delay")}
     conn = nets["per_synapse"][0].projections[0].connectivity
     record["max_delay_steps"] = conn.max_delay
@@ -181,7 +189,7 @@ def run(n: int, t_ms: float, seed: int, repeats: int, brian2: bool, base: str | 
         record["per_synapse_over_brian2_cpu"] = round(
             record["per_synapse"]["cpu_us_per_step"] / record["brian2"]["cpu_us_per_step"], 3)
     if base:
-        record["before_after"] = before_after(Path(base), n, t_ms, repeats)
+        record["before_after"] = before_after(base, n, t_ms, repeats)
     record["load_average_end"] = load_average()
     return record
 
@@ -193,7 +201,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="alternated timed runs of each (medians reported)")
     ap.add_argument("--no-brian2", action="store_true", help="skip Brian2 even if it is importable")
-    ap.add_argument("--base", default=None, help="another neurodyn tree for the before/after timing")
+    ap.add_argument("--base", nargs="+", default=None, help="other neurodyn trees for the before/after timing")
     ap.add_argument("--only-base", action="store_true", help="only the before/after timing (needs --base)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--out", default=None, help="also write the JSON object to this file")

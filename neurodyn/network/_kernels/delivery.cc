@@ -48,7 +48,10 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+using neurodyn::BatchStrides;
+using neurodyn::CheckPrePost;
 using neurodyn::ForEachSpike;
+using neurodyn::Shape;
 
 template <typename T, typename W>
 inline void AddRow(T* base, const int32_t* row, const W* weight_row, T scale, int64_t k,
@@ -96,28 +99,6 @@ void DeliverOne(T* out, const int32_t* post_idx, const W* weight, bool per_synap
   }
 }
 
-// Element strides of an operand over the m batch dimensions (0 where it is broadcast).
-bool BatchStrides(ffi::Span<const int64_t> dims, int64_t m, ffi::Span<const int64_t> batch,
-                  int64_t core_size, std::vector<int64_t>* strides) {
-  strides->assign(m, 0);
-  int64_t stride = core_size;
-  for (int64_t d = m - 1; d >= 0; --d) {
-    if (dims[d] == batch[d]) {
-      (*strides)[d] = batch[d] == 1 ? 0 : stride;
-    } else if (dims[d] != 1) {
-      return false;
-    }
-    stride *= dims[d];
-  }
-  return true;
-}
-
-std::string Shape(ffi::Span<const int64_t> dims) {
-  std::string s = "(";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + ")";
-}
-
 template <typename T, typename W, typename S>
 ffi::Error DeliverTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx,
                         ffi::AnyBuffer weight, ffi::AnyBuffer spikes,
@@ -149,15 +130,9 @@ ffi::Error DeliverTyped(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx,
                                        " does not match post_idx " + Shape(p_dims));
   }
   const int64_t n_spikes = s_dims[m];
-  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
-        std::to_string(pre_start) + " + " + std::to_string(n_pre));
-  }
-  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver: post_start + n_post = " + std::to_string(post_start) + " + " +
-        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  if (auto error = CheckPrePost("neurodyn_deliver", pre_start, n_pre, n_spikes, post_start, n_post, n_total);
+      error.failure()) {
+    return error;
   }
   std::vector<int64_t> st, sp, sw, ss;
   if (!BatchStrides(t_dims, m, batch, n_total, &st) ||
@@ -224,61 +199,83 @@ ffi::Error Deliver(ffi::AnyBuffer target, ffi::Buffer<ffi::S32> post_idx, ffi::A
 
 // ------------------------------------------------------------------ per-synapse delays
 
-// base += arriving; arriving = 0. The two never overlap (target and ring are separate
-// buffers). Kept out of line with __restrict__ so that the add is vectorised: inlined into
-// the handler, GCC -O3 left it a scalar loop that reloaded n from the stack, and it cost
-// ~4 µs per call for n = 4000 (COBA 4k: a third of the per-synapse-delay step; perf).
+// base += arriving; arriving = 0, in one pass over the row (an add pass then a memset pass
+// cost ~0.2 us more per call for n = 4000: the row is read cold from L2/L3 and the second
+// pass touched it again). The two never overlap (target and ring are separate buffers).
+// Kept out of line with __restrict__ so that the loop is vectorised: inlined into the
+// handler, GCC -O3 left it a scalar loop that reloaded n from the stack, and it cost
+// ~4 us per call for n = 4000 (COBA 4k: a third of the per-synapse-delay step; perf).
 template <typename T>
 __attribute__((noinline)) void AddAndClear(T* __restrict__ base, T* __restrict__ arriving, uint32_t n) {
-  for (uint32_t p = 0; p < n; ++p) base[p] += arriving[p];
-  std::memset(arriving, 0, sizeof(T) * n);
+  for (uint32_t p = 0; p < n; ++p) {
+    base[p] += arriving[p];
+    arriving[p] = T(0);
+  }
 }
 
-// Synapses ahead of the one being added whose ring entry is prefetched: the ring writes are
-// random (post index x delay) and, at the scale of the Potjans-Diesmann microcircuit
+// Synapses ahead of the one being added whose destination is prefetched: the ring writes
+// are random (post index x delay) and, at the scale of the Potjans-Diesmann microcircuit
 // (tens of MB of ring), mostly miss the caches; issuing them early overlaps the misses.
 constexpr int64_t kPrefetch = 16;
+
+// Rings up to this many rows keep their row-pointer table on the stack.
+constexpr int64_t kStackRows = 256;
+
+// The synapses of presynaptic neuron i (table row i), each adding scale * weight to
+// dst[delay][post]. dst[0] is the target, dst[d] the ring row (slot + d) mod R. Returns the
+// number of synapses with a delay outside [0, max_delay] (skipped: the ring is too short).
+template <typename T, typename W, typename D>
+inline int64_t AddDelayedRow(T* const* __restrict__ dst, const int32_t* __restrict__ row,
+                             const D* __restrict__ d_row, const W* __restrict__ w_row, bool per_synapse,
+                             T scale, int64_t k, uint32_t n_post, uint64_t max_delay) {
+  int64_t bad = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    if (false && j + kPrefetch < k) {  // padding or a bad delay prefetches a harmless address: prefetches never fault
+      const uint64_t dq = static_cast<uint64_t>(static_cast<int64_t>(d_row[j + kPrefetch]));
+      __builtin_prefetch(dst[dq < max_delay ? dq : max_delay] + static_cast<uint32_t>(row[j + kPrefetch]), 1, 1);
+    }
+    const uint32_t p = static_cast<uint32_t>(row[j]);  // negative -> huge -> skipped
+    if (p >= n_post) continue;
+    const uint64_t d = static_cast<uint64_t>(static_cast<int64_t>(d_row[j]));  // negative -> huge
+    if (d > max_delay) {
+      ++bad;
+      continue;
+    }
+    dst[d][p] += scale * static_cast<T>(per_synapse ? w_row[j] : w_row[0]);
+  }
+  return bad;
+}
 
 template <typename T, typename W, typename S, typename D>
 int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64_t step,
                           const int32_t* post_idx, const W* weight, bool per_synapse, const D* delay,
                           const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post, int64_t post_start,
                           int64_t ring_start, bool arrive) {
-  T* base = out + post_start;
   int64_t slot = step % n_rows;
   if (slot < 0) slot += n_rows;
   // Row `slot` covers target entries [post_start - ring_start, ... + n_cols).
   if (arrive) AddAndClear(out + post_start - ring_start, ring + slot * n_cols, static_cast<uint32_t>(n_cols));
+  // Where a synapse of delay d adds, for d = 0 ... R: one table lookup per synapse instead
+  // of a modulo, a multiply and a branch on d == 0.
+  T* stack_rows[kStackRows + 1];
+  std::vector<T*> heap_rows;
+  T** dst = stack_rows;
+  if (n_rows > kStackRows) {
+    heap_rows.resize(n_rows + 1);
+    dst = heap_rows.data();
+  }
+  dst[0] = out + post_start;
   T* ring_base = ring + ring_start;  // column of postsynaptic neuron 0
-  int64_t bad = 0;
-  auto entry = [&](uint32_t p, int64_t d) {  // the ring entry of (p, d >= 1)
-    int64_t r = slot + d;
+  for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
     if (r >= n_rows) r -= n_rows;
-    return ring_base + r * n_cols + p;
-  };
+    dst[d] = ring_base + r * n_cols;
+  }
+  const uint64_t max_delay = static_cast<uint64_t>(n_rows);
+  const W* w_all = weight;
+  int64_t bad = 0;
   auto add_row = [&](int64_t i, T scale) {
-    const int32_t* row = post_idx + i * k;
-    const D* d_row = delay + i * k;
-    const W* w_row = per_synapse ? weight + i * k : weight;
-    for (int64_t j = 0; j < k; ++j) {
-      if (j + kPrefetch < k) {  // an address past the ring is harmless: prefetches never fault
-        const uint32_t q = static_cast<uint32_t>(row[j + kPrefetch]);
-        if (q < n_post) __builtin_prefetch(entry(q, static_cast<int64_t>(d_row[j + kPrefetch])), 1, 1);
-      }
-      const uint32_t p = static_cast<uint32_t>(row[j]);
-      if (p >= n_post) continue;
-      const int64_t d = static_cast<int64_t>(d_row[j]);
-      const T value = scale * static_cast<T>(per_synapse ? w_row[j] : w_row[0]);
-      if (d == 0) {
-        base[p] += value;
-        continue;
-      }
-      if (d < 0 || d > n_rows) {  // the ring is too short for this delay: report, skip
-        ++bad;
-        continue;
-      }
-      *entry(p, d) += value;
-    }
+    bad += AddDelayedRow<T, W, D>(dst, post_idx + i * k, delay + i * k, per_synapse ? w_all + i * k : w_all,
+                                  per_synapse, scale, k, n_post, max_delay);
   };
   if constexpr (std::is_same_v<S, bool>) {
     ForEachSpike(spikes, n_pre, [&](int64_t i) { add_row(i, T(1)); });
@@ -339,15 +336,9 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
         std::to_string(post_start - ring_start));
   }
   const int64_t n_spikes = s_dims[m];
-  if (pre_start < 0 || pre_start + n_pre > n_spikes) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver_delayed: spikes " + Shape(s_dims) + " have no room for pre_start + n_pre = " +
-        std::to_string(pre_start) + " + " + std::to_string(n_pre));
-  }
-  if (post_start < 0 || n_post < 0 || post_start + n_post > n_total || n_post > UINT32_MAX) {
-    return ffi::Error::InvalidArgument(
-        "neurodyn_deliver_delayed: post_start + n_post = " + std::to_string(post_start) + " + " +
-        std::to_string(n_post) + " exceeds the target size " + std::to_string(n_total));
+  if (auto error = CheckPrePost("neurodyn_deliver_delayed", pre_start, n_pre, n_spikes, post_start, n_post, n_total);
+      error.failure()) {
+    return error;
   }
   const int64_t ring_size = n_rows * n_cols;
   std::vector<int64_t> st, sr, sp, sw, sd, ss, sk;
