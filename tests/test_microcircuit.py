@@ -225,6 +225,7 @@ def test_fixed_total_number_blocks_constant_weight_and_long_delays():
     ((4, [(5, 0, 2)], 2, [1.0]), dict(dt=0.1), "give it together with delay"),
     ((0, [(5, 0, 2)], 2, [1.0]), {}, "n_pre must be an integer >= 1"),
 ])
+@pytest.mark.no_typecheck  # the function's own messages, not the hook's
 def test_fixed_total_number_blocks_bad_inputs(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fixed_total_number_blocks(jax.random.key(0), *args, **kwargs)

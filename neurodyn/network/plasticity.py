@@ -244,9 +244,9 @@ class PlasticState(eqx.Module):
     weight: Float[Array, "pre k"]
     pre_trace: Float[Array, "pre traces"]
     post_trace: Float[Array, "post traces"]
-    ring: Float[Array, "delay post"] | None = None
-    spike_ring: Float[Array, "delay n"] | None = None
-    post_history: Float[Array, "delay post traces"] | None = None
+    ring: Float[Array, "ring_rows post"] | None = None
+    spike_ring: Float[Array, "spike_rows n"] | None = None
+    post_history: Float[Array, "spike_rows post traces"] | None = None
     short_term: dict | None = None
 
 
