@@ -112,8 +112,12 @@ def test_below_rheobase_no_spikes():
 
 
 def test_membrane_resistance_scales_the_drive():
-    a = nd.simulate(nd.LIF(resistance=2.0), t1=300.0, dt=0.1, input=10.0, mode="exact", record=())
-    b = nd.simulate(nd.LIF(), t1=300.0, dt=0.1, input=20.0, mode="exact", record=())
+    # R and I as arrays: both runs share one compiled program (Python floats are static)
+    a = nd.simulate(nd.LIF(resistance=jnp.asarray(2.0)), t1=300.0, dt=0.1, input=jnp.asarray(10.0),
+                    mode="exact", record=())
+    b = nd.simulate(nd.LIF(resistance=jnp.asarray(1.0)), t1=300.0, dt=0.1, input=jnp.asarray(20.0),
+                    mode="exact", record=())
+    assert a.spikes()[0].size > 10  # R·I = 20 mV, twice the threshold: regular firing
     np.testing.assert_allclose(a.spikes()[0], b.spikes()[0], rtol=1e-6)
 
 
