@@ -82,6 +82,21 @@ inline void ForEachNonzero(const T* a, int64_t n, F&& f) {
   }
 }
 
+// Calls run(triplet, dependent) with both as compile-time std::bool_constant values, so each
+// rule (pair/triplet × additive/weight-dependent) runs its own specialised loop. The rule is
+// weight-dependent when mu+ or mu- (coefficients 5 and 6) is non-zero.
+template <typename T, typename F>
+inline void DispatchRule(int64_t n_traces, const T* c, F&& run) {
+  using Yes = std::true_type;
+  using No = std::false_type;
+  const bool dependent = c[5] != T(0) || c[6] != T(0);
+  if (n_traces == 2) {
+    dependent ? run(Yes{}, Yes{}) : run(Yes{}, No{});
+  } else {
+    dependent ? run(No{}, Yes{}) : run(No{}, No{});
+  }
+}
+
 // The update loops, specialised at compile time: kTriplet (two traces per side), kDependent
 // (a weight dependence mu+ or mu- != 0; the additive rule skips the power and its division).
 template <typename T, bool kTriplet, bool kDependent>
@@ -174,19 +189,12 @@ ffi::Error StdpTyped(ffi::AnyBuffer target, ffi::AnyBuffer weight, ffi::AnyBuffe
   if (x != pre_trace.untyped_data()) std::memcpy(x, pre_trace.untyped_data(), sizeof(T) * n_pre * n_tr);
   if (y != post_trace.untyped_data()) std::memcpy(y, post_trace.untyped_data(), sizeof(T) * n_post * n_tr);
   const T* c = static_cast<const T*>(coef.untyped_data());
-  const bool dependent = c[5] != T(0) || c[6] != T(0);
   auto run = [&](auto triplet, auto dep) {
     StdpLoops<T, decltype(triplet)::value, decltype(dep)::value>(
         g + post_start, w, x, y, post_idx.typed_data(), reverse.typed_data(), pre_spikes.typed_data(),
         post_spikes.typed_data(), c, n_pre, k, kin, n_post, nearest != 0, deliver != 0);
   };
-  using Yes = std::true_type;
-  using No = std::false_type;
-  if (n_tr == 2) {
-    dependent ? run(Yes{}, Yes{}) : run(Yes{}, No{});
-  } else {
-    dependent ? run(No{}, Yes{}) : run(No{}, No{});
-  }
+  DispatchRule(n_tr, c, run);
   return ffi::Error::Success();
 }
 
@@ -311,7 +319,6 @@ ffi::Error StdpDelayedTyped(ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace, ffi
   if (hist != post_hist.untyped_data()) std::memcpy(hist, post_hist.untyped_data(), sizeof(T) * rows * n_post * n_tr);
   if (spk != spike_hist.untyped_data()) std::memcpy(spk, spike_hist.untyped_data(), sizeof(T) * rows * n_post);
   const T* c = static_cast<const T*>(coef.untyped_data());
-  const bool dependent = c[5] != T(0) || c[6] != T(0);
   const int64_t s = step.typed_data()[0];
   auto run = [&](auto triplet, auto dep) {
     StdpDelayedLoops<T, decltype(triplet)::value, decltype(dep)::value>(
@@ -319,13 +326,7 @@ ffi::Error StdpDelayedTyped(ffi::AnyBuffer weight, ffi::AnyBuffer pre_trace, ffi
         pre_spikes.typed_data(), post_spikes.typed_data(), c, n_pre, k,
         kin, n_post, rows, s, nearest != 0);
   };
-  using Yes = std::true_type;
-  using No = std::false_type;
-  if (n_tr == 2) {
-    dependent ? run(Yes{}, Yes{}) : run(Yes{}, No{});
-  } else {
-    dependent ? run(No{}, Yes{}) : run(No{}, No{});
-  }
+  DispatchRule(n_tr, c, run);
   return ffi::Error::Success();
 }
 
