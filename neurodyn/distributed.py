@@ -58,31 +58,17 @@ from jaxtyping import PyTree
 
 from ._simulate import simulate
 from ._state import SimulationResult
-from .network.exact import ExactIntegration, WithJumps
+from .network.exact import AbstractForwardingSolver, ExactIntegration, WithJumps
 from .network.partition import AXIS, NetworkPartition, pad_columns
 
 __all__ = ["all_spikes", "global_spikes", "merge_spikes", "process_mesh", "simulate_distributed"]
 
 
-class _BlockSolver(diffrax.AbstractWrappedSolver):
+class _BlockSolver(AbstractForwardingSolver):
     """A solver that steps the block's own `Network` (`NetworkPartition.local`): solvers that
     read the model from `args` (`ExactIntegration`, `WithJumps`) see the network they know."""
 
     solver: diffrax.AbstractSolver
-
-    @property
-    def term_structure(self):
-        return self.solver.term_structure
-
-    @property
-    def interpolation_cls(self):
-        return self.solver.interpolation_cls
-
-    def order(self, terms):
-        return self.solver.order(terms)
-
-    def strong_order(self, terms):
-        return self.solver.strong_order(terms)
 
     def init(self, terms, t0, t1, y0, args):
         return self.solver.init(terms, t0, t1, y0, (args[0].local, *args[1:]))

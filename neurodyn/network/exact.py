@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import diffrax
+import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
@@ -186,17 +187,12 @@ class ExactIntegration(_AbstractNetworkSolver):
         return y1, None, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
 
 
-class WithJumps(diffrax.AbstractWrappedSolver):
-    """Any Diffrax solver, followed by landing a network's delta-synapse jumps.
+class AbstractForwardingSolver(diffrax.AbstractWrappedSolver):
+    """A wrapped Diffrax solver that takes its terms, interpolation and orders from `solver`;
+    subclasses say what their `init`, `step` and `func` add around it (`WithJumps`, and the
+    block solver of `neurodyn.distributed`)."""
 
-    `simulate_network` wraps the solver in this by itself when the network has delta
-    synapses. A wrapped solver in Diffrax's sense (`isinstance` checks see `solver`), so
-    `WithJumps(diffrax.Euler())` integrates white noise too (`WhiteNoise` inputs, `OUCurrent`
-    receptors): each step is one Euler–Maruyama step of the drift and diffusion, then the
-    jumps that arrived land, as in the noise-free case.
-    """
-
-    solver: diffrax.AbstractSolver = diffrax.Euler()
+    solver: eqx.AbstractVar[diffrax.AbstractSolver]
 
     @property
     def term_structure(self):
@@ -211,6 +207,19 @@ class WithJumps(diffrax.AbstractWrappedSolver):
 
     def strong_order(self, terms):
         return self.solver.strong_order(terms)
+
+
+class WithJumps(AbstractForwardingSolver):
+    """Any Diffrax solver, followed by landing a network's delta-synapse jumps.
+
+    `simulate_network` wraps the solver in this by itself when the network has delta
+    synapses. A wrapped solver in Diffrax's sense (`isinstance` checks see `solver`), so
+    `WithJumps(diffrax.Euler())` integrates white noise too (`WhiteNoise` inputs, `OUCurrent`
+    receptors): each step is one Euler–Maruyama step of the drift and diffusion, then the
+    jumps that arrived land, as in the noise-free case.
+    """
+
+    solver: diffrax.AbstractSolver = diffrax.Euler()
 
     def init(self, terms, t0, t1, y0, args):
         return self.solver.init(terms, t0, t1, y0, args)
