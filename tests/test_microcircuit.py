@@ -317,6 +317,9 @@ def test_poisson_background_and_thalamus():
     (dict(scale=0.01, dt=float("nan")), "dt must be a finite"),
     (dict(scale=0.01, dt=0.4), "1.5 ms background delay"),
     (dict(scale=0.01, thalamic="yes"), "thalamic must be True or False"),
+    (dict(scale=0.01, targets=(5, 5)), r"targets must be None or \(start, stop\)"),
+    (dict(scale=0.01, targets=(-1, 10)), r"targets must be None or \(start, stop\)"),
+    (dict(scale=0.01, targets=(0, 10**9)), r"0 <= start < stop <= 77[0-9] "),
 ])
 def test_bad_inputs(kwargs, match):
     # (TypeError: the test suite's runtime type checker refuses a str for `thalamic: bool` first)

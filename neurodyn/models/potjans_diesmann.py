@@ -317,6 +317,14 @@ def potjans_diesmann(
     w_mean, w_ext = weight_means(k_scale)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     n_total = int(offsets[-1])
+    if targets is not None:
+        ok = (isinstance(targets, tuple) and len(targets) == 2
+              and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in targets))
+        if not ok or not 0 <= targets[0] < targets[1] <= n_total:
+            raise ValueError(
+                f"targets must be None or (start, stop) with 0 <= start < stop <= {n_total} "
+                f"(the neurons at scale {scale}), got {targets!r}"
+            )
     k_conn = jax.random.fold_in(key, 0)
     projections = []
     for s, source in enumerate(POPULATIONS):
