@@ -136,6 +136,7 @@ def deliver_delayed(
     pre_start: int | None = None,
     ring_origin: int | None = None,
     arrive: bool = True,
+    delay: int | None = None,
     method: str | None = None,
 ) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
     """Delivery with per-synapse delays through a ring buffer (see the module docstring).
@@ -150,7 +151,8 @@ def deliver_delayed(
             in all than one per projection (the Potjans-Diesmann microcircuit's 55
             projections onto 8 populations: 1/7 of the memory and of the per-step arrival
             work) and keeps the random ring writes in a smaller cache footprint.
-        conn: a `Connectivity` with per-synapse delays (`conn.delay`).
+        conn: a `Connectivity` with per-synapse delays (`conn.delay`), or any
+            `Connectivity` with `delay`.
         spiked: the spikes of this step, as in `deliver` (with `pre_start` likewise).
         step: this step's index (int32 scalar; steps must advance by one per call).
         post_start, pre_start, method: as in `deliver`.
@@ -159,21 +161,36 @@ def deliver_delayed(
         arrive: add ring row step mod R to the target and clear it before delivering (what
             arrives now). With a shared ring, exactly one of the calls of a step passes
             True, the first (the others add to rows the arrival has already emptied).
+        delay: one delay in whole steps (static int >= 0) for every synapse, for a
+            connectivity without per-synapse delays (a `Projection(delay=...)`): each
+            spiking row is added to the one ring row `delay` steps ahead with the no-delay
+            loop, so one delay costs no more than none, and several such projections
+            onto one variable can share a ring with per-synapse-delay ones.
 
     Returns:
         (target, ring) updated: target has received what arrives at this step.
     """
     if not isinstance(conn, Connectivity):
         raise TypeError(f"conn must be a Connectivity, got {type(conn).__name__}")
-    if conn.delay is None:
-        raise ValueError("deliver_delayed needs a Connectivity with per-synapse delays (conn.delay is None); use deliver")
+    if delay is None:
+        if conn.delay is None:
+            raise ValueError(
+                "deliver_delayed needs a Connectivity with per-synapse delays (conn.delay is None) or one "
+                "delay=... in steps for all synapses; without a delay use deliver"
+            )
+        delays, max_delay = conn.delay, conn.max_delay
+    else:
+        if conn.delay is not None:
+            raise ValueError("deliver_delayed: delay= given, but conn already holds per-synapse delays; give one")
+        max_delay = check_int("delay", delay, lower=0, meaning="steps")
+        delays = _one_delay(max_delay)
     target, spiked, post_start, pre_start = _check_call(target, conn, spiked, post_start, pre_start)
     ring = jnp.asarray(ring)
-    rows = max(1, conn.max_delay)
+    rows = max(1, max_delay)
     if ring.ndim != 2 or ring.shape[0] < rows or ring.dtype != target.dtype:
         raise ValueError(
             f"ring must be a 2-D (rows >= {rows}, columns) {target.dtype} array (rows >= the largest delay "
-            f"{conn.max_delay} steps), got {ring.dtype} shape {ring.shape}"
+            f"{max_delay} steps), got {ring.dtype} shape {ring.shape}"
         )
     if ring_origin is None:
         ring_origin = post_start
@@ -192,8 +209,15 @@ def deliver_delayed(
     impl = _choose(method, target.dtype)
     where = (post_start, conn.n_post, pre_start, post_start - ring_origin, bool(arrive))
     return _deliver_delayed(
-        impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), conn.delay, spiked, step.astype(jnp.int32)
+        impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), delays, spiked, step.astype(jnp.int32)
     )
+
+
+def _one_delay(steps: int) -> Int[Array, ""]:
+    """One delay for every synapse as the kernel's scalar delay operand (the smallest of
+    its delay dtypes that holds it)."""
+    dtype = np.uint8 if steps < 256 else np.int16 if steps < 2**15 else np.int32
+    return jnp.asarray(steps, dtype)
 
 
 def _check_call(target, conn, spiked, post_start, pre_start):
@@ -478,7 +502,8 @@ def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, s
     spiked = jax.lax.slice_in_dim(spiked, pre_start, pre_start + n_pre)
 
     def destinations(picked):
-        return _delayed_targets(where, post_idx[picked], delay[picked], slot, ring.shape, n_total)
+        return _delayed_targets(where, post_idx[picked], delay[picked] if delay.ndim else delay, slot, ring.shape,
+                                n_total)
 
     both = _scatter_spiking_rows(jnp.concatenate([target, ring.ravel()]), spiked, weight, destinations)
     return both[:n_total], both[n_total:].reshape(ring.shape)
@@ -524,8 +549,9 @@ def deliver_delayed_group(
     *,
     ring_origin: int = 0,
     rows: int = GROUP_ROWS,
+    delays: Sequence[int | None] | None = None,
 ) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
-    """Several per-synapse-delay projections sharing one ring, in pure JAX, one scatter per chunk.
+    """Several delayed projections sharing one ring, in pure JAX, one scatter per chunk.
 
     The same as calling `deliver_delayed` for each projection in turn (the first with
     arrive=True) on the same `ring`, but written for a GPU, where every XLA operation is
@@ -543,13 +569,16 @@ def deliver_delayed_group(
         target: (n_total,) values the synapses add to.
         ring: (R, C) ring shared by the projections: column c is target[ring_origin + c];
             R >= every projection's `max_delay`.
-        conns: the projections' `Connectivity` tables, all with per-synapse delays.
+        conns: the projections' `Connectivity` tables, each with per-synapse delays or
+            with one delay in `delays`.
         spiked: (n_spikes,) bool spikes of this step (the whole network's); projection j
             reads spiked[pre_starts[j] : pre_starts[j] + conns[j].n_pre].
         step: this step's index (int32 scalar).
         post_starts, pre_starts: static ints, one per projection.
         ring_origin: index in `target` of ring column 0 (static).
         rows: spiking rows per projection and chunk (static int >= 1).
+        delays: per projection, None (its per-synapse delays) or one delay in steps for
+            all its synapses (as `deliver_delayed`'s `delay`); default all None.
 
     Returns:
         (target, ring) updated, as the sequence of `deliver_delayed` calls returns them
@@ -563,15 +592,28 @@ def deliver_delayed_group(
             f"projections, {len(post_starts)} post_starts and {len(pre_starts)} pre_starts"
         )
     check_int("rows", rows, lower=1, meaning="spiking rows per projection and chunk")
+    delays = (None,) * len(conns) if delays is None else tuple(delays)
+    if len(delays) != len(conns):
+        raise ValueError(f"deliver_delayed_group: delays has {len(delays)} entries for {len(conns)} projections")
     spiked = jnp.asarray(spiked)
     if spiked.dtype != jnp.bool_:
         raise ValueError(f"deliver_delayed_group takes bool spikes, got {spiked.dtype} (float spikes: deliver_delayed)")
     max_delay = 0
-    for conn, post_start, pre_start in zip(conns, post_starts, pre_starts):
-        if not isinstance(conn, Connectivity) or conn.delay is None:
-            raise ValueError("deliver_delayed_group: every projection needs a Connectivity with per-synapse delays")
+    tables = []
+    for j, (conn, post_start, pre_start, one) in enumerate(zip(conns, post_starts, pre_starts, delays)):
+        if not isinstance(conn, Connectivity) or (conn.delay is None) == (one is None):
+            raise ValueError(
+                f"deliver_delayed_group: projection {j} needs a Connectivity with per-synapse delays or "
+                f"delays[{j}] (one delay in steps), exactly one of the two"
+            )
         target, spiked, _, _ = _check_call(target, conn, spiked, post_start, pre_start)
-        max_delay = max(max_delay, conn.max_delay)
+        if one is None:
+            max_delay = max(max_delay, conn.max_delay)
+            tables.append((conn.post_idx, jnp.asarray(conn.weight), conn.delay))
+        else:
+            one = check_int(f"delays[{j}]", one, lower=0, meaning="steps")
+            max_delay = max(max_delay, one)
+            tables.append((conn.post_idx, jnp.asarray(conn.weight), _one_delay(one)))
     ring, step = jnp.asarray(ring), jnp.asarray(step)
     if ring.ndim != 2 or ring.shape[0] < max(1, max_delay) or ring.dtype != target.dtype:
         raise ValueError(
@@ -588,7 +630,6 @@ def deliver_delayed_group(
     if step.shape != () or not jnp.issubdtype(step.dtype, jnp.integer):
         raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
     where = tuple((ps, c.n_post, pr, ps - ring_origin, False) for c, ps, pr in zip(conns, post_starts, pre_starts))
-    tables = [(c.post_idx, jnp.asarray(c.weight), c.delay) for c in conns]
     return _deliver_delayed_group(where, int(ring_origin), int(rows), target, ring, tables, spiked,
                                   step.astype(jnp.int32))
 
@@ -617,7 +658,8 @@ def _deliver_delayed_group(where, ring_origin, rows, target, ring, tables, spike
             (picked,) = jnp.nonzero(s & (rank // rows == c), size=k, fill_value=n_pre)
             spiking = picked < n_pre
             picked = jnp.minimum(picked, n_pre - 1)
-            dest = _delayed_targets(w_j, post_idx[picked], delay[picked], slot, ring.shape, n_total)
+            d = delay[picked] if delay.ndim else delay
+            dest = _delayed_targets(w_j, post_idx[picked], d, slot, ring.shape, n_total)
             dest = jnp.where(spiking[:, None], dest, n_total + ring_size).ravel()  # not spiking -> dropped
             to_target.append(jnp.where(dest < n_total, dest, n_total))
             to_ring.append(dest - n_total)  # negative (a target entry) or past the end: dropped

@@ -21,18 +21,19 @@ A `Network` is a spiking model: `neurodyn.simulate` runs it with the one clock l
 (threshold, reset and refractory clamp at step boundaries) and calls `Network.deliver`
 after each step. Delivery is event-driven (`neurodyn.network.delivery`: a compiled C++
 kernel on CPU, pure JAX elsewhere) and costs O(spiking × out-degree), never
-O(n_pre × n_post). Delays are whole steps: delivery writes into a ring buffer of
-`delay_steps` rows per delayed projection (memory O(delay_steps × n_post), not a history
-of the run) and the row written `delay_steps` steps earlier is added to g. A spike
-detected at the end of step s (time t_s) changes g at t_s + delay: with delay 0, from the
-next step on (Brian2's order: update, threshold, synapses, reset). Per-synapse delays
-(a `Connectivity` built with `delay=..., dt=...`) use one ring of D = max delay rows shared
-by every such projection onto the same synaptic variable (covering the span of their
-postsynaptic populations, D the largest of their delays): synapse k's share of a spike of
-step s is added to g at step s + d_k. One ring per variable instead of one per projection
-is 1/7 of the memory and of the per-step arrival work for the Potjans-Diesmann
-microcircuit (55 projections onto 8 populations), and its random writes stay in a smaller
-part of the caches.
+O(n_pre × n_post). Delays are whole steps: delivery writes into a ring buffer of D rows
+(memory O(D × n_post), not a history of the run), and the row written d steps earlier is
+added to g. A spike detected at the end of step s (time t_s) changes g at t_s + delay:
+with delay 0, from the next step on (Brian2's order: update, threshold, synapses, reset).
+Every delayed projection onto one synaptic variable, with one delay
+(`Projection(delay=...)`) or per-synapse delays (a `Connectivity` built with `delay=...,
+dt=...`), shares one ring of D rows (D the largest of their delays, covering the span of
+their postsynaptic populations): synapse k's share of a spike of step s is added to g at
+step s + d_k. One ring per variable instead of one per projection is 1/7 of the memory and
+of the per-step arrival work for the Potjans-Diesmann microcircuit (55 projections onto 8
+populations), and its random writes stay in a smaller part of the caches. A one-delay
+projection adds each spiking row to the one ring row d steps ahead, in place (the kernel's
+scalar-delay mode), as fast as a projection without delay.
 A projection with `short_term` plasticity (`neurodyn.network.short_term`: NEST's
 `tsodyks_synapse`, or the u·x model) scales each spike's weights by the released fraction
 u·x; its state is part of the projection's delivery state (and it keeps a ring of its own).
@@ -678,12 +679,11 @@ class Network(AbstractSpikingNeuron):
     # ------------------------------------------------------------------ delivery
 
     def delivery_state(self, n_neurons: int, dt: float, dtype) -> tuple:
-        """One entry per projection: its ring buffer (delay steps × post size) for one delay,
-        None without a delay.
+        """One entry per projection: a ring buffer or None (no delay, or a shared ring).
 
-        Per-synapse delays: the projections onto one variable share a ring, held by the
-        first of them (the others' entries are None): D rows for the largest delay D
-        among them (none if every delay is 0), one column per neuron of the span of their
+        Delayed projections (one delay, or per-synapse delays not all 0) onto one variable
+        share a ring, held by the first of them (the others' entries are None): D rows for
+        the largest delay D among them, one column per neuron of the span of their
         postsynaptic populations, so the memory is O(D × span) whatever the spread of the
         delays. Also checks, at the start of a run, that every Poisson source has
         rate·dt <= 1.
@@ -741,10 +741,15 @@ class Network(AbstractSpikingNeuron):
 
     @staticmethod
     def _shares_ring(proj: Projection, dt: float) -> bool:
-        """Whether `proj` delivers through its variable's shared ring: per-synapse delays,
-        not all 0, and no short-term or long-term plasticity (those keep their own state)."""
-        return (proj.per_synapse_delays and proj.delay_steps(dt) > 0 and proj.short_term is None
-                and proj.plasticity is None)
+        """Whether `proj` delivers through its variable's shared ring: per-synapse delays
+        (not all 0) or one delay of at least one step, and no short-term or long-term
+        plasticity (those keep their own state)."""
+        return proj.delay_steps(dt) > 0 and proj.short_term is None and proj.plasticity is None
+
+    @staticmethod
+    def _one_delay(proj: Projection, dt: float) -> int | None:
+        """The one delay in steps of a projection without per-synapse delays (None with them)."""
+        return None if proj.per_synapse_delays else proj.delay_steps(dt)
 
     def _shared_rings(self, dt: float) -> dict[int, tuple[int, int, int, tuple[int, ...]]]:
         """{index of the first per-synapse-delay projection onto each variable: (rows, first
@@ -775,12 +780,11 @@ class Network(AbstractSpikingNeuron):
     def deliver(self, y: State, rings, spiked, step, key, dt: float):
         """Add this step's spikes to the synaptic variables (delay 0) or the ring buffers.
 
-        One delay: ring row `step % delay` holds what arrives now: it is added
-        to g, then overwritten with what this step's spikes send (arriving `delay` steps
-        later). Per-synapse delays: the first projection of a variable's group adds row
-        `step % R` of their shared ring to g and clears it (`deliver_delayed(arrive=True)`),
-        and each projection adds each synapse to row `(step + d) % R`. Poisson sources and inputs draw
-        from `key`, one subkey per source.
+        Delayed projections (one delay or per-synapse delays) onto one variable share a
+        ring of R rows: the first of them adds row `step % R` to g and clears it
+        (`deliver_delayed(arrive=True)`), and each projection adds each synapse to row
+        `(step + d) % R` (one delay: every spiking row to the one row `(step + d) % R`).
+        Poisson sources and inputs draw from `key`, one subkey per source.
         Delta-synapse variables must be empty here (the step's solver landed the jumps):
         a run whose solver does not land them (plain `simulate` with a Diffrax solver not
         wrapped in `WithJumps`) stops with an error instead of silently dropping them.
@@ -818,11 +822,13 @@ class Network(AbstractSpikingNeuron):
                         g, new_rings[holder], [self.projections[m].connectivity for m in batched], spiked, step,
                         [self.population(self.projections[m].post).start for m in batched],
                         [self.population(self.projections[m].pre).start for m in batched], ring_origin=origin,
+                        delays=[self._one_delay(self.projections[m], dt) for m in batched],
                     )
                 if not grouped or proj.pre in source_spikes:
                     g, new_rings[holder] = deliver_delayed(
                         g, new_rings[holder], proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start,
-                        ring_origin=origin, arrive=j == holder and not grouped, method=self.delivery,
+                        ring_origin=origin, arrive=j == holder and not grouped, delay=self._one_delay(proj, dt),
+                        method=self.delivery,
                     )
                 y[var] = g
                 continue
@@ -832,16 +838,9 @@ class Network(AbstractSpikingNeuron):
                 y[var], ring = self._deliver_plastic(proj, rev, g, ring, pre_spiked, spiked[post], step, dt)
             elif proj.short_term is not None:
                 y[var], ring = self._deliver_short_term(proj, g, ring, pre_spiked, pre_start or 0, step, dt)
-            elif ring is None:
+            else:  # no delay (delayed static projections share their variable's ring, above)
                 y[var] = deliver(g, proj.connectivity, pre_spiked, post.start, pre_start=pre_start,
                                  method=self.delivery)
-            else:
-                slot = step % ring.shape[0]
-                g = g.at[post].add(ring[slot])
-                row = deliver(jnp.zeros_like(ring[slot]), proj.connectivity, pre_spiked, 0, pre_start=pre_start,
-                              method=self.delivery)
-                ring = jax.lax.dynamic_update_index_in_dim(ring, row, slot, 0)
-                y[var] = g
             new_rings[j] = ring
         for j, pin in enumerate(self.poisson_inputs):
             post = self.population(pin.target)

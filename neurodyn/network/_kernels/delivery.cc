@@ -30,7 +30,9 @@
 //     d >= 1: ring[(slot + d) mod R, p] += s_i * weight[i, j]        (read d steps later)
 // so a spike of step s reaches synapse (i, j) in the delivery of step s + d exactly.
 // Extra operands: ring [*batch, R, n_post] (the target's type), delay [*batch, n_pre, K]
-// (uint8, int16 or int32), step [*batch] (int32); outputs (out, ring_out), both aliasable.
+// or [*batch] (uint8, int16 or int32: per synapse, or one delay d for every synapse, whose
+// rows then go straight into the one destination row, as in the no-delay handler), step
+// [*batch] (int32); outputs (out, ring_out), both aliasable.
 //
 // Built on first use by neurodyn/network/delivery.py with the FFI headers of the jaxlib
 // it runs with (jax.ffi.include_dir()).
@@ -224,16 +226,15 @@ constexpr int64_t kStackRows = 256;
 // The synapses of presynaptic neuron i (table row i), each adding scale * weight to
 // dst[delay][post]. dst[0] is the target, dst[d] the ring row (slot + d) mod R. Returns the
 // number of synapses with a delay outside [0, max_delay] (skipped: the ring is too short).
-template <typename T, typename W, typename D>
+// PerSynapse (one weight per synapse, else w_row[0] for all) is a template argument so that
+// the loop carries no branch on it.
+template <bool PerSynapse, typename T, typename W, typename D>
 inline int64_t AddDelayedRow(T* const* __restrict__ dst, const int32_t* __restrict__ row,
-                             const D* __restrict__ d_row, const W* __restrict__ w_row, bool per_synapse,
-                             T scale, int64_t k, uint32_t n_post, uint64_t max_delay) {
+                             const D* __restrict__ d_row, const W* __restrict__ w_row, T scale, int64_t k,
+                             uint32_t n_post, uint64_t max_delay) {
   int64_t bad = 0;
+  const T w0 = scale * static_cast<T>(w_row[0]);
   for (int64_t j = 0; j < k; ++j) {
-    if (false && j + kPrefetch < k) {  // padding or a bad delay prefetches a harmless address: prefetches never fault
-      const uint64_t dq = static_cast<uint64_t>(static_cast<int64_t>(d_row[j + kPrefetch]));
-      __builtin_prefetch(dst[dq < max_delay ? dq : max_delay] + static_cast<uint32_t>(row[j + kPrefetch]), 1, 1);
-    }
     const uint32_t p = static_cast<uint32_t>(row[j]);  // negative -> huge -> skipped
     if (p >= n_post) continue;
     const uint64_t d = static_cast<uint64_t>(static_cast<int64_t>(d_row[j]));  // negative -> huge
@@ -241,20 +242,57 @@ inline int64_t AddDelayedRow(T* const* __restrict__ dst, const int32_t* __restri
       ++bad;
       continue;
     }
-    dst[d][p] += scale * static_cast<T>(per_synapse ? w_row[j] : w_row[0]);
+    dst[d][p] += PerSynapse ? scale * static_cast<T>(w_row[j]) : w0;
   }
   return bad;
 }
 
+// Calls f(i, s_i) for every presynaptic row i that spiked (bool spikes: s_i = 1).
+template <typename T, typename S, typename F>
+inline void ForEachSpiking(const S* spikes, int64_t n_pre, F&& f) {
+  if constexpr (std::is_same_v<S, bool>) {
+    ForEachSpike(spikes, n_pre, [&](int64_t i) { f(i, T(1)); });
+  } else {
+    for (int64_t i = 0; i < n_pre; ++i) {
+      if (spikes[i] != S(0)) f(i, static_cast<T>(spikes[i]));
+    }
+  }
+}
+
+// One network's delivery with delays: arrival (with `arrive`), then every spiking row. With
+// per_synapse_delay false, `delay` holds one delay d for all synapses: every row goes to the
+// one destination dst[d] (the ring row d steps ahead, or the target for d = 0) with the
+// no-delay loop (AddRow), so a projection with one delay costs what one without does.
 template <typename T, typename W, typename S, typename D>
 int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64_t step,
                           const int32_t* post_idx, const W* weight, bool per_synapse, const D* delay,
-                          const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post, int64_t post_start,
-                          int64_t ring_start, bool arrive) {
+                          bool per_synapse_delay, const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post,
+                          int64_t post_start, int64_t ring_start, bool arrive) {
   int64_t slot = step % n_rows;
   if (slot < 0) slot += n_rows;
   // Row `slot` covers target entries [post_start - ring_start, ... + n_cols).
   if (arrive) AddAndClear(out + post_start - ring_start, ring + slot * n_cols, static_cast<uint32_t>(n_cols));
+  T* ring_base = ring + ring_start;  // column of postsynaptic neuron 0
+  int64_t bad = 0;
+  if (!per_synapse_delay) {
+    const uint64_t d = static_cast<uint64_t>(static_cast<int64_t>(delay[0]));  // negative -> huge
+    T* base = nullptr;
+    if (d == 0) {
+      base = out + post_start;
+    } else if (d <= static_cast<uint64_t>(n_rows)) {
+      base = ring_base + ((slot + static_cast<int64_t>(d)) % n_rows) * n_cols;
+    }
+    ForEachSpiking<T>(spikes, n_pre, [&](int64_t i, T s) {
+      if (base == nullptr) {
+        ++bad;
+      } else if (per_synapse) {
+        AddRow<T, W>(base, post_idx + i * k, weight + i * k, s, k, n_post);
+      } else {
+        AddRowScalar<T, W>(base, post_idx + i * k, s * static_cast<T>(weight[0]), k, n_post);
+      }
+    });
+    return bad;
+  }
   // Where a synapse of delay d adds, for d = 0 ... R: one table lookup per synapse instead
   // of a modulo, a multiply and a branch on d == 0.
   T* stack_rows[kStackRows + 1];
@@ -265,25 +303,17 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
     dst = heap_rows.data();
   }
   dst[0] = out + post_start;
-  T* ring_base = ring + ring_start;  // column of postsynaptic neuron 0
   for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
     if (r >= n_rows) r -= n_rows;
     dst[d] = ring_base + r * n_cols;
   }
   const uint64_t max_delay = static_cast<uint64_t>(n_rows);
-  const W* w_all = weight;
-  int64_t bad = 0;
-  auto add_row = [&](int64_t i, T scale) {
-    bad += AddDelayedRow<T, W, D>(dst, post_idx + i * k, delay + i * k, per_synapse ? w_all + i * k : w_all,
-                                  per_synapse, scale, k, n_post, max_delay);
-  };
-  if constexpr (std::is_same_v<S, bool>) {
-    ForEachSpike(spikes, n_pre, [&](int64_t i) { add_row(i, T(1)); });
-  } else {
-    for (int64_t i = 0; i < n_pre; ++i) {
-      if (spikes[i] != S(0)) add_row(i, static_cast<T>(spikes[i]));
-    }
-  }
+  ForEachSpiking<T>(spikes, n_pre, [&](int64_t i, T s) {
+    bad += per_synapse ? AddDelayedRow<true, T, W, D>(dst, post_idx + i * k, delay + i * k, weight + i * k, s, k,
+                                                      n_post, max_delay)
+                       : AddDelayedRow<false, T, W, D>(dst, post_idx + i * k, delay + i * k, weight, s, k, n_post,
+                                                       max_delay);
+  });
   return bad;
 }
 
@@ -307,7 +337,8 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
   const auto k_dims = step.dimensions();
   if (static_cast<int64_t>(t_dims.size()) != m + 1 || t_dims[m] != n_total ||
       static_cast<int64_t>(r_dims.size()) != m + 2 || static_cast<int64_t>(ro_dims.size()) != m + 2 ||
-      static_cast<int64_t>(p_dims.size()) != m + 2 || static_cast<int64_t>(d_dims.size()) != m + 2 ||
+      static_cast<int64_t>(p_dims.size()) != m + 2 ||
+      (static_cast<int64_t>(d_dims.size()) != m + 2 && static_cast<int64_t>(d_dims.size()) != m) ||
       static_cast<int64_t>(s_dims.size()) != m + 1 || static_cast<int64_t>(k_dims.size()) != m) {
     return ffi::Error::InvalidArgument(
         "neurodyn_deliver_delayed: inconsistent ranks: out " + Shape(out_dims) + ", target " +
@@ -321,8 +352,9 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
     return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: weight must be a scalar or [n_pre, K], got " +
                                        Shape(w_dims));
   }
-  if ((per_synapse && (w_dims[m] != n_pre || w_dims[m + 1] != k)) || d_dims[m] != n_pre ||
-      d_dims[m + 1] != k) {
+  const bool per_synapse_delay = static_cast<int64_t>(d_dims.size()) == m + 2;
+  if ((per_synapse && (w_dims[m] != n_pre || w_dims[m + 1] != k)) ||
+      (per_synapse_delay && (d_dims[m] != n_pre || d_dims[m + 1] != k))) {
     return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: weight " + Shape(w_dims) + " or delay " +
                                        Shape(d_dims) + " does not match post_idx " + Shape(p_dims));
   }
@@ -345,7 +377,7 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
   if (!BatchStrides(t_dims, m, batch, n_total, &st) || !BatchStrides(r_dims, m, batch, ring_size, &sr) ||
       !BatchStrides(p_dims, m, batch, n_pre * k, &sp) ||
       !BatchStrides(w_dims, m, batch, per_synapse ? n_pre * k : 1, &sw) ||
-      !BatchStrides(d_dims, m, batch, n_pre * k, &sd) || !BatchStrides(s_dims, m, batch, n_spikes, &ss) ||
+      !BatchStrides(d_dims, m, batch, per_synapse_delay ? n_pre * k : 1, &sd) || !BatchStrides(s_dims, m, batch, n_spikes, &ss) ||
       !BatchStrides(k_dims, m, batch, 1, &sk)) {
     return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: batch dimensions do not broadcast to " +
                                        Shape(out_dims));
@@ -379,7 +411,7 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
     T* ro = ro_data + b * ring_size;
     if (ro != r_data + orr) std::memcpy(ro, r_data + orr, sizeof(T) * ring_size);
     bad += DeliverDelayedOne<T, W, S, D>(o, ro, n_rows, n_cols, k_data[ok], p_data + op, w_data + ow,
-                                         per_synapse, d_data + od, s_data + os + pre_start, n_pre, k,
+                                         per_synapse, d_data + od, per_synapse_delay, s_data + os + pre_start, n_pre, k,
                                          static_cast<uint32_t>(n_post), post_start, ring_start, arrive != 0);
     for (int64_t d = m - 1; d >= 0; --d) {
       if (++index[d] < batch[d]) break;
