@@ -171,3 +171,108 @@ def test_gradient_through_a_shared_ring_is_the_linear_map(method):
     np.testing.assert_array_equal(np.asarray(d_target), np.asarray(e_target))
     np.testing.assert_array_equal(np.asarray(d_ring), np.asarray(e_ring))
     assert float(jnp.abs(e_ring[:, :post_start]).sum()) == 0.0 and float(jnp.abs(e_ring).sum()) > 0
+
+
+def _with_one_delays(projs):
+    """`projs` with every other projection turned into a one-delay one (a connectivity
+    without per-synapse delays plus one delay j % 8 steps, 0 included; projection 2 with one
+    scalar weight): (conn, pre_start, post_start, one delay or None, reference lists)."""
+    out = []
+    for j, (conn, pre_start, post_start, (pre, post, w, d)) in enumerate(projs):
+        if j % 2:
+            out.append((conn, pre_start, post_start, None, (pre, post, w, d)))
+            continue
+        one, w = j % 8, (0.625 if j == 2 else w)
+        plain = from_lists(pre - pre_start, post - post_start, w, n_pre=conn.n_pre, n_post=conn.n_post)
+        out.append((plain, pre_start, post_start, one, (pre, post, np.broadcast_to(w, pre.shape), np.full_like(d, one))))
+    return out
+
+
+@pytest.mark.parametrize("path", [*METHODS, "group"])
+def test_one_delay_projections_share_the_ring_exactly(path):
+    """One-delay projections (`deliver_delayed(delay=d)`, the kernel's scalar-delay mode)
+    and per-synapse-delay ones in one ring: every spike of step s reaches its synapses at
+    step s + d exactly, through the kernel, the pure-JAX op and the grouped GPU path."""
+    projs = _with_one_delays(_projections(9)[:5])  # A->A, A->B, A->C, B->A, B->B: compiles in a few s
+    assert [p[3] for p in projs] == [0, None, 2, None, 4]
+    spikes = np.random.default_rng(10).random((25, sum(SIZES))) < 0.3
+    ref = [(c, a, b, lists) for c, a, b, _, lists in projs]
+
+    def step(target, ring, spiked, s):
+        if path == "group":
+            return deliver_delayed_group(target, ring, [p[0] for p in projs], spiked, s, [p[2] for p in projs],
+                                         [p[1] for p in projs], rows=4, delays=[p[3] for p in projs])
+        for j, (conn, pre_start, post_start, one, _) in enumerate(projs):
+            target, ring = deliver_delayed(target, ring, conn, spiked, s, post_start, pre_start=pre_start,
+                                           ring_origin=0, arrive=j == 0, delay=one, method=path)
+        return target, ring
+
+    n = sum(SIZES)
+    ring_rows = max(c.max_delay for c, *_ in _projections(9))  # 7: the one delays (<= 4) fit too
+    got = _run_rows(step, ring_rows, spikes, n)
+    np.testing.assert_array_equal(got, _reference(ref, spikes))
+
+
+def _run_rows(step_fn, rows, spikes, n):
+    def body(carry, xs):
+        target, ring = step_fn(*carry, *xs)
+        return (target, ring), target
+
+    steps = jnp.arange(spikes.shape[0], dtype=jnp.int32)
+    _, targets = jax.jit(lambda s: jax.lax.scan(body, (jnp.zeros(n), jnp.zeros((rows, n))), (s, steps)))(
+        jnp.asarray(spikes))
+    return np.asarray(targets)
+
+
+def test_one_delay_arguments_are_checked():
+    projs = _projections(11)
+    conn, pre_start, post_start, (pre, post, w, _) = projs[4]
+    plain = from_lists(pre - pre_start, post - post_start, w, n_pre=conn.n_pre, n_post=conn.n_post)
+    n = sum(SIZES)
+    target, ring, spikes = jnp.zeros(n), jnp.zeros((3, n)), jnp.zeros(n, bool)
+    kw = dict(pre_start=pre_start, ring_origin=0)
+    with pytest.raises(ValueError, match=r"delay must be an integer >= 0"):
+        deliver_delayed(target, ring, plain, spikes, 0, post_start, delay=-1, **kw)
+    with pytest.raises(TypeError, match=r"delay must be an integer"):
+        deliver_delayed(target, ring, plain, spikes, 0, post_start, delay=1.5, **kw)
+    with pytest.raises(ValueError, match="already holds per-synapse delays"):
+        deliver_delayed(target, ring, conn, spikes, 0, post_start, delay=2, **kw)
+    with pytest.raises(ValueError, match=r"rows >= 5"):
+        deliver_delayed(target, ring, plain, spikes, 0, post_start, delay=5, **kw)
+    with pytest.raises(ValueError, match=r"or one\s+delay=\.\.\. in steps"):
+        deliver_delayed(target, ring, plain, spikes, 0, post_start, **kw)
+    with pytest.raises(ValueError, match=r"delays\[0\] \(one delay in steps\), exactly one"):
+        deliver_delayed_group(target, ring, [conn], spikes, 0, [post_start], [pre_start], delays=[2])
+    with pytest.raises(ValueError, match="delays has 2 entries for 1 projections"):
+        deliver_delayed_group(target, ring, [plain], spikes, 0, [post_start], [pre_start], delays=[2, 3])
+
+
+@requires_kernel
+def test_one_delay_network_equals_the_same_delays_given_per_synapse():
+    """A network whose projections have one delay each (`Projection(delay=...)`) and the
+    same network with those delays written per synapse (explicit lists) give the same
+    spikes and conductances, step for step, and share one ring per receptor."""
+    delays_ms = (0.3, 0.0, 0.7, 0.2, 0.5, 0.1, 0.4, 0.6, 0.3)  # one per projection, 0..7 steps
+    one, lists = [], []
+    for proj, d in zip(_network("ffi").projections, delays_ms):
+        c = proj.connectivity
+        pre, k = np.nonzero(np.asarray(c.post_idx) < c.n_post)
+        post, w = np.asarray(c.post_idx)[pre, k], np.asarray(c.weight)[pre, k]
+        plain = from_lists(pre, post, w, n_pre=c.n_pre, n_post=c.n_post)
+        one.append(Projection(proj.pre, proj.post, plain, proj.receptor, delay=d))
+        given = from_lists(pre, post, w, n_pre=c.n_pre, n_post=c.n_post, delay=np.full(pre.shape, d), dt=DT)
+        lists.append(Projection(proj.pre, proj.post, given, proj.receptor))
+    base = _network("ffi")
+    y0 = {"v": jnp.linspace(-65.0, -51.0, sum(SIZES))}
+    res = {}
+    for name, projections in (("one", one), ("lists", lists)):
+        net = Network(base.neuron, base.synapses, dict(zip(("A", "B", "C"), SIZES)), projections, delivery="ffi")
+        res[name] = simulate_network(net, 30.0, DT, initial_state=y0, record=("ge", "gi"), unroll=1)
+    assert int(res["one"].n_spikes) > 50  # the circuit is active
+    for a, b in zip(res["one"].spikes(), res["lists"].spikes()):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for k in ("ge", "gi"):
+        np.testing.assert_array_equal(np.asarray(res["one"].traces[k]), np.asarray(res["lists"].traces[k]))
+    # ge: projections 0-5 (1 has delay 0: no ring), 7 rows; gi: 6-8, 6 rows; held by the first of each
+    rings = res["one"].final_state.buffers
+    assert [None if r is None else r.shape for r in rings] == [(7, 67)] + [None] * 5 + [(6, 67)] + [None] * 2
