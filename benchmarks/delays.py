@@ -5,7 +5,8 @@ p = 80/N, +20 mV drive, dt = 0.1 ms, forward Euler) with delays on both projecti
 - `per_synapse`: normal, mean 1.5 ms, SD 0.75 ms (relative SD 0.5), redrawn below 0.5·dt
   and rounded to the nearest step (NEST 3's Potjans_2014 example rule), stored as uint8
   steps and delivered through a ring buffer of max-delay rows (`deliver_delayed`);
-- `one_delay`: every synapse 1.5 ms (`Projection(delay=1.5)`, the ring of one delay).
+- `one_delay`: every synapse 1.5 ms (`Projection(delay=1.5)`: the same shared ring per
+  receptor, each spiking row added to the one row 15 steps ahead).
 Brian2 2.9 (C++ standalone, single thread) runs the *same* network: neurodyn's synapses,
 per-synapse delays and initial state, through `compare_brian2.Brian2Run` (binary built
 once; the loop timed inside the binary, wall clock). Runs alternate ours / Brian2 and the

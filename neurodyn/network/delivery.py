@@ -14,7 +14,9 @@ history of the run): at step s it first adds ring row s mod R to the target and 
 or straight to the target where d_ik = 0. A spike of step s therefore reaches synapse k in
 the delivery of step s + d_ik exactly. Several projections onto one target may share one
 ring (`ring_origin`, `arrive`; a `Network` does this for every variable): one arrival per
-step and one ring's cache footprint instead of one per projection.
+step and one ring's cache footprint instead of one per projection. A projection with one
+delay d for all its synapses (`delay=d`) adds each spiking row to ring row (s + d) mod R
+with the no-delay loop, in place, so it shares the ring and costs what `deliver` does.
 
 `deliver_delayed_group` is the pure-JAX delivery of such a group in one scatter per step
 (the spiking rows of each projection compacted into a fixed buffer of `GROUP_ROWS` rows,

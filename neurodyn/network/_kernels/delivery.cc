@@ -215,11 +215,6 @@ __attribute__((noinline)) void AddAndClear(T* __restrict__ base, T* __restrict__
   }
 }
 
-// Synapses ahead of the one being added whose destination is prefetched: the ring writes
-// are random (post index x delay) and, at the scale of the Potjans-Diesmann microcircuit
-// (tens of MB of ring), mostly miss the caches; issuing them early overlaps the misses.
-constexpr int64_t kPrefetch = 16;
-
 // Rings up to this many rows keep their row-pointer table on the stack.
 constexpr int64_t kStackRows = 256;
 
