@@ -91,7 +91,7 @@ def _once(sim, n, t_ms):
 _SUBPROCESS = r"""
 import json, statistics, sys, time
 sys.path.insert(0, {bench!r})
-import jax, coba
+import jax, coba, neurodyn
 from neurodyn.network import Network, Projection, simulate_network
 n, t_ms, variant, repeats = {n}, {t_ms}, {variant!r}, {repeats}
 if variant == "no_delay":
@@ -108,7 +108,8 @@ for _ in range(repeats):
     walls.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
 steps = round(t_ms / 0.1)
 print(json.dumps({{"us_per_step": statistics.median(walls) / steps * 1e6, "min_us_per_step": min(walls) / steps * 1e6,
-                  "cpu_us_per_step": statistics.median(cpus) / steps * 1e6, "n_spikes": int(r.n_spikes)}}))
+                  "cpu_us_per_step": statistics.median(cpus) / steps * 1e6, "n_spikes": int(r.n_spikes),
+                  "neurodyn": neurodyn.__file__}}))
 """
 VARIANTS = ("no_delay", "one_delay", "per_synapse")
 
@@ -128,8 +129,14 @@ def before_after(bases: list[Path], n: int, t_ms: float, repeats: int) -> dict:
             for name, tree in trees.items():
                 code = _SUBPROCESS.format(bench=str(tree / "benchmarks"), n=n, t_ms=t_ms, variant=variant, repeats=3)
                 env = {**os.environ, "PYTHONPATH": str(tree)}
-                proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-                runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                # cwd = the tree: `python -c` puts the working directory first on sys.path, so
+                # run from another tree's root it would import that tree's neurodyn instead
+                proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                                      cwd=str(tree))
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                if not Path(result["neurodyn"]).resolve().is_relative_to(tree):
+                    raise RuntimeError(f"the {name} subprocess imported {result['neurodyn']}, not {tree}'s neurodyn")
+                runs[name].append(result)
         med = {k: {q: statistics.median(r[q] for r in v) for q in ("us_per_step", "cpu_us_per_step")} for k, v in runs.items()}
         row = {f"{k}_us_per_step": round(m["us_per_step"], 2) for k, m in med.items()}
         row.update({f"{k}_cpu_us_per_step": round(m["cpu_us_per_step"], 2) for k, m in med.items()})
