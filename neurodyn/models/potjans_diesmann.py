@@ -100,7 +100,6 @@ from jaxtyping import PRNGKeyArray
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
 from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
 from ..network.distributions import Normal
-from ..network.partition import restrict_targets
 from ..neurons import IAF
 from ._built import BuiltNetwork
 
@@ -248,8 +247,9 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
             "build_peak_bytes": table + temporaries}
 
 
-def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float):
-    """One source population's synapses onto every neuron, as one `Connectivity`.
+def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float,
+                  targets: tuple[int, int] | None = None):
+    """One source population's synapses onto every neuron (or onto `targets` only), as one `Connectivity`.
 
     `blocks` is [(n_synapses, target offset, target size)] per target population; block t
     is NEST's `fixed_total_number` onto target population t (`fixed_total_number_blocks`:
@@ -260,7 +260,7 @@ def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray
     weights = [Normal(float(m), W_REL_SD * abs(float(m)), **({"low": 0.0} if m > 0 else {"high": 0.0}))
                if m != 0 else 0.0 for m in weight_mean]
     delay = Normal(delay_mean, DELAY_REL_SD * delay_mean, low=0.5 * dt)
-    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt)
+    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt, targets=targets)
 
 
 def potjans_diesmann(
@@ -330,9 +330,7 @@ def potjans_diesmann(
     for s, source in enumerate(POPULATIONS):
         blocks = [(int(n_syn[t, s]), int(offsets[t]), sizes[t]) for t in range(8)]
         conn = _source_table(jax.random.fold_in(k_conn, s), sizes[s], blocks, n_total, w_mean[:, s],
-                             DELAY_E if s % 2 == 0 else DELAY_I, dt)
-        if targets is not None:
-            conn = restrict_targets(conn, *targets)
+                             DELAY_E if s % 2 == 0 else DELAY_I, dt, targets)
         projections.append(Projection(source, "all", conn, "i_syn"))
     sources = []
     if thalamic:
@@ -341,9 +339,7 @@ def potjans_diesmann(
         full_th = np.log(1.0 - np.asarray(CONN_PROBS_TH)) / np.log((N_TH * n - 1.0) / (N_TH * n))
         blocks = [(int(round(full_th[t] * scale * k_scale)), int(offsets[t]), sizes[t]) for t in range(8)]
         j_th = PSP_E * psc_over_psp() / math.sqrt(k_scale)
-        conn = _source_table(jax.random.fold_in(key, 2), n_th, blocks, n_total, np.full(8, j_th), DELAY_E, dt)
-        if targets is not None:
-            conn = restrict_targets(conn, *targets)
+        conn = _source_table(jax.random.fold_in(key, 2), n_th, blocks, n_total, np.full(8, j_th), DELAY_E, dt, targets)
         sources.append(PoissonGroup("TH", n_th, TH_RATE, start=TH_START, stop=TH_START + TH_DURATION))
         projections.append(Projection("TH", "all", conn, "i_syn"))
     dc = dc_amplitudes(background, k_scale)
