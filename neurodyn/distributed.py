@@ -89,14 +89,17 @@ def process_mesh() -> Mesh:
 
 
 def _agree(part: NetworkPartition) -> NetworkPartition:
-    """Make every process's tables the same width and use the network-wide d_min."""
-    local = np.array([t.max_out_degree for t in part.tables] + [-part.min_delay], np.int64)
+    """Make every process's tables the same width and ring depth (the largest of any
+    process: a block drawn alone knows only its own) and use the network-wide d_min."""
+    n = len(part.tables)
+    local = np.array([t.max_out_degree for t in part.tables] + [t.max_delay for t in part.tables]
+                     + [-part.min_delay], np.int64)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         local = np.asarray(multihost_utils.process_allgather(local)).max(axis=0)
-    widths, d_min = local[:-1], int(-local[-1])
-    tables = tuple(pad_columns(t, int(w)) for t, w in zip(part.tables, widths))
+    widths, depths, d_min = local[:n], local[n:2 * n], int(-local[-1])
+    tables = tuple(pad_columns(t, int(w), int(d)) for t, w, d in zip(part.tables, widths, depths))
     return NetworkPartition(part.local, tables, part.pre_starts, part.variables, part.post_spans, part.fixed_delays,
                             part.blocks, part.rank, d_min, part.dt)
 

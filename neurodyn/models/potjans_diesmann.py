@@ -100,13 +100,14 @@ from jaxtyping import PRNGKeyArray
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
 from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
 from ..network.distributions import Normal
+from ..network.partition import balanced_blocks, block_bounds
 from ..neurons import IAF
 from ._built import BuiltNetwork
 
 __all__ = [
     "potjans_diesmann", "POPULATIONS", "N_FULL", "CONN_PROBS", "K_EXT", "PUBLISHED_RATES",
     "FULL_MEAN_RATES", "psc_over_psp", "full_synapse_numbers", "synapse_numbers", "weight_means",
-    "dc_amplitudes", "memory_estimate",
+    "dc_amplitudes", "memory_estimate", "in_degrees", "process_blocks",
 ]
 
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
@@ -245,6 +246,34 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
     return {"n_synapses": total, "table_entries": sum(entries), "table_bytes": table,
             "bytes_per_synapse": table / total, "padding": sum(entries) / total - 1.0,
             "build_peak_bytes": table + temporaries}
+
+
+def in_degrees(scale: float = 1.0, k_scale: float = 1.0) -> np.ndarray:
+    """(n,) expected in-degree of every neuron (recurrent synapses; float): for a neuron of
+    population t, Σ_s N_syn[t, s] / N_t with `synapse_numbers(scale, k_scale)`, which is also
+    each neuron's mean number of synapses stored (`fixed_total_number`: exact in total)."""
+    sizes = np.asarray(population_sizes(scale))
+    per_population = synapse_numbers(scale, k_scale).sum(axis=1) / sizes
+    return np.repeat(per_population, sizes)
+
+
+def process_blocks(scale: float, size: int, *, balance: str = "synapses", k_scale: float = 1.0,
+                   ) -> tuple[tuple[int, int], ...]:
+    """Every process's block of neurons, [(start, stop)] for ranks 0 … size − 1.
+
+    balance="synapses" (default): about the same number of synapses per process
+    (`balanced_blocks` of `in_degrees`: at full scale with 2 processes, 149.4 M each, within
+    one neuron's in-degree; the in-degree ranges from ≈ 2 430 (L6I) to ≈ 5 890 (L4I), so
+    equal neuron blocks hold 168.0 M and 130.9 M). "neurons": the same number of neurons
+    (`block_bounds`). Pass the same blocks to `potjans_diesmann(targets=blocks[rank])` and
+    `partition(..., blocks=blocks)`.
+    """
+    if balance not in ("synapses", "neurons"):
+        raise ValueError(f"balance must be 'synapses' or 'neurons', got {balance!r}")
+    n = sum(population_sizes(scale))
+    if balance == "neurons":
+        return tuple(block_bounds(n, size, r) for r in range(size))
+    return balanced_blocks(in_degrees(scale, k_scale), size)
 
 
 def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float,
