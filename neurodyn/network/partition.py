@@ -45,7 +45,7 @@ from jaxtyping import Array, Bool
 
 from .._checks import check_int
 from ..neurons.base import AbstractSpikingNeuron, State
-from .connectivity import Connectivity
+from .connectivity import Connectivity, _aligned_full
 from .delivery import deliver, deliver_delayed
 from .drives import DCCurrent
 from .network import Network, PoissonDrive
@@ -415,6 +415,60 @@ def _min_delay(proj, dt: float) -> int:
     return int(d[valid].min()) if valid.any() else proj.delay_steps(dt) or 1
 
 
+def _row_chunks(conn: Connectivity) -> list[slice]:
+    rows = max(1, 2**22 // max(1, conn.max_out_degree))  # O(chunk) temporaries at any size
+    return [slice(r, r + rows) for r in range(0, conn.n_pre, rows)]
+
+
+def _inside(conn: Connectivity, t0: int, t1: int) -> bool:
+    """Whether every synapse of `conn` targets [t0, t1) (a table drawn for that block alone)."""
+    idx = np.asarray(conn.post_idx)
+    return t1 > t0 and all(bool((((part >= t0) & (part < t1)) | (part == conn.n_post)).all())
+                           for part in (idx[c] for c in _row_chunks(conn)))
+
+
+def _restricted_width(conn: Connectivity, t0: int, t1: int, inside: bool) -> int:
+    """The largest number of synapses of a row onto [t0, t1) (at least 1)."""
+    if inside:
+        return conn.max_out_degree
+    if t1 <= t0:
+        return 1
+    idx = np.asarray(conn.post_idx)
+    return max([1] + [int(((idx[c] >= t0) & (idx[c] < t1)).sum(axis=1).max(initial=0)) for c in _row_chunks(conn)])
+
+
+def _block_table(conn: Connectivity, t0: int, t1: int, offset: int, n_block: int, width: int, max_delay: int,
+                 inside: bool) -> Connectivity:
+    """`conn`'s synapses onto its targets [t0, t1) as a table of the block: target t becomes
+    block neuron t − t0 + offset, padding n_block, `width` columns, ring depth `max_delay`.
+    A table drawn for the block alone (`inside`) keeps its weight and delay arrays when the
+    width agrees: only the targets are written anew."""
+    if t1 <= t0:  # no target in this block: padding only
+        weight = conn.weight if jnp.ndim(conn.weight) == 0 else np.zeros((conn.n_pre, width), np.float32)
+        delay = None if conn.delay is None else np.zeros((conn.n_pre, width), np.uint8)
+        return Connectivity(np.full((conn.n_pre, width), n_block, np.int32), weight, conn.n_pre, n_block, delay,
+                            dt=conn.dt, max_delay=None if delay is None else max_delay)
+    if not inside:
+        conn = restrict_targets(conn, t0, t1, width=width)
+    idx = np.asarray(conn.post_idx)
+    k = idx.shape[1]
+    post = _aligned_full((conn.n_pre, width), np.int32, n_block)  # device_put shares an aligned buffer
+    for c in _row_chunks(conn):
+        part = idx[c]
+        post[c, :k] = np.where(part < conn.n_post, part - t0 + offset, n_block)
+
+    def pad(x):  # weights and delays: the same arrays when the width agrees
+        if k == width or jnp.ndim(x) == 0:
+            return x
+        out = _aligned_full((conn.n_pre, width), x.dtype, 0)
+        out[:, :k] = np.asarray(x)
+        return jax.device_put(out)
+
+    return Connectivity(jax.device_put(post), pad(conn.weight), conn.n_pre, n_block,
+                        None if conn.delay is None else pad(conn.delay), dt=conn.dt,
+                        max_delay=None if conn.delay is None else max_delay)
+
+
 def partition(network: Network, rank: int, size: int, *, dt: float, initial_state: State | None = None,
               blocks=None) -> tuple[NetworkPartition, State]:
     """Rank `rank`'s share of `network` among `size` processes, and its initial state.
@@ -471,7 +525,7 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
         full = jnp.zeros((network.n,), amp.dtype).at[sl].set(amp)
         drives.append(DCCurrent("block", piece(full).at[n_local:].set(0)))
     local = Network(neuron, synapses, {"block": n_block}, drives=drives, delivery=network.delivery)
-    tables, pre_starts, variables, spans, fixed, d_min = [], [], [], [], [], []
+    pre_starts, variables, spans, fixed, d_min, targets = [], [], [], [], [], []
     for proj in network.projections:
         post = network.population(proj.post)
         lo, hi = max(start, post.start), min(stop, post.stop)
@@ -482,23 +536,27 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
                 f"delay must be at least one step dt = {dt} ms (NEST's min_delay)"
             )
         d_min.append(d)
-        c = proj.connectivity
-        if hi > lo:  # local targets t of the block's part of post: block neuron (lo - start) + t
-            c = restrict_targets(c, lo - post.start, hi - post.start, local=True)
-            idx = jnp.where(c.post_idx < c.n_post, c.post_idx + (lo - start), n_block)
-            weight, delay = c.weight, c.delay
-        else:  # no target in this block: one padding column
-            idx = jnp.full((c.n_pre, 1), n_block, jnp.int32)
-            weight = c.weight if jnp.ndim(c.weight) == 0 else jnp.zeros((c.n_pre, 1), c.weight.dtype)
-            delay = None if c.delay is None else jnp.zeros((c.n_pre, 1), c.delay.dtype)
-        tables.append(Connectivity(idx, weight, c.n_pre, n_block, delay, dt=c.dt,
-                                   max_delay=c.max_delay if delay is not None else None))
+        targets.append((lo - post.start, hi - post.start, lo - start))  # post's [t0, t1) -> block neuron t - t0 + offset
         spans.append((lo - start, hi - start) if hi > lo else (0, 0))
         pre_starts.append(network.population(proj.pre).start)
         variables.append(network._spike_target(proj.receptor))
         fixed.append(0 if proj.per_synapse_delays else proj.delay_steps(dt))
+    # every process's tables get the same width and ring depth (one program for all): agreed
+    # here, before the block's tables are written, so that each is written once
+    alone = [_inside(p.connectivity, t0, t1) for p, (t0, t1, _) in zip(network.projections, targets)]
+    widths = [_restricted_width(p.connectivity, t0, t1, a) for p, (t0, t1, _), a in zip(network.projections, targets, alone)]
+    depths = [p.connectivity.max_delay for p in network.projections]
+    agreed = np.array(widths + depths + [-min(d_min, default=1)], np.int64)
+    if size > 1 and jax.process_count() == size:
+        from jax.experimental import multihost_utils
+
+        agreed = np.asarray(multihost_utils.process_allgather(agreed)).max(axis=0)
+    n_proj = len(widths)
+    tables = [_block_table(p.connectivity, t0, t1, offset, n_block, int(w), int(depth), a)
+              for p, (t0, t1, offset), w, depth, a in zip(network.projections, targets, agreed[:n_proj],
+                                                          agreed[n_proj:2 * n_proj], alone)]
     y = network.initial_state() if initial_state is None else {**network.initial_state(), **initial_state}
     y = {k: piece(jnp.broadcast_to(jnp.asarray(v), (network.n,))) for k, v in y.items()}
     part = NetworkPartition(local, tuple(tables), tuple(pre_starts), tuple(variables), tuple(spans), tuple(fixed), blocks,
-                            rank, min(d_min, default=1), float(dt))
+                            rank, int(-agreed[-1]), float(dt))
     return part, y
