@@ -24,12 +24,15 @@ own `process_id`; the coordinator is process 0's host and any free port:
     import jax
     jax.distributed.initialize(coordinator_address="host0:12345", num_processes=2, process_id=RANK)
     from neurodyn.distributed import simulate_distributed
-    from neurodyn.network.partition import block_bounds, partition
+    from neurodyn.network.partition import partition
     from neurodyn.models import potjans_diesmann
+    from neurodyn.models.potjans_diesmann import process_blocks
 
-    n = 77169
-    built = potjans_diesmann(1.0, key=jax.random.key(1), targets=block_bounds(n, 2, RANK))
-    part, y0 = partition(built.network, RANK, 2, dt=built.dt, initial_state=built.initial_state)
+    blocks = process_blocks(1.0, 2)           # the same number of synapses per process
+    built = potjans_diesmann(1.0, key=jax.random.key(1), targets=blocks[RANK])  # draws only these
+    part, y0 = partition(built.network, RANK, 2, dt=built.dt, initial_state=built.initial_state,
+                         blocks=blocks)
+    del built                                 # the partition holds the block's tables
     result = simulate_distributed(part, 1000.0, initial_state=y0, solver=built.solver)
     times, neurons = all_spikes(result, part)   # every process: the whole network's spikes
 
@@ -40,8 +43,10 @@ host, start one process per core and pin each (`taskset -c RANK python run.py RA
 collectives between processes go through Gloo over TCP (`jax_cpu_collectives_implementation`,
 "gloo" by default in jax 0.10), so the hosts need only a network path to each other.
 
-Each process holds its block's state and about 1/size of the synapses: at full scale the
-microcircuit's 3·10⁸ synapses (2.9 GB in one process) are ≈ 1.5 GB per process with two.
+Each process draws and holds its block's state and the synapses onto it: with
+synapse-balanced blocks (`neurodyn.network.partition.balanced_blocks`) 1/size of them each;
+at full scale the microcircuit's 3·10⁸ synapses (2.9 GB in one process) are ≈ 1.45 GB per
+process with two (149.4 M synapses each; equal neuron blocks: 168.0 M and 130.9 M).
 """
 
 from __future__ import annotations

@@ -76,7 +76,10 @@ before building: 9.56 bytes per synapse at full scale (2.86 GB of tables, 6.2 % 
 
 Building: each source population's table is one `fixed_total_number_blocks` call (the 8
 target blocks of NEST's `fixed_total_number`, drawn on the host with NumPy seeded from the
-key, in chunks of rows on every core). Measured at full scale on 2 cores shared with other jobs
+key, on every core). Its draw is keyed by 64 fixed tiles of the 77 169 targets, not by
+processes: `targets=(start, stop)` (one process's block; `process_blocks` chooses the blocks,
+by default with the same number of synapses each) draws only the tiles that meet the block
+and gives exactly that block's part of the one-process network, for any number of processes. Measured at full scale on 2 cores shared with other jobs
 (load 10–18): 27 s wall, 15.6 s of process CPU time (the previous per-block JAX draw: 75 s
 wall / 44 s CPU in one alternated pair), against NEST 3.10's `Connect` in 653 s wall /
 127 s CPU (4 threads, load 15–18); peak RSS 4.4 GB for the whole run (NEST: 15.3 GB).
@@ -321,10 +324,12 @@ def potjans_diesmann(
             700–710 ms onto L4 and L6).
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
-        targets: (start, stop): keep only the synapses onto neurons start … stop − 1 (one
-            process's block, `neurodyn.network.partition`), dropping the others as each
-            source population's table is drawn, so the whole table is never held. The
-            draw is the same, so the blocks' synapses together are the whole network's.
+        targets: (start, stop): draw only the synapses onto neurons start … stop − 1 (one
+            process's block: `process_blocks(scale, size)[rank]`, then `partition(...,
+            blocks=...)` with the same blocks); only the target tiles that meet the block
+            are drawn (`fixed_total_number_blocks(targets=)`), and the tables are bit for
+            bit the whole network's restricted to the block, so the blocks together are
+            the one-process network, whatever their number.
 
     Returns:
         A `BuiltNetwork`: populations `POPULATIONS` in that order, one `CurrentSynapse`
