@@ -226,8 +226,8 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
     float32 weight, uint8 delay: the largest delay, ≈ 6 ms = 60 steps at dt = 0.1 ms, is
     far below 256 steps), K_s the expected largest out-degree: a row's total over the 8
     target blocks is Binomial(Σ_t N_ts, 1/n_s), so `expected_max_out_degree` applies.
-    The build adds, at most, the chunk temporaries (≈ 48 bytes per entry of a
-    `BLOCK_CHUNK`-entry chunk, per core) and `Connectivity`'s check of the largest table
+    The build adds, at most, the draw's temporaries (≈ 60 bytes per synapse of a unit of
+    about `BLOCK_CHUNK` synapses, per core) and `Connectivity`'s check of the largest table
     (2 bytes per entry).
 
     Returns:
@@ -245,7 +245,7 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
     entries = [n_pre * expected_max_out_degree(n, n_pre) for n_pre, n in per_source]
     total = sum(n for _, n in per_source)
     table = 9 * sum(entries)
-    temporaries = 48 * BLOCK_CHUNK * (os.cpu_count() or 1) + 2 * max(entries)
+    temporaries = 60 * BLOCK_CHUNK * (os.cpu_count() or 1) + 2 * max(entries)
     return {"n_synapses": total, "table_entries": sum(entries), "table_bytes": table,
             "bytes_per_synapse": table / total, "padding": sum(entries) / total - 1.0,
             "build_peak_bytes": table + temporaries}

@@ -937,8 +937,8 @@ def fixed_total_number_blocks(
         return [(p, u, r0, min(n_pre, r0 + rows)) for u, r0 in enumerate(range(0, n_pre, rows))]
 
     def draw(w, what: str):
-        """Unit w's draws in their order: targets (and weights) from stream (1, b, g, u),
-        delays from (2, b, g, u); with `keep`, only those onto [start, stop)."""
+        """Unit w's draws, all of them in their order: targets (then weights) from stream
+        (1, b, g, u), or delays from (2, b, g, u)."""
         p, u, r0, r1 = w
         g, b, lo, hi, _ = mine[p]
         m = int(drawn[p][r0:r1].sum())
