@@ -148,7 +148,9 @@ def child(args) -> None:
                 float(sum(int(t.n_synapses) for t in part.tables)), rec["build_s"], rec["run_s"], draw_s, partition_s]
         every = multihost_utils.process_allgather(np.array(mine))
         rec["peak_rss_gb"] = [float(x) for x in every[:, 0]]
-        rec["synapses_per_process"] = [int(x) for x in every[:, 1]]
+        # counts as integers: the float gather above is float32 (jax_enable_x64 off), 16 apart at 1.5e8
+        counts = multihost_utils.process_allgather(np.array([sum(int(t.n_synapses) for t in part.tables)], np.int32))
+        rec["synapses_per_process"] = [int(x) for x in np.asarray(counts).ravel()]
         rec["build_s"] = float(every[:, 2].max())
         rec["run_s"] = float(every[:, 3].max())  # the slower process sets the pace
         rec["build_s_per_process"] = [float(x) for x in every[:, 2]]
