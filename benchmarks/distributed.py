@@ -9,12 +9,14 @@ configurations alternated `--repeats` times:
 - "2x1": two processes joined by `jax.distributed` on localhost (Gloo), each pinned to its
   own core (`taskset -c RANK`) with XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
   intra_op_parallelism_threads=1"; each draws only the synapses onto its block
-  (`potjans_diesmann(targets=...)`) and `simulate_distributed` exchanges the spikes every
-  step (d_min = 1 step); run time = the compiled run's wall time (rank 0; compile apart).
+  (`potjans_diesmann(targets=...)`: only the target tiles that meet the block), blocks
+  balanced by synapses (`process_blocks(balance=--balance)`, default "synapses"; "neurons"
+  for equal neuron counts), and `simulate_distributed` exchanges the spikes every step
+  (d_min = 1 step); run time = the compiled run's wall time (the slower process; compile apart).
 
-Reported per configuration and repeat: build (draw + partition) wall seconds, compile and
-run seconds, RTF = run / simulated time, peak resident memory of each process
-(`ru_maxrss`), the spike count, and whether the two configurations gave the same spikes
+Reported per configuration and repeat: build (draw + partition) wall seconds (the slower
+process, and each process's draw and partition apart), compile and run seconds, RTF = run /
+simulated time, peak resident memory and synapses of each process (`ru_maxrss`), the spike count, and whether the two configurations gave the same spikes
 (a hash of every (step, neuron) pair). Ratios are medians over repeats, with the load
 average at the start and end (the machine is shared). "exchange_alone": the collective by
 itself (2 000 all_gathers of one step's bit-packed flags of a block, same pinning and
@@ -122,28 +124,38 @@ def child(args) -> None:
         from jax.experimental import multihost_utils
 
         from neurodyn.distributed import all_spikes, simulate_distributed
-        from neurodyn.models.potjans_diesmann import population_sizes
-        from neurodyn.network.partition import block_bounds, partition
+        from neurodyn.models.potjans_diesmann import process_blocks
+        from neurodyn.network.partition import partition
 
-        n = sum(population_sizes(args.scale))
-        built = potjans_diesmann(args.scale, key=jax.random.key(1), targets=block_bounds(n, 2, args.rank))
-        part, y0 = partition(built.network, args.rank, 2, dt=built.dt, initial_state=built.initial_state)
+        blocks = process_blocks(args.scale, 2, balance=args.balance)
+        built = potjans_diesmann(args.scale, key=jax.random.key(1), targets=blocks[args.rank])
+        jax.block_until_ready(built.network)
+        drawn = time.perf_counter()
+        part, y0 = partition(built.network, args.rank, 2, dt=built.dt, initial_state=built.initial_state,
+                             blocks=blocks)
         solver = built.solver
         del built  # the partition holds its own (re-indexed) tables
         jax.block_until_ready(part)
         rec["build_s"] = time.perf_counter() - t0
+        rec["blocks"] = [list(b) for b in blocks]
+        draw_s, partition_s = drawn - t0, rec["build_s"] - (drawn - t0)
         timings = {}
         result = simulate_distributed(part, args.t_ms, initial_state=y0, solver=solver, max_spikes=args.max_spikes,
                                       timings=timings)
         rec.update(timings)
         times, ids = all_spikes(result, part)
         mine = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
-                float(sum(int(t.n_synapses) for t in part.tables)), rec["build_s"], rec["run_s"]]
+                float(sum(int(t.n_synapses) for t in part.tables)), rec["build_s"], rec["run_s"], draw_s, partition_s]
         every = multihost_utils.process_allgather(np.array(mine))
         rec["peak_rss_gb"] = [float(x) for x in every[:, 0]]
-        rec["synapses_per_process"] = [int(x) for x in every[:, 1]]
+        # counts as integers: the float gather above is float32 (jax_enable_x64 off), 16 apart at 1.5e8
+        counts = multihost_utils.process_allgather(np.array([sum(int(t.n_synapses) for t in part.tables)], np.int32))
+        rec["synapses_per_process"] = [int(x) for x in np.asarray(counts).ravel()]
         rec["build_s"] = float(every[:, 2].max())
         rec["run_s"] = float(every[:, 3].max())  # the slower process sets the pace
+        rec["build_s_per_process"] = [float(x) for x in every[:, 2]]
+        rec["draw_s_per_process"] = [float(x) for x in every[:, 4]]
+        rec["partition_s_per_process"] = [float(x) for x in every[:, 5]]
         if args.rank != 0:
             return
     rec["n_spikes"] = int(len(times))
@@ -159,7 +171,7 @@ def _free_port() -> int:
 
 def _launch(config: str, args) -> dict:
     base = [sys.executable, str(Path(__file__).resolve()), "--scale", str(args.scale), "--t-ms", str(args.t_ms),
-            "--max-spikes", str(args.max_spikes)]
+            "--max-spikes", str(args.max_spikes), "--balance", args.balance]
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     pin = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) >= 2
     if config == "1x2":
@@ -186,6 +198,8 @@ def main() -> None:
     ap.add_argument("--t-ms", type=float, default=200.0)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-spikes", type=int, default=2_000_000)
+    ap.add_argument("--balance", choices=("synapses", "neurons"), default="synapses",
+                    help="2x1 blocks: the same number of synapses (default) or of neurons per process")
     ap.add_argument("--lock", default=None, help="hold this file lock (flock) around every child run")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None)
@@ -215,9 +229,10 @@ def main() -> None:
     t_s = args.t_ms / 1000.0
     result = {
         "benchmark": "distributed", "model": "potjans_diesmann", "background": "dc", "scale": args.scale,
-        "t_ms": args.t_ms, "dt_ms": 0.1, "repeats": args.repeats,
+        "t_ms": args.t_ms, "dt_ms": 0.1, "repeats": args.repeats, "balance": args.balance,
         "configs": {"1x2": "1 process, taskset -c 0,1, XLA default threads",
-                    "2x1": f"2 processes (jax.distributed, Gloo), taskset -c RANK, XLA_FLAGS={SINGLE_THREAD!r}"},
+                    "2x1": f"2 processes (jax.distributed, Gloo), taskset -c RANK, XLA_FLAGS={SINGLE_THREAD!r}, "
+                           f"each drawing only the synapses onto its block, blocks balanced by {args.balance}"},
         "runs": runs,
         "median": {c: {**m, "rtf": m["run_s"] / t_s} for c, m in med.items()},
         "run_ratio_2x1_over_1x2": med["2x1"]["run_s"] / med["1x2"]["run_s"],

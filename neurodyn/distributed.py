@@ -8,9 +8,12 @@ one `all_gather` over a global mesh of one device per process; each process then
 the spikes of the whole network into its delay rings, step by step. A spike of step s
 reaches a synapse of delay d ≥ d_min at step s + d, after the exchange that carried it,
 so every spike arrives at exactly the step it would in one process, and the sums onto
-each neuron are added in the same order: the spikes are the same, bit for bit (tested
-with two processes on the Potjans–Diesmann microcircuit and on a network with
-per-synapse delays; tests/test_distributed.py).
+each neuron are added in the same order: the synaptic input is the same, bit for bit, and
+so were the spikes in the tests (two processes on the Potjans–Diesmann microcircuit at
+scale 0.02 and on a network with per-synapse delays; tests/test_distributed.py). Long runs
+can still part: the membrane update compiled for several processes may differ from the
+one-process program by an ulp (scale 0.3: v at ~7 % of the neurons after 5 ms, i_syn
+identical), and a threshold crossing closer than that flips (scale 0.3: after 73.6 ms).
 
 NEST's scheme (Morrison et al. 2005, Neural Comput. 17:1776–1801; Kunkel et al. 2014,
 Front. Neuroinform. 8:78): neurons are distributed over processes, synapses are stored on
@@ -24,12 +27,15 @@ own `process_id`; the coordinator is process 0's host and any free port:
     import jax
     jax.distributed.initialize(coordinator_address="host0:12345", num_processes=2, process_id=RANK)
     from neurodyn.distributed import simulate_distributed
-    from neurodyn.network.partition import block_bounds, partition
+    from neurodyn.network.partition import partition
     from neurodyn.models import potjans_diesmann
+    from neurodyn.models.potjans_diesmann import process_blocks
 
-    n = 77169
-    built = potjans_diesmann(1.0, key=jax.random.key(1), targets=block_bounds(n, 2, RANK))
-    part, y0 = partition(built.network, RANK, 2, dt=built.dt, initial_state=built.initial_state)
+    blocks = process_blocks(1.0, 2)           # the same number of synapses per process
+    built = potjans_diesmann(1.0, key=jax.random.key(1), targets=blocks[RANK])  # draws only these
+    part, y0 = partition(built.network, RANK, 2, dt=built.dt, initial_state=built.initial_state,
+                         blocks=blocks)
+    del built                                 # the partition holds the block's tables
     result = simulate_distributed(part, 1000.0, initial_state=y0, solver=built.solver)
     times, neurons = all_spikes(result, part)   # every process: the whole network's spikes
 
@@ -40,8 +46,10 @@ host, start one process per core and pin each (`taskset -c RANK python run.py RA
 collectives between processes go through Gloo over TCP (`jax_cpu_collectives_implementation`,
 "gloo" by default in jax 0.10), so the hosts need only a network path to each other.
 
-Each process holds its block's state and about 1/size of the synapses: at full scale the
-microcircuit's 3·10⁸ synapses (2.9 GB in one process) are ≈ 1.5 GB per process with two.
+Each process draws and holds its block's state and the synapses onto it: with
+synapse-balanced blocks (`neurodyn.network.partition.balanced_blocks`) 1/size of them each;
+at full scale the microcircuit's 3·10⁸ synapses (2.9 GB in one process) are ≈ 1.45 GB per
+process with two (149.4 M synapses each; equal neuron blocks: 168.0 M and 130.9 M).
 """
 
 from __future__ import annotations
@@ -89,14 +97,17 @@ def process_mesh() -> Mesh:
 
 
 def _agree(part: NetworkPartition) -> NetworkPartition:
-    """Make every process's tables the same width and use the network-wide d_min."""
-    local = np.array([t.max_out_degree for t in part.tables] + [-part.min_delay], np.int64)
+    """Make every process's tables the same width and ring depth (the largest of any
+    process: a block drawn alone knows only its own) and use the network-wide d_min."""
+    n = len(part.tables)
+    local = np.array([t.max_out_degree for t in part.tables] + [t.max_delay for t in part.tables]
+                     + [-part.min_delay], np.int64)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         local = np.asarray(multihost_utils.process_allgather(local)).max(axis=0)
-    widths, d_min = local[:-1], int(-local[-1])
-    tables = tuple(pad_columns(t, int(w)) for t, w in zip(part.tables, widths))
+    widths, depths, d_min = local[:n], local[n:2 * n], int(-local[-1])
+    tables = tuple(pad_columns(t, int(w), int(d)) for t, w, d in zip(part.tables, widths, depths))
     return NetworkPartition(part.local, tables, part.pre_starts, part.variables, part.post_spans, part.fixed_delays,
                             part.blocks, part.rank, d_min, part.dt)
 

@@ -76,7 +76,10 @@ before building: 9.56 bytes per synapse at full scale (2.86 GB of tables, 6.2 % 
 
 Building: each source population's table is one `fixed_total_number_blocks` call (the 8
 target blocks of NEST's `fixed_total_number`, drawn on the host with NumPy seeded from the
-key, in chunks of rows on every core). Measured at full scale on 2 cores shared with other jobs
+key, on every core). Its draw is keyed by 64 fixed tiles of the 77 169 targets, not by
+processes: `targets=(start, stop)` (one process's block; `process_blocks` chooses the blocks,
+by default with the same number of synapses each) draws only the tiles that meet the block
+and gives exactly that block's part of the one-process network, for any number of processes. Measured at full scale on 2 cores shared with other jobs
 (load 10–18): 27 s wall, 15.6 s of process CPU time (the previous per-block JAX draw: 75 s
 wall / 44 s CPU in one alternated pair), against NEST 3.10's `Connect` in 653 s wall /
 127 s CPU (4 threads, load 15–18); peak RSS 4.4 GB for the whole run (NEST: 15.3 GB).
@@ -100,14 +103,14 @@ from jaxtyping import PRNGKeyArray
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
 from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
 from ..network.distributions import Normal
-from ..network.partition import restrict_targets
+from ..network.partition import balanced_blocks, block_bounds
 from ..neurons import IAF
 from ._built import BuiltNetwork
 
 __all__ = [
     "potjans_diesmann", "POPULATIONS", "N_FULL", "CONN_PROBS", "K_EXT", "PUBLISHED_RATES",
     "FULL_MEAN_RATES", "psc_over_psp", "full_synapse_numbers", "synapse_numbers", "weight_means",
-    "dc_amplitudes", "memory_estimate",
+    "dc_amplitudes", "memory_estimate", "in_degrees", "process_blocks",
 ]
 
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
@@ -223,8 +226,8 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
     float32 weight, uint8 delay: the largest delay, ≈ 6 ms = 60 steps at dt = 0.1 ms, is
     far below 256 steps), K_s the expected largest out-degree: a row's total over the 8
     target blocks is Binomial(Σ_t N_ts, 1/n_s), so `expected_max_out_degree` applies.
-    The build adds, at most, the chunk temporaries (≈ 48 bytes per entry of a
-    `BLOCK_CHUNK`-entry chunk, per core) and `Connectivity`'s check of the largest table
+    The build adds, at most, the draw's temporaries (≈ 60 bytes per synapse of a unit of
+    about `BLOCK_CHUNK` synapses, per core) and `Connectivity`'s check of the largest table
     (2 bytes per entry).
 
     Returns:
@@ -242,14 +245,43 @@ def memory_estimate(scale: float = 1.0, k_scale: float = 1.0, thalamic: bool = F
     entries = [n_pre * expected_max_out_degree(n, n_pre) for n_pre, n in per_source]
     total = sum(n for _, n in per_source)
     table = 9 * sum(entries)
-    temporaries = 48 * BLOCK_CHUNK * (os.cpu_count() or 1) + 2 * max(entries)
+    temporaries = 60 * BLOCK_CHUNK * (os.cpu_count() or 1) + 2 * max(entries)
     return {"n_synapses": total, "table_entries": sum(entries), "table_bytes": table,
             "bytes_per_synapse": table / total, "padding": sum(entries) / total - 1.0,
             "build_peak_bytes": table + temporaries}
 
 
-def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float):
-    """One source population's synapses onto every neuron, as one `Connectivity`.
+def in_degrees(scale: float = 1.0, k_scale: float = 1.0) -> np.ndarray:
+    """(n,) expected in-degree of every neuron (recurrent synapses; float): for a neuron of
+    population t, Σ_s N_syn[t, s] / N_t with `synapse_numbers(scale, k_scale)`, which is also
+    each neuron's mean number of synapses stored (`fixed_total_number`: exact in total)."""
+    sizes = np.asarray(population_sizes(scale))
+    per_population = synapse_numbers(scale, k_scale).sum(axis=1) / sizes
+    return np.repeat(per_population, sizes)
+
+
+def process_blocks(scale: float, size: int, *, balance: str = "synapses", k_scale: float = 1.0,
+                   ) -> tuple[tuple[int, int], ...]:
+    """Every process's block of neurons, [(start, stop)] for ranks 0 … size − 1.
+
+    balance="synapses" (default): about the same number of synapses per process
+    (`balanced_blocks` of `in_degrees`: at full scale with 2 processes, 149.4 M each, within
+    one neuron's in-degree; the in-degree ranges from ≈ 2 430 (L6I) to ≈ 5 890 (L4I), so
+    equal neuron blocks hold 168.0 M and 130.9 M). "neurons": the same number of neurons
+    (`block_bounds`). Pass the same blocks to `potjans_diesmann(targets=blocks[rank])` and
+    `partition(..., blocks=blocks)`.
+    """
+    if balance not in ("synapses", "neurons"):
+        raise ValueError(f"balance must be 'synapses' or 'neurons', got {balance!r}")
+    n = sum(population_sizes(scale))
+    if balance == "neurons":
+        return tuple(block_bounds(n, size, r) for r in range(size))
+    return balanced_blocks(in_degrees(scale, k_scale), size)
+
+
+def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray, delay_mean: float, dt: float,
+                  targets: tuple[int, int] | None = None):
+    """One source population's synapses onto every neuron (or onto `targets` only), as one `Connectivity`.
 
     `blocks` is [(n_synapses, target offset, target size)] per target population; block t
     is NEST's `fixed_total_number` onto target population t (`fixed_total_number_blocks`:
@@ -260,7 +292,7 @@ def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray
     weights = [Normal(float(m), W_REL_SD * abs(float(m)), **({"low": 0.0} if m > 0 else {"high": 0.0}))
                if m != 0 else 0.0 for m in weight_mean]
     delay = Normal(delay_mean, DELAY_REL_SD * delay_mean, low=0.5 * dt)
-    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt)
+    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt, targets=targets)
 
 
 def potjans_diesmann(
@@ -292,10 +324,12 @@ def potjans_diesmann(
             700–710 ms onto L4 and L6).
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
-        targets: (start, stop): keep only the synapses onto neurons start … stop − 1 (one
-            process's block, `neurodyn.network.partition`), dropping the others as each
-            source population's table is drawn, so the whole table is never held. The
-            draw is the same, so the blocks' synapses together are the whole network's.
+        targets: (start, stop): draw only the synapses onto neurons start … stop − 1 (one
+            process's block: `process_blocks(scale, size)[rank]`, then `partition(...,
+            blocks=...)` with the same blocks); only the target tiles that meet the block
+            are drawn (`fixed_total_number_blocks(targets=)`), and the tables are bit for
+            bit the whole network's restricted to the block, so the blocks together are
+            the one-process network, whatever their number.
 
     Returns:
         A `BuiltNetwork`: populations `POPULATIONS` in that order, one `CurrentSynapse`
@@ -330,9 +364,7 @@ def potjans_diesmann(
     for s, source in enumerate(POPULATIONS):
         blocks = [(int(n_syn[t, s]), int(offsets[t]), sizes[t]) for t in range(8)]
         conn = _source_table(jax.random.fold_in(k_conn, s), sizes[s], blocks, n_total, w_mean[:, s],
-                             DELAY_E if s % 2 == 0 else DELAY_I, dt)
-        if targets is not None:
-            conn = restrict_targets(conn, *targets)
+                             DELAY_E if s % 2 == 0 else DELAY_I, dt, targets)
         projections.append(Projection(source, "all", conn, "i_syn"))
     sources = []
     if thalamic:
@@ -341,9 +373,7 @@ def potjans_diesmann(
         full_th = np.log(1.0 - np.asarray(CONN_PROBS_TH)) / np.log((N_TH * n - 1.0) / (N_TH * n))
         blocks = [(int(round(full_th[t] * scale * k_scale)), int(offsets[t]), sizes[t]) for t in range(8)]
         j_th = PSP_E * psc_over_psp() / math.sqrt(k_scale)
-        conn = _source_table(jax.random.fold_in(key, 2), n_th, blocks, n_total, np.full(8, j_th), DELAY_E, dt)
-        if targets is not None:
-            conn = restrict_targets(conn, *targets)
+        conn = _source_table(jax.random.fold_in(key, 2), n_th, blocks, n_total, np.full(8, j_th), DELAY_E, dt, targets)
         sources.append(PoissonGroup("TH", n_th, TH_RATE, start=TH_START, stop=TH_START + TH_DURATION))
         projections.append(Projection("TH", "all", conn, "i_syn"))
     dc = dc_amplitudes(background, k_scale)

@@ -796,7 +796,15 @@ def fixed_total_number(
 
 # --------------------------------------------------------------------------- several target blocks
 
-BLOCK_CHUNK = 2**21  # table entries per chunk of rows: ≈ 48 B of temporaries per entry, per thread
+BLOCK_CHUNK = 2**21  # synapses per unit of work (rows of one piece): ≈ 60 B of temporaries each, per thread
+TILES = 64  # the draw's target tiles: its streams are keyed by them, never by a process's block
+
+
+def tile_bounds(n_post: int, tiles: int = TILES) -> np.ndarray:
+    """The edges ⌊g·n_post / tiles⌋ (g = 0 … tiles) of the equal target tiles that
+    `fixed_total_number_blocks` keys its draws by ((tiles + 1,) int64; a tile may be empty
+    when tiles > n_post)."""
+    return np.arange(tiles + 1, dtype=np.int64) * n_post // tiles
 
 
 def fixed_total_number_blocks(
@@ -808,30 +816,49 @@ def fixed_total_number_blocks(
     *,
     delay: Normal | float | None = None,
     dt: float | None = None,
+    targets: tuple[int, int] | None = None,
+    tiles: int = TILES,
 ) -> Connectivity:
     """NEST `fixed_total_number` from one source population onto several target blocks, as one table.
 
     Block b is the `(n, first, size)` triple: `n` synapses with the pairs drawn uniformly
     (autapses and multapses allowed, NEST's defaults) from the `n_pre` sources onto targets
     `first … first + size − 1` of an `n_post`-neuron population (a `Projection` onto "all").
-    Each row holds its block-0 synapses, then its block-1 synapses, and so on, padded to
-    the largest row: the padding is set by the sum of the blocks' out-degrees, ≈ 4/√μ for a
-    total mean out-degree μ, instead of each block's own. This is how a model such as the
-    Potjans & Diesmann (2014) microcircuit keeps one table per source population.
+    This is how a model such as the Potjans & Diesmann (2014) microcircuit keeps one table
+    per source population: the padding is set by the sum of the blocks' out-degrees, ≈ 4/√μ
+    for a total mean out-degree μ, instead of each block's own.
 
-    The draw (per block b: out-degrees ~ Multinomial(n_b; 1/n_pre, …), then each row's c_ib
-    targets iid uniform over the block, which is the law of n_b iid uniform pairs) runs on
-    the host with NumPy's PCG64, seeded from `key` (`numpy.random.SeedSequence` of its key
-    data), in chunks of rows on every core (NumPy releases the GIL in these loops). The
-    same `key` gives the same table on every backend and thread count. Cost, measured on
-    2 shared cores: ≈ 50–80 ns of CPU time per synapse (random words ≈ 2 ns each against
-    ≈ 11 ns for JAX's threefry on a CPU, but the grouping by block and two normal draws per
-    synapse remain). The Potjans–Diesmann build with it against the earlier per-block JAX
-    draw: the same time at scale 0.3 (alternated, load 13); at full scale 22.6 s wall /
-    14.8 s CPU against 74.7 s / 44.0 s (one pair, load 10–12). Targets are
-    exactly uniform (NumPy's bounded integers: Lemire's method with rejection); weights and
-    delays are `Normal` draws (bounds "redraw" by rejection, as NEST's `redraw`; "clip"
-    clipped), or one number.
+    The draw is split by target so that one process can draw only the synapses onto its own
+    neurons (`targets`) and still get exactly its part of the whole table. The targets
+    [0, n_post) are cut into `tiles` equal tiles (`tile_bounds`); a *piece* is block b ∩
+    tile g. Then, for n_b iid uniform pairs over n_pre × block b:
+    1. the piece counts m_bg ~ Multinomial(n_b; |piece| / size_b) (from stream (0, b),
+       a few numbers, drawn by every caller);
+    2. each piece's out-degrees c_i ~ Multinomial(m_bg; 1/n_pre, …) (stream (3, b, g));
+    3. each piece's targets iid uniform over the piece, weights and delays per synapse
+       (streams (1, b, g, u) and (2, b, g, u), u a unit of rows of about `BLOCK_CHUNK`
+       synapses).
+    Given the counts, pairs of iid uniform draws are iid uniform within each piece, so this
+    is exactly the law of n_b iid uniform pairs (NEST draws the same way across virtual
+    processes: a multinomial split of N over the processes' targets, then each draws its
+    share; `FixedTotalNumberBuilder`, NEST 3 `conn_builder.cpp`). Unlike NEST's, the split
+    is over a fixed tile grid, not over the processes: the network depends on `key` and
+    `tiles` only, so any number of processes (or one) builds the same network.
+
+    Each row holds its synapses tile by tile, block by block within a tile, in draw order,
+    padded to the largest row (the target `n_post`). With `targets=(start, stop)` only the
+    pieces that meet [start, stop) are drawn (the ≤ 2 tiles cut by start or stop whole,
+    then their synapses outside dropped), and the result is *bit for bit* the whole table
+    restricted to those targets (`neurodyn.network.partition.restrict_targets(whole, start,
+    stop)`: each row's synapses onto the block in the same order, the same weights and
+    delays), except `max_delay`, which is the block's own largest delay.
+
+    The random numbers come from NumPy's PCG64 seeded with `key`'s data
+    (`numpy.random.SeedSequence`, one child stream per spawn key above), on every core
+    (NumPy releases the GIL in these loops): the same `key` gives the same table on every
+    backend, thread count and process count. Targets are exactly uniform (NumPy's bounded
+    integers: Lemire's method with rejection); weights and delays are `Normal` draws (bounds
+    "redraw" by rejection, as NEST's `redraw`; "clip" clipped), or one number.
 
     Arguments:
         key: PRNG key.
@@ -844,6 +871,11 @@ def fixed_total_number_blocks(
             for the projection's one delay.
         dt: the step (ms) the delays are rounded to (nearest, halves up: NEST's
             `Time::delay_ms_to_steps`).
+        targets: (start, stop), 0 <= start < stop <= n_post: draw only the synapses onto
+            these targets (one process's block); None: all.
+        tiles: the number of target tiles (>= 1) the draw is keyed by; part of the
+            network's definition (default `TILES` = 64: cut tiles cost at most 2/64 of the
+            synapses in extra draws per block of targets).
 
     Returns:
         A `Connectivity` (int32 targets, float32 weights, delays in the smallest dtype).
@@ -873,58 +905,112 @@ def fixed_total_number_blocks(
         _check_delay_sampler(delay, "delay")
     elif dt is not None:
         raise ValueError("dt is the step that per-synapse delays are rounded to: give it together with delay")
+    tiles = check_int("tiles", tiles, lower=1)
+    start, stop = 0, n_post
+    if targets is not None:
+        ok = isinstance(targets, tuple) and len(targets) == 2 and all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in targets)
+        if not ok or not 0 <= targets[0] < targets[1] <= n_post:
+            raise ValueError(f"targets must be None or (start, stop) with 0 <= start < stop <= n_post = {n_post}, "
+                             f"got {targets!r}")
+        start, stop = int(targets[0]), int(targets[1])
 
     entropy = [int(w) for w in np.asarray(_key_data(key)).ravel()]
 
     def rng(*spawn_key):
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=spawn_key)))
 
-    counts = np.stack([rng(0, b).multinomial(n, np.full(n_pre, 1.0 / n_pre)) if n else np.zeros(n_pre, np.int64)
-                       for b, (n, _, _) in enumerate(blocks)], axis=1)
-    total = counts.sum(axis=1)
-    k = max(1, int(total.max()))
-    post = _aligned_full((n_pre, k), np.int32, n_post)
-    weight = _aligned_full((n_pre, k), np.float32, 0)
-    rows = max(1, BLOCK_CHUNK // k)
-    chunks = [(r0, min(n_pre, r0 + rows)) for r0 in range(0, n_pre, rows)]
-    block_dtype = np.int8 if len(blocks) < 128 else np.int32
+    # 1. the pieces (tile g, block b, lo, hi, m_bg) in row order; every caller draws all m_bg
+    edges = tile_bounds(n_post, tiles)
+    pieces = []
+    for b, (n, first, size) in enumerate(blocks):
+        lo, hi = np.maximum(edges[:-1], first), np.minimum(edges[1:], first + size)
+        (gs,) = np.nonzero(hi > lo)
+        m = rng(0, b).multinomial(n, (hi - lo)[gs] / size) if n else np.zeros(gs.size, np.int64)
+        pieces += [(int(g), b, int(lo[g]), int(hi[g]), int(mg)) for g, mg in zip(gs, m)]
+    pieces.sort()
+    mine = [p for p in pieces if p[4] and p[3] > start and p[2] < stop]
+    uniform_rows = np.full(n_pre, 1.0 / n_pre)
 
-    def fill(j):
-        r0, r1 = chunks[j]
-        c = counts[r0:r1]
-        mask = np.arange(k) < total[r0:r1, None]
-        # the block of each synapse in table order (row by row, block by block), and the
-        # permutation that groups them by block: block b's draws land on its entries
-        order = np.argsort(np.repeat(np.tile(np.arange(len(blocks), dtype=block_dtype), r1 - r0), c.ravel()),
-                           kind="stable")
-        g = rng(1, j)
-        target, w = np.empty(order.size, np.int32), np.empty(order.size, np.float32)
-        target[order] = np.concatenate([g.integers(0, size, m, dtype=np.int32) + first
-                                        for (_, first, size), m in zip(blocks, c.sum(axis=0))])
-        w[order] = np.concatenate([_normal_np(g, wb, m) for wb, m in zip(weights, c.sum(axis=0))])
-        post[r0:r1][mask] = target
-        weight[r0:r1][mask] = w
+    def units(p):  # (piece, u, r0, r1): rows of about BLOCK_CHUNK synapses, set by m_bg alone
+        rows = max(1, BLOCK_CHUNK * n_pre // mine[p][4])
+        return [(p, u, r0, min(n_pre, r0 + rows)) for u, r0 in enumerate(range(0, n_pre, rows))]
 
-    def delays(j, table):
-        r0, r1 = chunks[j]
-        mask = np.arange(k) < total[r0:r1, None]
-        d = _normal_np(rng(2, j), delay, int(total[r0:r1].sum()))
-        steps = np.floor(d / np.float32(dt) + np.float32(0.5)).astype(np.int32)  # as _round_chunk
-        largest = int(steps.max()) if steps.size else 0
-        if largest <= np.iinfo(table.dtype).max:
-            table[r0:r1][mask] = steps
-        return largest
+    def draw(w, what: str):
+        """Unit w's draws, all of them in their order: targets (then weights) from stream
+        (1, b, g, u), or delays from (2, b, g, u)."""
+        p, u, r0, r1 = w
+        g, b, lo, hi, _ = mine[p]
+        m = int(drawn[p][r0:r1].sum())
+        if what == "delays":
+            return _normal_np(rng(2, b, g, u), delay, m)
+        gen = rng(1, b, g, u)
+        t = gen.integers(lo, hi, m, dtype=np.int32)
+        return t if what == "targets" else (t, _normal_np(gen, weights[b], m))
+
+    def inside(w):  # a cut piece: which of unit w's synapses lie in [start, stop), and per row
+        p, _, r0, r1 = w
+        t = draw(w, "targets")
+        keep = (t >= start) & (t < stop)
+        rows = np.repeat(np.arange(r1 - r0), drawn[p][r0:r1])
+        return keep, np.bincount(rows[keep], minlength=r1 - r0)
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        list(pool.map(fill, range(len(chunks))))
+        # 2. out-degrees per piece (`drawn`), and those onto [start, stop) (`held`: the same
+        # for a piece inside, from its targets for a piece cut by start or stop)
+        drawn = list(pool.map(lambda piece: rng(3, piece[1], piece[0]).multinomial(piece[4], uniform_rows), mine))
+        work = [w for p in range(len(mine)) for w in units(p)]
+        cut = [w for w in work if mine[w[0]][2] < start or mine[w[0]][3] > stop]
+        held = list(drawn)
+        keep = {}
+        for w, (k_w, c_w) in zip(cut, pool.map(inside, cut)):
+            p, _, r0, r1 = w
+            if held[p] is drawn[p]:
+                held[p] = drawn[p].copy()
+            held[p][r0:r1] = c_w
+            keep[w] = k_w
+        total = np.sum(held, axis=0) if held else np.zeros(n_pre, np.int64)
+        k = max(1, int(total.max()))
+        # where each piece's synapses of row i start in the row (tile by tile, block by block)
+        first_col = np.cumsum([np.zeros(n_pre, np.int64)] + held[:-1], axis=0) if held else []
+        post = _aligned_full((n_pre, k), np.int32, n_post)
+        weight = _aligned_full((n_pre, k), np.float32, 0)
+
+        def slots(w):
+            """Flat table positions of unit w's kept synapses, in draw order."""
+            p, _, r0, r1 = w
+            c = held[p][r0:r1]
+            start_in_draw = np.cumsum(c) - c
+            base = np.arange(r0, r1, dtype=np.int64) * k + first_col[p][r0:r1] - start_in_draw
+            return np.repeat(base, c) + np.arange(int(c.sum()), dtype=np.int64)
+
+        def fill(w):
+            t, x = draw(w, "weights")
+            if w in keep:
+                t, x = t[keep[w]], x[keep[w]]
+            at = slots(w)
+            post.reshape(-1)[at] = t
+            weight.reshape(-1)[at] = x
+
+        def delays(w, table):
+            d = draw(w, "delays")
+            if w in keep:
+                d = d[keep[w]]
+            steps = np.floor(d / np.float32(dt) + np.float32(0.5)).astype(np.int32)  # as _round_chunk
+            largest = int(steps.max()) if steps.size else 0
+            if largest <= np.iinfo(table.dtype).max:
+                table.reshape(-1)[slots(w)] = steps
+            return largest
+
+        list(pool.map(fill, work))
         # device_put of 64-byte aligned buffers: on a CPU the arrays share them (no copy)
         if delay is None:
             return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post)
         steps = _aligned_full((n_pre, k), np.uint8, 0)
-        max_delay = max(pool.map(lambda j: delays(j, steps), range(len(chunks))))
+        max_delay = max([0, *pool.map(lambda w: delays(w, steps), work)])
         if steps.dtype != delay_dtype(max_delay):  # past 255 steps: the same draws, into a wider table
             steps = _aligned_full((n_pre, k), delay_dtype(max_delay), 0)
-            list(pool.map(lambda j: delays(j, steps), range(len(chunks))))
+            list(pool.map(lambda w: delays(w, steps), work))
     return Connectivity(jax.device_put(post), jax.device_put(weight), n_pre, n_post, jax.device_put(steps), dt=dt,
                         max_delay=max_delay)
 

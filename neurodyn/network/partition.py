@@ -10,7 +10,13 @@ before any of them is due.
 
 - `block_bounds(n, size, rank)`: the block of rank `rank` among `size`, [⌊rank·n/size⌋,
   ⌊(rank+1)·n/size⌋) (NEST distributes round-robin; a contiguous block keeps a population's
-  neurons together and the local tables dense).
+  neurons together and the local tables dense): the same number of neurons per process.
+- `balanced_blocks(cost, size)`: every rank's block, with about the same total cost, e.g.
+  the same number of synapses when the cost is each neuron's (expected) in-degree. A process
+  stores, and delivers into, the synapses onto its block, so that is what its memory and
+  most of its step time follow; in the Potjans–Diesmann microcircuit the in-degree differs
+  by population (≈ 2 430 in L6I to 5 890 in L4I at full scale), and equal neuron blocks
+  hold 168.0 M and 130.9 M of its 298.9 M synapses.
 - `restrict_targets(conn, start, stop)`: the synapses of a table onto [start, stop). Each
   row keeps its entries in their order, so a neuron receives its inputs in the same order
   as in the whole table: the float sums, and so the spikes, are bit for bit the same.
@@ -39,12 +45,12 @@ from jaxtyping import Array, Bool
 
 from .._checks import check_int
 from ..neurons.base import AbstractSpikingNeuron, State
-from .connectivity import Connectivity
+from .connectivity import Connectivity, _aligned_full
 from .delivery import deliver, deliver_delayed
 from .drives import DCCurrent
 from .network import Network, PoissonDrive
 
-__all__ = ["NetworkPartition", "block_bounds", "partition", "restrict_targets"]
+__all__ = ["NetworkPartition", "balanced_blocks", "block_bounds", "partition", "restrict_targets"]
 
 AXIS = "processes"  # the mesh axis the spikes are gathered over
 
@@ -59,6 +65,55 @@ def block_bounds(n: int, size: int, rank: int) -> tuple[int, int]:
     if size > n:
         raise ValueError(f"size={size} processes for n={n} neurons: every process needs at least one neuron")
     return rank * n // size, (rank + 1) * n // size
+
+
+def balanced_blocks(cost, size: int) -> tuple[tuple[int, int], ...]:
+    """Contiguous blocks of neurons, one per process, with about the same total `cost` each.
+
+    Arguments:
+        cost: (n,) finite, non-negative cost per neuron with a positive sum, e.g. each
+            neuron's expected in-degree (synapses per process) or ones (neurons per process).
+        size: number of processes, 1 <= size <= n.
+
+    Returns:
+        ((start, stop), …) for ranks 0 … size − 1, tiling [0, n). Boundary r is the prefix
+        whose cumulative cost is nearest r·total/size (the lower one on a tie), moved only
+        where a block would otherwise be empty; so each block's cost is within max(cost) of
+        total/size whenever the blocks can hold at least one neuron each without moving.
+    """
+    size = check_int("size", size, lower=1)
+    c = np.asarray(cost, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"cost must be a 1-D array with one value per neuron, got shape {c.shape}")
+    if not np.all(np.isfinite(c)) or (c < 0).any() or c.sum() <= 0:
+        raise ValueError("cost must hold finite values >= 0 with a positive sum (one per neuron)")
+    n = c.size
+    if size > n:
+        raise ValueError(f"size={size} processes for n={n} neurons: every process needs at least one neuron")
+    prefix = np.concatenate([[0.0], np.cumsum(c)])
+    ideal = prefix[-1] * np.arange(1, size) / size
+    right = np.clip(np.searchsorted(prefix, ideal, side="left"), 1, n)
+    left = right - 1
+    bounds = np.where(ideal - prefix[left] <= prefix[right] - ideal, left, right)
+    edges = [0]
+    for r, b in enumerate(bounds, start=1):  # at least one neuron per block, on both sides
+        edges.append(int(min(max(b, edges[-1] + 1), n - (size - r))))
+    edges.append(n)
+    return tuple(zip(edges[:-1], edges[1:]))
+
+
+def _check_blocks(blocks, n: int, size: int) -> tuple[tuple[int, int], ...]:
+    ok = isinstance(blocks, (tuple, list)) and len(blocks) == size and all(
+        isinstance(b, (tuple, list)) and len(b) == 2 and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+                                                             for x in b) for b in blocks)
+    edges = [int(b[0]) for b in blocks] + [int(blocks[-1][1])] if ok else []
+    if not ok or edges[0] != 0 or edges[-1] != n or any(int(b[1]) != e for b, e in zip(blocks, edges[1:])) or any(
+            b <= a for a, b in zip(edges[:-1], edges[1:])):
+        raise ValueError(
+            f"blocks must be {size} (start, stop) pairs, one per rank, tiling [0, {n}) in order with at least one "
+            f"neuron each (e.g. balanced_blocks(cost, size)), got {blocks!r}"
+        )
+    return tuple((int(a), int(b)) for a, b in blocks)
 
 
 def restrict_targets(conn: Connectivity, start: int, stop: int, *, local: bool = False,
@@ -112,17 +167,23 @@ def restrict_targets(conn: Connectivity, start: int, stop: int, *, local: bool =
     return Connectivity(post, w, conn.n_pre, n_post, d, dt=conn.dt, max_delay=conn.max_delay)
 
 
-def pad_columns(conn: Connectivity, width: int) -> Connectivity:
-    """`conn` with padding columns appended up to `width` (what every block agrees on)."""
+def pad_columns(conn: Connectivity, width: int, max_delay: int | None = None) -> Connectivity:
+    """`conn` with padding columns appended up to `width`, and its ring depth raised to
+    `max_delay` (default its own): what every block agrees on, so that every process runs
+    the same program (a block's own draw knows only its own largest delay)."""
     k = conn.max_out_degree
-    if width == k:
+    max_delay = conn.max_delay if max_delay is None or conn.delay is None else max_delay
+    if width == k and max_delay == conn.max_delay:
         return conn
     extra = width - k
-    post = jnp.pad(conn.post_idx, ((0, 0), (0, extra)), constant_values=conn.n_post)
-    weight = conn.weight if jnp.ndim(conn.weight) == 0 else jnp.pad(conn.weight, ((0, 0), (0, extra)))
-    delay = None if conn.delay is None else jnp.pad(conn.delay, ((0, 0), (0, extra)))
+
+    def pad(x, value=0):  # no copy when only the ring depth changes
+        return x if extra == 0 or jnp.ndim(x) == 0 else jnp.pad(x, ((0, 0), (0, extra)), constant_values=value)
+
+    post, weight = pad(conn.post_idx, conn.n_post), pad(conn.weight)
+    delay = None if conn.delay is None else pad(conn.delay)
     return Connectivity(post, weight, conn.n_pre, conn.n_post, delay, dt=conn.dt,
-                        max_delay=None if delay is None else conn.max_delay)
+                        max_delay=None if delay is None else max_delay)
 
 
 @final
@@ -354,8 +415,62 @@ def _min_delay(proj, dt: float) -> int:
     return int(d[valid].min()) if valid.any() else proj.delay_steps(dt) or 1
 
 
+def _row_chunks(conn: Connectivity) -> list[slice]:
+    rows = max(1, 2**22 // max(1, conn.max_out_degree))  # O(chunk) temporaries at any size
+    return [slice(r, r + rows) for r in range(0, conn.n_pre, rows)]
+
+
+def _inside(conn: Connectivity, t0: int, t1: int) -> bool:
+    """Whether every synapse of `conn` targets [t0, t1) (a table drawn for that block alone)."""
+    idx = np.asarray(conn.post_idx)
+    return t1 > t0 and all(bool((((part >= t0) & (part < t1)) | (part == conn.n_post)).all())
+                           for part in (idx[c] for c in _row_chunks(conn)))
+
+
+def _restricted_width(conn: Connectivity, t0: int, t1: int, inside: bool) -> int:
+    """The largest number of synapses of a row onto [t0, t1) (at least 1)."""
+    if inside:
+        return conn.max_out_degree
+    if t1 <= t0:
+        return 1
+    idx = np.asarray(conn.post_idx)
+    return max([1] + [int(((idx[c] >= t0) & (idx[c] < t1)).sum(axis=1).max(initial=0)) for c in _row_chunks(conn)])
+
+
+def _block_table(conn: Connectivity, t0: int, t1: int, offset: int, n_block: int, width: int, max_delay: int,
+                 inside: bool) -> Connectivity:
+    """`conn`'s synapses onto its targets [t0, t1) as a table of the block: target t becomes
+    block neuron t − t0 + offset, padding n_block, `width` columns, ring depth `max_delay`.
+    A table drawn for the block alone (`inside`) keeps its weight and delay arrays when the
+    width agrees: only the targets are written anew."""
+    if t1 <= t0:  # no target in this block: padding only
+        weight = conn.weight if jnp.ndim(conn.weight) == 0 else np.zeros((conn.n_pre, width), np.float32)
+        delay = None if conn.delay is None else np.zeros((conn.n_pre, width), np.uint8)
+        return Connectivity(np.full((conn.n_pre, width), n_block, np.int32), weight, conn.n_pre, n_block, delay,
+                            dt=conn.dt, max_delay=None if delay is None else max_delay)
+    if not inside:
+        conn = restrict_targets(conn, t0, t1, width=width)
+    idx = np.asarray(conn.post_idx)
+    k = idx.shape[1]
+    post = _aligned_full((conn.n_pre, width), np.int32, n_block)  # device_put shares an aligned buffer
+    for c in _row_chunks(conn):
+        part = idx[c]
+        post[c, :k] = np.where(part < conn.n_post, part - t0 + offset, n_block)
+
+    def pad(x):  # weights and delays: the same arrays when the width agrees
+        if k == width or jnp.ndim(x) == 0:
+            return x
+        out = _aligned_full((conn.n_pre, width), x.dtype, 0)
+        out[:, :k] = np.asarray(x)
+        return jax.device_put(out)
+
+    return Connectivity(jax.device_put(post), pad(conn.weight), conn.n_pre, n_block,
+                        None if conn.delay is None else pad(conn.delay), dt=conn.dt,
+                        max_delay=None if conn.delay is None else max_delay)
+
+
 def partition(network: Network, rank: int, size: int, *, dt: float, initial_state: State | None = None,
-              ) -> tuple[NetworkPartition, State]:
+              blocks=None) -> tuple[NetworkPartition, State]:
     """Rank `rank`'s share of `network` among `size` processes, and its initial state.
 
     Arguments:
@@ -365,6 +480,12 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
         rank, size: this process and the number of processes (0 <= rank < size <= n).
         dt: the step (ms) the run uses (delays in steps).
         initial_state: {variable: (n,) array} of the whole network (default: at rest).
+        blocks: every rank's (start, stop), tiling [0, n) in rank order (e.g.
+            `balanced_blocks(in_degrees, size)`: about the same number of synapses per
+            process; `neurodyn.models.potjans_diesmann.process_blocks`); default
+            `block_bounds(n, size, r)`: the same number of neurons. Every process must pass
+            the same blocks, and a network drawn for one block (`targets=`) must be
+            partitioned with that block: synapses onto the rest of a block are not there.
 
     Returns:
         (NetworkPartition, {variable: (n_block,) array}): the block's state, padded to the
@@ -377,7 +498,14 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
     if not isinstance(network, Network):
         raise TypeError(f"network must be a Network, got {type(network).__name__}")
     _refuse(network)
-    blocks = tuple(block_bounds(network.n, size, r) for r in range(size))
+    size = check_int("size", size, lower=1)
+    rank = check_int("rank", rank, lower=0)
+    if rank >= size:
+        raise ValueError(f"rank must be in [0, size - 1] = [0, {size - 1}], got {rank}")
+    if blocks is None:
+        blocks = tuple(block_bounds(network.n, size, r) for r in range(size))
+    else:
+        blocks = _check_blocks(blocks, network.n, size)
     start, stop = blocks[rank]
     n_local = stop - start
     n_block = max(b - a for a, b in blocks)
@@ -397,7 +525,7 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
         full = jnp.zeros((network.n,), amp.dtype).at[sl].set(amp)
         drives.append(DCCurrent("block", piece(full).at[n_local:].set(0)))
     local = Network(neuron, synapses, {"block": n_block}, drives=drives, delivery=network.delivery)
-    tables, pre_starts, variables, spans, fixed, d_min = [], [], [], [], [], []
+    pre_starts, variables, spans, fixed, d_min, targets = [], [], [], [], [], []
     for proj in network.projections:
         post = network.population(proj.post)
         lo, hi = max(start, post.start), min(stop, post.stop)
@@ -408,23 +536,27 @@ def partition(network: Network, rank: int, size: int, *, dt: float, initial_stat
                 f"delay must be at least one step dt = {dt} ms (NEST's min_delay)"
             )
         d_min.append(d)
-        c = proj.connectivity
-        if hi > lo:  # local targets t of the block's part of post: block neuron (lo - start) + t
-            c = restrict_targets(c, lo - post.start, hi - post.start, local=True)
-            idx = jnp.where(c.post_idx < c.n_post, c.post_idx + (lo - start), n_block)
-            weight, delay = c.weight, c.delay
-        else:  # no target in this block: one padding column
-            idx = jnp.full((c.n_pre, 1), n_block, jnp.int32)
-            weight = c.weight if jnp.ndim(c.weight) == 0 else jnp.zeros((c.n_pre, 1), c.weight.dtype)
-            delay = None if c.delay is None else jnp.zeros((c.n_pre, 1), c.delay.dtype)
-        tables.append(Connectivity(idx, weight, c.n_pre, n_block, delay, dt=c.dt,
-                                   max_delay=c.max_delay if delay is not None else None))
+        targets.append((lo - post.start, hi - post.start, lo - start))  # post's [t0, t1) -> block neuron t - t0 + offset
         spans.append((lo - start, hi - start) if hi > lo else (0, 0))
         pre_starts.append(network.population(proj.pre).start)
         variables.append(network._spike_target(proj.receptor))
         fixed.append(0 if proj.per_synapse_delays else proj.delay_steps(dt))
+    # every process's tables get the same width and ring depth (one program for all): agreed
+    # here, before the block's tables are written, so that each is written once
+    alone = [_inside(p.connectivity, t0, t1) for p, (t0, t1, _) in zip(network.projections, targets)]
+    widths = [_restricted_width(p.connectivity, t0, t1, a) for p, (t0, t1, _), a in zip(network.projections, targets, alone)]
+    depths = [p.connectivity.max_delay for p in network.projections]
+    agreed = np.array(widths + depths + [-min(d_min, default=1)], np.int64)
+    if size > 1 and jax.process_count() == size:
+        from jax.experimental import multihost_utils
+
+        agreed = np.asarray(multihost_utils.process_allgather(agreed)).max(axis=0)
+    n_proj = len(widths)
+    tables = [_block_table(p.connectivity, t0, t1, offset, n_block, int(w), int(depth), a)
+              for p, (t0, t1, offset), w, depth, a in zip(network.projections, targets, agreed[:n_proj],
+                                                          agreed[n_proj:2 * n_proj], alone)]
     y = network.initial_state() if initial_state is None else {**network.initial_state(), **initial_state}
     y = {k: piece(jnp.broadcast_to(jnp.asarray(v), (network.n,))) for k, v in y.items()}
     part = NetworkPartition(local, tuple(tables), tuple(pre_starts), tuple(variables), tuple(spans), tuple(fixed), blocks,
-                            rank, min(d_min, default=1), float(dt))
+                            rank, int(-agreed[-1]), float(dt))
     return part, y

@@ -21,9 +21,11 @@ if __name__ == "__main__":  # before anything touches a device
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax.experimental import multihost_utils  # noqa: E402
 
 from neurodyn.distributed import all_spikes, simulate_distributed  # noqa: E402
 from neurodyn.models import potjans_diesmann  # noqa: E402
+from neurodyn.models.potjans_diesmann import process_blocks  # noqa: E402
 from neurodyn.network import (  # noqa: E402
     CurrentSynapse,
     DCCurrent,
@@ -34,7 +36,7 @@ from neurodyn.network import (  # noqa: E402
     fixed_total_number,
     simulate_network,
 )
-from neurodyn.network.partition import block_bounds, partition  # noqa: E402
+from neurodyn.network.partition import partition  # noqa: E402
 from neurodyn.neurons import IAF  # noqa: E402
 
 DT = 0.1
@@ -87,17 +89,19 @@ def main():
         if case == "microcircuit":
             scale = float(os.environ.get("PD14_SCALE", "0.02"))
             t1 = float(os.environ.get("PD14_T_MS", "300"))
-            n = sum(int(round(x * scale)) for x in (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948))
-            block = block_bounds(n, SIZE, RANK)
-            built = potjans_diesmann(scale, key=jax.random.key(1), targets=block)  # only the synapses onto the block
+            blocks = process_blocks(scale, SIZE, balance=os.environ.get("PD14_BALANCE", "synapses"))
+            # each process draws only the synapses onto its block
+            built = potjans_diesmann(scale, key=jax.random.key(1), targets=blocks[RANK])
             net, y0, solver = built.network, built.initial_state, built.solver
             whole = potjans_diesmann(scale, key=jax.random.key(1)) if RANK == 0 else None
         else:
             net, y0, t1 = {"ei": ei, "silent": silent}[case]()
-            solver, whole = ExactIntegration(), None
-        part, y_block = partition(net, RANK, SIZE, dt=DT, initial_state=y0)
+            solver, whole, blocks = ExactIntegration(), None, None
+        part, y_block = partition(net, RANK, SIZE, dt=DT, initial_state=y0, blocks=blocks)
         result = simulate_distributed(part, t1, initial_state=y_block, solver=solver, max_spikes=400_000)
         times, ids = all_spikes(result, part)
+        mine = np.array([sum(int(t.n_synapses) for t in part.tables)])
+        synapses_per_rank = np.asarray(multihost_utils.process_allgather(mine)).ravel() if SIZE > 1 else mine
         if RANK == 0:
             ref_net = net if whole is None else whole.network
             ref = simulate_network(ref_net, t1, DT, initial_state=y0 if whole is None else whole.initial_state,
@@ -106,6 +110,7 @@ def main():
                 "single": steps_ids(*ref.spikes()), "distributed": steps_ids(times, ids),
                 "min_delay": part.min_delay, "blocks": [list(b) for b in part.blocks], "n": ref_net.n,
                 "synapses_block": int(sum(int(t.n_synapses) for t in part.tables)),
+                "synapses_blocks": [int(x) for x in synapses_per_rank],
                 "synapses_whole": int(sum(int(p.connectivity.n_synapses) for p in ref_net.projections)),
                 "dropped": [int(ref.spikes_dropped), int(result.spikes_dropped)],
             }
