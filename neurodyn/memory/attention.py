@@ -14,17 +14,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._checks import check_int
 from ..attention import dot_product_attention
-from .dense import PatternStore, as_beta, beta_text, check_beta, fixed_step_retrieval
-from .harness import AbstractMemory, Retrieval
+from .dense import AbstractPatternStoreMemory, PatternStore, as_beta, beta_text, check_beta, fixed_step_retrieval
+from .harness import Retrieval
 
 
-class AttentionMemory(AbstractMemory):
+class AttentionMemory(AbstractPatternStoreMemory):
     """K = V = stored patterns, Q = cue, scale β/N; `n_steps` applications of the head.
 
     Fields:
@@ -48,9 +47,6 @@ class AttentionMemory(AbstractMemory):
     def label(self) -> str:
         return f"attention head β={beta_text(self.beta)}" + ("" if self.n_steps == 1 else f", {self.n_steps} steps")
 
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
-
     def attend(self, memory: PatternStore, query: Float[Array, " n"]):
         """(output, attention weights) of one application of the head."""
         n = memory.patterns.shape[-1]
@@ -63,6 +59,3 @@ class AttentionMemory(AbstractMemory):
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
         return fixed_step_retrieval(lambda q: self.attend(memory, q)[0], memory, cue, self.n_steps)
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons

@@ -122,7 +122,18 @@ class PatternStore(eqx.Module):
     mask: Bool[Array, " p"]
 
 
-class UniversalHopfield(AbstractMemory):
+class AbstractPatternStoreMemory(AbstractMemory):
+    """A memory whose stored representation is the patterns themselves (P·N float32), as
+    the Universal Hopfield, dense associative and attention-head memories keep them."""
+
+    def store(self, patterns, mask) -> PatternStore:
+        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
+
+    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
+        return 4 * n_patterns * n_neurons
+
+
+class UniversalHopfield(AbstractPatternStoreMemory):
     """z = X · sep(sim(X, q)), iterated `n_steps` times (Millidge et al. 2022).
 
     Fields:
@@ -162,9 +173,6 @@ class UniversalHopfield(AbstractMemory):
         steps = "" if self.n_steps == 1 else f", {self.n_steps} steps"
         return f"UHN {self.similarity}/{sep}{steps}"
 
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
-
     def update(self, memory: PatternStore, query: Float[Array, " n"]) -> Float[Array, " n"]:
         """One step z = Σ_μ w_μ x_μ / Σ_μ |w_μ|."""
         s = similarity(self.similarity, memory.patterns, query)
@@ -176,9 +184,6 @@ class UniversalHopfield(AbstractMemory):
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
         return fixed_step_retrieval(lambda q: self.update(memory, q), memory, cue, self.n_steps)
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons
 
 
 def fixed_step_retrieval(update, memory: PatternStore, cue, n_steps: int) -> Retrieval:
@@ -201,7 +206,7 @@ def modern_hopfield(beta: Float[ArrayLike, ""] = 8.0, n_steps: int = 1) -> Unive
     return UniversalHopfield("dot", "softmax", beta, 2, n_steps)
 
 
-class DenseAssociativeMemory(AbstractMemory):
+class DenseAssociativeMemory(AbstractPatternStoreMemory):
     """Krotov & Hopfield (2016) binary dense associative memory, F(x) = x^n.
 
     Fields:
@@ -226,9 +231,6 @@ class DenseAssociativeMemory(AbstractMemory):
     @property
     def label(self) -> str:
         return f"dense poly n={self.degree} (Krotov-Hopfield)"
-
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
 
     def update(self, memory: PatternStore, state: Float[Array, " n"]) -> Float[Array, " n"]:
         """One synchronous step of the Krotov–Hopfield rule (ties keep the neuron)."""
@@ -258,6 +260,3 @@ class DenseAssociativeMemory(AbstractMemory):
             operations=per_step * steps.astype(jnp.float32),
             converged=~changed,
         )
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons
