@@ -22,9 +22,10 @@ implements the grid of that paper:
 
 The scaling of s by N (or √N) makes β comparable across dimensions; β is per unit of that
 similarity. β is an array leaf of the model, not static configuration: a sweep over β
-re-uses one compiled program, and β can be vmapped over or differentiated. dot + softmax is the modern continuous Hopfield network (Ramsauer et al. 2020,
-ξ_new = X softmax(β' Xᵀξ) with β' = β/N) and one attention head; "euclidean"/"manhattan"
-with softmax retrieved better than dot product on image data in Millidge et al. (2022).
+re-uses one compiled program, and β can be vmapped over or differentiated. dot + softmax
+is the modern continuous Hopfield network (Ramsauer et al. 2020, ξ_new = X softmax(β' Xᵀξ)
+with β' = β/N) and one attention head; "euclidean"/"manhattan" with softmax retrieved
+better than dot product on image data in Millidge et al. (2022).
 Iterating (n_steps > 1) feeds z back as q. Padding rows (mask False) get weight 0.
 
 `DenseAssociativeMemory` is the binary dense associative memory of Krotov & Hopfield
