@@ -57,11 +57,15 @@ def check_parameter(
     lower: float | None = None,
     upper: float | None = None,
     lower_open: bool = False,
+    max_ndim: int = 1,
+    shapes: str = "a scalar or a 1-D array with one value per neuron",
 ) -> None:
     """Raise if a concrete parameter is not numeric, not finite, or outside [lower, upper].
 
-    Also refuses arrays of more than one dimension (a parameter is a scalar or one value
-    per neuron). Tracers (values inside jit/vmap/grad) are not checked here.
+    With both bounds the message gives the interval ("must be in (0.0, 1.0]"), with one the
+    inequality ("must be > 0.0"). Also refuses arrays of more than `max_ndim` dimensions (a
+    parameter is a scalar or one value per neuron; `shapes` says what is allowed when
+    `max_ndim` is not 1). Tracers (values inside jit/vmap/grad) are not checked here.
     """
     what = _name(owner, name)
     if isinstance(value, (str, bytes)):
@@ -75,17 +79,17 @@ def check_parameter(
         raise ValueError(f"{what} contains NaN; it must be a finite number")
     if np.any(np.isinf(arr)):
         raise ValueError(f"{what} must be finite, got {show(arr[np.isinf(arr)])}")
-    if lower is not None:
-        bad = arr <= lower if lower_open else arr < lower
-        if np.any(bad):
-            rel = ">" if lower_open else ">="
-            raise ValueError(f"{what} must be {rel} {lower}, got {show(arr[bad])}")
-    if upper is not None and np.any(arr > upper):
-        raise ValueError(f"{what} must be <= {upper}, got {show(arr[arr > upper])}")
-    if arr.ndim > 1:
-        raise ValueError(
-            f"{what} must be a scalar or a 1-D array with one value per neuron, got shape {arr.shape}"
-        )
+    low = np.zeros(arr.shape, bool) if lower is None else (arr <= lower if lower_open else arr < lower)
+    high = np.zeros(arr.shape, bool) if upper is None else arr > upper
+    if lower is not None and upper is not None and np.any(low | high):
+        interval = f"{'(' if lower_open else '['}{lower}, {upper}]"
+        raise ValueError(f"{what} must be in {interval}, got {show(arr[low | high])}")
+    if np.any(low):
+        raise ValueError(f"{what} must be {'>' if lower_open else '>='} {lower}, got {show(arr[low])}")
+    if np.any(high):
+        raise ValueError(f"{what} must be <= {upper}, got {show(arr[high])}")
+    if arr.ndim > max_ndim:
+        raise ValueError(f"{what} must be {shapes}, got shape {arr.shape}")
 
 
 def check_fields(model, *, positive=(), nonnegative=(), real=()) -> None:

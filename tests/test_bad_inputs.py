@@ -2,7 +2,7 @@
 clear exception whose message names the argument (and, where it applies, the allowed range
 or the damaged file), never silently accepted, clipped or answered with a deep JAX error.
 
-The table covers 130 bad inputs (the count is checked below): simulate and neurons (strings,
+The table covers 131 bad inputs (the count is checked below): simulate and neurons (strings,
 NaN, inf, wrong shapes and dtypes, bad sizes and modes), networks, plasticity rules, Hopfield models,
 the transformer (token ids out of range also under jit), fitting, and damaged or mismatched
 files (saved states, streams, GPT checkpoints, tokenizers, saved results).
@@ -61,7 +61,7 @@ from neurodyn.transformer.train import (
 # These tests check each function's own message; the annotation hook would answer first.
 pytestmark = pytest.mark.no_typecheck
 
-N_BAD_INPUTS = 130
+N_BAD_INPUTS = 131
 
 L = nd.LIF()
 SMALL_GPT = GPTConfig(vocab_size=30, context_length=8, d_model=16, n_heads=2, n_layers=1)
@@ -254,14 +254,16 @@ ROWS = [
     ("TsodyksSynapse U above 1", lambda f: TsodyksSynapse(U=1.5), ValueError, r"TsodyksSynapse.U must be in \(0.0, 1.0\]"),
     ("UXSynapse U negative", lambda f: UXSynapse(U=-0.1), ValueError, r"UXSynapse.U must be in \(0.0, 1.0\]"),
     ("TsodyksSynapse tau_rec zero", lambda f: TsodyksSynapse(tau_rec=0.0), ValueError,
-     r"TsodyksSynapse.tau_rec must be in \(0.0, ∞\)"),
-    ("UXSynapse tau_rec negative", lambda f: UXSynapse(tau_rec=-5.0), ValueError, r"UXSynapse.tau_rec must be in \(0.0"),
+     r"TsodyksSynapse.tau_rec must be > 0.0, got 0.0"),
+    ("UXSynapse tau_rec negative", lambda f: UXSynapse(tau_rec=-5.0), ValueError, r"UXSynapse.tau_rec must be > 0.0, got -5.0"),
     ("TsodyksSynapse tau_fac negative", lambda f: TsodyksSynapse(tau_fac=-1.0), ValueError,
-     r"TsodyksSynapse.tau_fac must be in \[0.0, ∞\)"),
+     r"TsodyksSynapse.tau_fac must be >= 0.0, got -1.0"),
     ("TsodyksSynapse tau_psc NaN", lambda f: TsodyksSynapse(tau_psc=float("nan")), ValueError,
-     r"TsodyksSynapse.tau_psc must be finite"),
+     r"TsodyksSynapse.tau_psc contains NaN; it must be a finite number"),
     ("UXSynapse U NaN in an array", lambda f: UXSynapse(U=np.array([0.5, np.nan])), ValueError,
-     r"UXSynapse.U must be finite"),
+     r"UXSynapse.U contains NaN; it must be a finite number"),
+    ("UXSynapse U of three dimensions", lambda f: UXSynapse(U=np.full((2, 2, 2), 0.5)), ValueError,
+     r"UXSynapse.U must be a scalar, \(n_pre,\) or \(n_pre, K\), got shape \(2, 2, 2\)"),
     ("TsodyksSynapse tau_psc equal to tau_rec", lambda f: TsodyksSynapse(tau_psc=800.0), ValueError,
      r"tau_psc must differ from tau_rec"),
     ("short_term parameters of the wrong shape", lambda f: Projection(

@@ -13,6 +13,7 @@ Every experiment takes an explicit PRNG key and runs its loops inside `jit` (`vm
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -47,6 +48,7 @@ def random_patterns(key: PRNGKeyArray, n_patterns: int, n_neurons: int) -> Float
     return jr.rademacher(key, (int(n_patterns), int(n_neurons)), dtype=jnp.float32)
 
 
+@jax.jit  # one compiled program per pattern shape, not one per eager op and call
 def flip_bits(key: PRNGKeyArray, pattern: Float[Array, "*batch n"], fraction: float) -> Float[Array, "*batch n"]:
     """Flip exactly round(fraction·N) randomly chosen bits of each ±1 pattern."""
     n = pattern.shape[-1]
@@ -340,7 +342,12 @@ def spurious_states(
     start_key, run_key = jr.split(key)
     starts = random_patterns(start_key, n_starts, patterns.shape[1])
     out = run(net, starts, run_key, max_sweeps=max_sweeps)
-    m = overlap(patterns, out.state)
+    return _classify_end_points(net, patterns, out.state)
+
+
+@eqx.filter_jit
+def _classify_end_points(net: ClassicalHopfield, patterns, states) -> SpuriousStates:
+    m = overlap(patterns, states)
     signed_top = jnp.take_along_axis(m, jnp.argmax(jnp.abs(m), -1)[:, None], -1)[:, 0]
     top3 = -jnp.sort(-jnp.abs(m), axis=-1)[:, :3]
     is_pattern = signed_top >= 0.95
@@ -350,7 +357,7 @@ def spurious_states(
     h = net.local_field(mixture)
     fixed = jnp.all(jnp.where(h == 0, True, jnp.sign(h) == mixture))
     return SpuriousStates(
-        final_states=out.state,
+        final_states=states,
         top_overlaps=top3,
         fraction_pattern=jnp.mean(is_pattern),
         fraction_reversed=jnp.mean(is_reversed),
@@ -396,9 +403,17 @@ def modern_retrieval(
         raise ValueError(f"modern_retrieval: betas must be a 1-D list of values > 0, got {betas}")
     if not 0 <= corruption <= 1:
         raise ValueError(f"modern_retrieval: corruption must lie in [0, 1], got {corruption}")
+    acc, err, m = _modern_retrieval(key, int(dim), int(n_patterns), min(int(n_cues), int(n_patterns)),
+                                    jnp.asarray(corruption, jnp.float32), jnp.asarray(b, jnp.float32))
+    return ModernRetrieval(betas=jnp.asarray(b), accuracy=acc, mean_error=err, mean_overlap=m)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _modern_retrieval(key, dim: int, n_patterns: int, n_cues: int, corruption, betas):
+    """(accuracy, mean error, mean overlap) per β, as one compiled program."""
     pat_key, pick_key, flip_key = jr.split(key, 3)
     patterns = random_patterns(pat_key, n_patterns, dim)
-    which = jr.choice(pick_key, int(n_patterns), (min(int(n_cues), int(n_patterns)),), replace=False)
+    which = jr.choice(pick_key, n_patterns, (n_cues,), replace=False)
     targets = patterns[which]
     cues = flip_bits(flip_key, targets, corruption)
 
@@ -408,8 +423,7 @@ def modern_retrieval(
         err = jnp.max(jnp.abs(new - targets), -1)
         return jnp.mean(exact), jnp.mean(err), jnp.mean(jnp.sum(new * targets, -1) / dim)
 
-    acc, err, m = jax.jit(jax.vmap(per_beta))(jnp.asarray(b, jnp.float32))
-    return ModernRetrieval(betas=jnp.asarray(b), accuracy=acc, mean_error=err, mean_overlap=m)
+    return jax.vmap(per_beta)(betas)
 
 
 def modern_capacity_curve(

@@ -13,24 +13,26 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+import equinox as eqx
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._checks import check_int, check_positive
+from .._checks import check_int
 from ..attention import dot_product_attention
-from .dense import PatternStore, fixed_step_retrieval
-from .harness import AbstractMemory, Retrieval
+from .dense import AbstractPatternStoreMemory, PatternStore, as_beta, beta_text, check_beta, fixed_step_retrieval
+from .harness import Retrieval
 
 
-class AttentionMemory(AbstractMemory):
+class AttentionMemory(AbstractPatternStoreMemory):
     """K = V = stored patterns, Q = cue, scale β/N; `n_steps` applications of the head.
 
     Fields:
-        beta: inverse temperature per unit of x·q/N (scale = β/N). Default 8.
+        beta: inverse temperature per unit of x·q/N (scale = β/N), a float32 leaf (traced
+            by jit: a sweep over β compiles once). Default 8, as `modern_hopfield`.
         n_steps: how many times the head is applied, the output fed back as the query.
     """
 
-    beta: float = 8.0
+    beta: Float[ArrayLike, ""] = eqx.field(default=np.float32(8.0), converter=as_beta)
     n_steps: int = 1
 
     binary: ClassVar[bool] = False
@@ -38,28 +40,22 @@ class AttentionMemory(AbstractMemory):
     operation_unit: ClassVar[str] = "flop"
 
     def __check_init__(self):
-        check_positive("beta", self.beta, owner="AttentionMemory")
+        check_beta("AttentionMemory", self.beta)  # concrete here; traced: checked where used
         check_int("n_steps", self.n_steps, lower=1, owner="AttentionMemory")
 
     @property
     def label(self) -> str:
-        return f"attention head β={self.beta:g}" + ("" if self.n_steps == 1 else f", {self.n_steps} steps")
-
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
+        return f"attention head β={beta_text(self.beta)}" + ("" if self.n_steps == 1 else f", {self.n_steps} steps")
 
     def attend(self, memory: PatternStore, query: Float[Array, " n"]):
         """(output, attention weights) of one application of the head."""
         n = memory.patterns.shape[-1]
         out, weights = dot_product_attention(
             query[None, :], memory.patterns, memory.patterns,
-            scale=self.beta / n, mask=memory.mask[None, :],
+            scale=check_beta("AttentionMemory", self.beta) / n, mask=memory.mask[None, :],
         )
         return out[0], weights[0]
 
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
         return fixed_step_retrieval(lambda q: self.attend(memory, q)[0], memory, cue, self.n_steps)
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons

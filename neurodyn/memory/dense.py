@@ -21,9 +21,11 @@ implements the grid of that paper:
     output z = Σ_μ w_μ x_μ / Σ_μ |w_μ|  (the normalisation changes no overlap: cosines)
 
 The scaling of s by N (or √N) makes β comparable across dimensions; β is per unit of that
-similarity. dot + softmax is the modern continuous Hopfield network (Ramsauer et al. 2020,
-ξ_new = X softmax(β' Xᵀξ) with β' = β/N) and one attention head; "euclidean"/"manhattan"
-with softmax retrieved better than dot product on image data in Millidge et al. (2022).
+similarity. β is an array leaf of the model, not static configuration: a sweep over β
+re-uses one compiled program, and β can be vmapped over or differentiated. dot + softmax
+is the modern continuous Hopfield network (Ramsauer et al. 2020, ξ_new = X softmax(β' Xᵀξ)
+with β' = β/N) and one attention head; "euclidean"/"manhattan" with softmax retrieved
+better than dot product on image data in Millidge et al. (2022).
 Iterating (n_steps > 1) feeds z back as q. Padding rows (mask False) get weight 0.
 
 `DenseAssociativeMemory` is the binary dense associative memory of Krotov & Hopfield
@@ -38,15 +40,17 @@ error-free retrieval, their eq. 6), so for n ≥ 3 it stores P ≫ N patterns.
 
 from __future__ import annotations
 
+import numbers
 from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .._checks import check_int, check_positive
+from .._checks import check_int, check_positive, concrete
 from .harness import AbstractMemory, Retrieval
 
 SIMILARITIES = ("dot", "euclidean", "manhattan")
@@ -67,7 +71,8 @@ def similarity(kind: str, patterns: Float[Array, "p n"], query: Float[Array, " n
 
 
 def separation(
-    kind: str, scores: Float[Array, " p"], mask: Bool[Array, " p"], beta: float = 1.0, degree: int = 2
+    kind: str, scores: Float[Array, " p"], mask: Bool[Array, " p"], beta: Float[ArrayLike, ""] = 1.0,
+    degree: int = 2,
 ) -> Float[Array, " p"]:
     """w = sep(s) over the real patterns (mask True); padding gets exactly 0."""
     if kind == "identity":
@@ -84,6 +89,33 @@ def separation(
     raise ValueError(f"separation must be one of {SEPARATIONS}, got {kind!r}")
 
 
+def as_beta(value):
+    """An inverse temperature as an array leaf: a real number becomes `np.float32` (an
+    array to `jit`, so changing β re-uses the compiled program, and the repr still shows
+    its value); arrays and tracers (β vmapped over) pass unchanged, and anything else
+    (strings, bools) is left for the check to refuse, never reinterpreted."""
+    if isinstance(value, np.float32):
+        return value  # the default object itself, so the repr hides it as a default
+    if isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return np.float32(value)
+    return value
+
+
+def check_beta(owner: str, beta):
+    """β > 0 and finite: raised at construction when concrete, `eqx.error_if` when traced
+    (returns β, to be used downstream of the check)."""
+    if concrete(beta) is not None:
+        check_positive("beta", beta, owner=owner)
+        return beta
+    return eqx.error_if(beta, ~(jnp.isfinite(beta) & (beta > 0)), f"{owner}.beta must be a finite number > 0")
+
+
+def beta_text(beta) -> str:
+    """β for a label: its value, or "traced" inside jit/vmap."""
+    value = concrete(beta)
+    return "traced" if value is None or value.ndim else f"{value.item():g}"
+
+
 class PatternStore(eqx.Module):
     """The stored representation of pattern-store memories: the patterns and their mask."""
 
@@ -91,21 +123,34 @@ class PatternStore(eqx.Module):
     mask: Bool[Array, " p"]
 
 
-class UniversalHopfield(AbstractMemory):
+class AbstractPatternStoreMemory(AbstractMemory):
+    """A memory whose stored representation is the patterns themselves (P·N float32), as
+    the Universal Hopfield, dense associative and attention-head memories keep them."""
+
+    def store(self, patterns, mask) -> PatternStore:
+        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
+
+    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
+        return 4 * n_patterns * n_neurons
+
+
+class UniversalHopfield(AbstractPatternStoreMemory):
     """z = X · sep(sim(X, q)), iterated `n_steps` times (Millidge et al. 2022).
 
     Fields:
         similarity: "dot", "euclidean" or "manhattan".
         separation: "identity", "polynomial", "softmax" or "max".
         beta: softmax inverse temperature per unit of similarity (dot: β' = β/N in
-            Ramsauer et al.'s units). Default 8.
+            Ramsauer et al.'s units), a float32 leaf (traced by jit; see `as_beta`).
+            Default 8, large enough that P = 16 N random patterns at N = 100 are
+            retrieved from 10 %-flipped cues in one update (notebook 07).
         degree: polynomial degree n (default 2).
         n_steps: updates (1: single-shot retrieval, as in Millidge et al.).
     """
 
     similarity: str = "dot"
     separation: str = "softmax"
-    beta: float = 8.0
+    beta: Float[ArrayLike, ""] = eqx.field(default=np.float32(8.0), converter=as_beta)
     degree: int = 2
     n_steps: int = 1
 
@@ -118,33 +163,28 @@ class UniversalHopfield(AbstractMemory):
             raise ValueError(f"UniversalHopfield: similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
         if self.separation not in SEPARATIONS:
             raise ValueError(f"UniversalHopfield: separation must be one of {SEPARATIONS}, got {self.separation!r}")
-        check_positive("beta", self.beta, owner="UniversalHopfield")  # traced (vmapped over β): unchecked
+        check_beta("UniversalHopfield", self.beta)  # concrete here; traced: checked where used
         check_int("degree", self.degree, lower=1, owner="UniversalHopfield")
         check_int("n_steps", self.n_steps, lower=1, owner="UniversalHopfield")
 
     @property
     def label(self) -> str:
-        sep = {"polynomial": f"poly{self.degree}", "softmax": f"softmax β={self.beta:g}"}.get(
+        sep = {"polynomial": f"poly{self.degree}", "softmax": f"softmax β={beta_text(self.beta)}"}.get(
             self.separation, self.separation)
         steps = "" if self.n_steps == 1 else f", {self.n_steps} steps"
         return f"UHN {self.similarity}/{sep}{steps}"
 
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
-
     def update(self, memory: PatternStore, query: Float[Array, " n"]) -> Float[Array, " n"]:
         """One step z = Σ_μ w_μ x_μ / Σ_μ |w_μ|."""
         s = similarity(self.similarity, memory.patterns, query)
-        w = separation(self.separation, s, memory.mask, self.beta, self.degree)
+        beta = check_beta("UniversalHopfield", self.beta) if self.separation == "softmax" else self.beta
+        w = separation(self.separation, s, memory.mask, beta, self.degree)
         total = jnp.sum(jnp.abs(w))
         return (w @ memory.patterns) / jnp.where(total > 0, total, 1.0)
 
     def retrieve(self, memory: PatternStore, cue, key: PRNGKeyArray) -> Retrieval:
         del key
         return fixed_step_retrieval(lambda q: self.update(memory, q), memory, cue, self.n_steps)
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons
 
 
 def fixed_step_retrieval(update, memory: PatternStore, cue, n_steps: int) -> Retrieval:
@@ -162,12 +202,12 @@ def fixed_step_retrieval(update, memory: PatternStore, cue, n_steps: int) -> Ret
     )
 
 
-def modern_hopfield(beta: float = 8.0, n_steps: int = 1) -> UniversalHopfield:
+def modern_hopfield(beta: Float[ArrayLike, ""] = 8.0, n_steps: int = 1) -> UniversalHopfield:
     """The exponential (Ramsauer et al. 2020) memory: dot similarity, softmax separation."""
     return UniversalHopfield("dot", "softmax", beta, 2, n_steps)
 
 
-class DenseAssociativeMemory(AbstractMemory):
+class DenseAssociativeMemory(AbstractPatternStoreMemory):
     """Krotov & Hopfield (2016) binary dense associative memory, F(x) = x^n.
 
     Fields:
@@ -192,9 +232,6 @@ class DenseAssociativeMemory(AbstractMemory):
     @property
     def label(self) -> str:
         return f"dense poly n={self.degree} (Krotov-Hopfield)"
-
-    def store(self, patterns, mask) -> PatternStore:
-        return PatternStore(jnp.where(mask[:, None], patterns, 0.0), mask)
 
     def update(self, memory: PatternStore, state: Float[Array, " n"]) -> Float[Array, " n"]:
         """One synchronous step of the Krotov–Hopfield rule (ties keep the neuron)."""
@@ -224,6 +261,3 @@ class DenseAssociativeMemory(AbstractMemory):
             operations=per_step * steps.astype(jnp.float32),
             converged=~changed,
         )
-
-    def memory_bytes(self, n_patterns: int, n_neurons: int) -> int:
-        return 4 * n_patterns * n_neurons

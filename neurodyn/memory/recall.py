@@ -187,13 +187,24 @@ def recall_accuracy(
     if bad:
         raise ValueError(f"recall_accuracy: n_pairs must lie in [1, max_pairs={cfg.max_pairs}], got {bad}")
 
-    @jax.jit
-    def acc(k, p):
+    keys = jnp.stack([jr.fold_in(key, p) for p in n_pairs])
+    acc = _accuracy_per_p(model, cfg, keys, jnp.asarray(n_pairs), int(n_sequences))
+    return dict(zip(n_pairs, np.asarray(acc).tolist()))
+
+
+@eqx.filter_jit
+def _accuracy_per_p(model: GPT, cfg: RecallConfig, keys, n_pairs: Int[Array, " ps"], n_sequences: int):
+    """Query accuracy of `n_sequences` fresh sequences for each P: one compiled program for
+    every P (the model is an argument, not a closed-over constant; `lax.map`, not `vmap`:
+    a batched P makes every position index a gather and doubles the compile time)."""
+
+    def one(args):
+        k, p = args
         n = jnp.full((n_sequences,), p)
         tokens, targets, _ = recall_sequences(k, cfg, n)
         return _loss(model, tokens, targets, n)[1]
 
-    return {p: float(acc(jr.fold_in(key, p), p)) for p in n_pairs}
+    return jax.lax.map(one, (keys, n_pairs))
 
 
 def recall_attention(
@@ -215,19 +226,9 @@ def recall_attention(
     p = int(n_pairs)
     if not 1 <= p <= cfg.max_pairs:
         raise ValueError(f"recall_attention: n_pairs must lie in [1, {cfg.max_pairs}], got {n_pairs}")
-    tokens, targets, j = recall_sequences(key, cfg, jnp.full((n_sequences,), p))
-    logits, weights = jax.vmap(lambda t: model(t, return_attention=True))(tokens)
-    last = weights[:, -1, :, 2 * p, :]  # (batch, heads, seq): last layer, query row
-    real = last[:, :, : 2 * p].reshape(n_sequences, cfg.n_heads, p, 2).sum(-1)
-    on_match = jnp.take_along_axis(real, j[:, None, None], -1)[..., 0]  # (batch, heads)
-    head = int(jnp.argmax(on_match.mean(0)))
-    keys = tokens[:, : 2 * p: 2]  # (batch, P)
-    one_hot = jax.nn.one_hot(keys, cfg.vocab_size)
-    query = jax.nn.one_hot(tokens[:, 2 * p], cfg.vocab_size)
-    hopfield = jax.nn.softmax(beta * jnp.einsum("bpv,bv->bp", one_hot, query), -1)
-    head_pairs = real[:, head] / jnp.sum(real[:, head], -1, keepdims=True)
-    tv = 0.5 * jnp.abs(head_pairs - hopfield).sum(-1)
-    acc = jnp.mean(jnp.argmax(logits[:, 2 * p], -1) == targets)
+    head, on_match, hopfield, j, head_pairs, tv, acc = _query_attention(
+        model, cfg, key, p, int(n_sequences), jnp.asarray(beta, jnp.float32))
+    head = int(head)
     return {
         "n_pairs": p,
         "recall_head": head,
@@ -240,3 +241,22 @@ def recall_attention(
         "example_hopfield": np.asarray(hopfield[0]).tolist(),
         "example_match": int(j[0]),
     }
+
+
+@eqx.filter_jit
+def _query_attention(model: GPT, cfg: RecallConfig, key, p: int, n_sequences: int, beta):
+    """The arrays of `recall_attention`, as one compiled program."""
+    tokens, targets, j = recall_sequences(key, cfg, jnp.full((n_sequences,), p))
+    logits, weights = jax.vmap(lambda t: model(t, return_attention=True))(tokens)
+    last = weights[:, -1, :, 2 * p, :]  # (batch, heads, seq): last layer, query row
+    real = last[:, :, : 2 * p].reshape(n_sequences, cfg.n_heads, p, 2).sum(-1)
+    on_match = jnp.take_along_axis(real, j[:, None, None], -1)[..., 0]  # (batch, heads)
+    head = jnp.argmax(on_match.mean(0))
+    keys = tokens[:, : 2 * p: 2]  # (batch, P)
+    one_hot = jax.nn.one_hot(keys, cfg.vocab_size)
+    query = jax.nn.one_hot(tokens[:, 2 * p], cfg.vocab_size)
+    hopfield = jax.nn.softmax(beta * jnp.einsum("bpv,bv->bp", one_hot, query), -1)
+    head_pairs = real[:, head] / jnp.sum(real[:, head], -1, keepdims=True)
+    tv = 0.5 * jnp.abs(head_pairs - hopfield).sum(-1)
+    acc = jnp.mean(jnp.argmax(logits[:, 2 * p], -1) == targets)
+    return head, on_match, hopfield, j, head_pairs, tv, acc

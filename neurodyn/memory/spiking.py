@@ -60,6 +60,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checks import check_positive
+from ..inputs import Step
 from ..network import (
     Connectivity,
     CurrentSynapse,
@@ -163,11 +164,9 @@ class SpikingMemory(AbstractMemory):
         """Simulate one retrieval; returns (spike counts per 5 ms bin (bins, 2N), result)."""
         n = cue.shape[-1]
         drive = jnp.concatenate([0.5 * self.gain * cue, jnp.zeros(n)])
-        cue_ms, bias = self.cue_ms, memory.bias
-
-        def current(t):
-            return bias + jnp.where(t < cue_ms, drive, 0.0)
-
+        # bias, plus the cue drive while t < cue_ms; an input module with array fields, not a
+        # closure, so the compiled simulation is re-used for every cue instead of re-traced
+        current = Step(memory.bias + drive, 0.0, self.cue_ms, baseline=memory.bias)
         v0 = jnp.concatenate([jr.uniform(key, (n,), minval=0.0, maxval=V_RESET), jnp.zeros(n)])
         max_spikes = int(2 * n * self.t1 / 1000.0 * 400) + 64  # 400 Hz ceiling
         res = simulate_network(memory.network, self.t1, self.dt, input=current,

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from .._checks import concrete, show
+from .._checks import check_parameter, concrete, show
 from .connectivity import Connectivity
 
 __all__ = ["AbstractShortTermPlasticity", "TsodyksSynapse", "UXSynapse", "deliver_short_term"]
@@ -67,25 +67,15 @@ __all__ = ["AbstractShortTermPlasticity", "TsodyksSynapse", "UXSynapse", "delive
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _check(owner: str, name: str, value, *, lower: float, lower_open: bool, upper: float | None = None):
+# allowed ranges: U in (0, 1], tau_rec > 0, tau_fac >= 0, tau_psc > 0 (ms)
+_BOUNDS = {"U": {"lower": 0.0, "lower_open": True, "upper": 1.0}, "tau_rec": {"lower": 0.0, "lower_open": True},
+           "tau_fac": {"lower": 0.0}, "tau_psc": {"lower": 0.0, "lower_open": True}}
+
+
+def _check(owner: str, **parameters) -> None:
     """Finite, in range; scalar, (n_pre,) or (n_pre, K) (checked against the connectivity later)."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{owner}.{name} must be a number or numeric array, got the string {value!r}")
-    arr = concrete(value)
-    if arr is None:
-        return
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{owner}.{name} must be a number or numeric array, got {value!r}")
-    if arr.ndim > 2:
-        raise ValueError(f"{owner}.{name} must be a scalar, (n_pre,) or (n_pre, K), got shape {arr.shape}")
-    if np.any(~np.isfinite(arr)):
-        raise ValueError(f"{owner}.{name} must be finite (no NaN or inf), got {show(arr[~np.isfinite(arr)])}")
-    bad = (arr <= lower) if lower_open else (arr < lower)
-    if upper is not None:
-        bad = bad | (arr > upper)
-    if np.any(bad):
-        interval = f"{'(' if lower_open else '['}{lower}, {'∞)' if upper is None else f'{upper}]'}"
-        raise ValueError(f"{owner}.{name} must be in {interval}, got {show(arr[bad])}")
+    for name, value in parameters.items():
+        check_parameter(owner, name, value, **_BOUNDS[name], max_ndim=2, shapes="a scalar, (n_pre,) or (n_pre, K)")
 
 
 class AbstractShortTermPlasticity(eqx.Module):
@@ -162,10 +152,7 @@ class TsodyksSynapse(AbstractShortTermPlasticity):
     kernel_model = 0
 
     def __check_init__(self):
-        _check("TsodyksSynapse", "U", self.U, lower=0.0, lower_open=True, upper=1.0)
-        _check("TsodyksSynapse", "tau_rec", self.tau_rec, lower=0.0, lower_open=True)
-        _check("TsodyksSynapse", "tau_fac", self.tau_fac, lower=0.0, lower_open=False)
-        _check("TsodyksSynapse", "tau_psc", self.tau_psc, lower=0.0, lower_open=True)
+        _check("TsodyksSynapse", U=self.U, tau_rec=self.tau_rec, tau_fac=self.tau_fac, tau_psc=self.tau_psc)
         a, b = concrete(self.tau_psc), concrete(self.tau_rec)
         if a is not None and b is not None and np.any(np.asarray(a) == np.asarray(b)):
             raise ValueError(
@@ -221,9 +208,7 @@ class UXSynapse(AbstractShortTermPlasticity):
     kernel_model = 1
 
     def __check_init__(self):
-        _check("UXSynapse", "U", self.U, lower=0.0, lower_open=True, upper=1.0)
-        _check("UXSynapse", "tau_rec", self.tau_rec, lower=0.0, lower_open=True)
-        _check("UXSynapse", "tau_fac", self.tau_fac, lower=0.0, lower_open=False)
+        _check("UXSynapse", U=self.U, tau_rec=self.tau_rec, tau_fac=self.tau_fac)
 
     def parameter_arrays(self):
         return (self.U, self.tau_rec, self.tau_fac, 0.0)
