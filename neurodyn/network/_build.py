@@ -41,7 +41,7 @@ _HANDLERS = {
     "neurodyn_stdp": "NeurodynStdp",
     "neurodyn_stdp_delayed": "NeurodynStdpDelayed",
 }
-_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
+_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-w")
 
 
 # --------------------------------------------------------------------------- build & load

@@ -73,11 +73,13 @@ from .._checks import check_int
 from ._build import FFI_TARGET, FFI_TARGET_DELAYED, kernel_info
 from .connectivity import Connectivity
 
-__all__ = ["deliver", "deliver_delayed", "deliver_delayed_group", "kernel_info", "resolve_method"]
+__all__ = ["deliver", "deliver_delayed", "deliver_delayed_group", "kernel_info", "resolve_method", "resolve_threads"]
 
 ROWS = 16  # spiking rows scattered per while_loop iteration in the pure-JAX path
 GROUP_ROWS = 32  # spiking rows per presynaptic population and chunk in `deliver_delayed_group`
 METHODS = ("auto", "ffi", "jax")
+# Synaptic events per thread below which a delayed-delivery call runs on fewer threads.
+THREAD_MIN_EVENTS = 4096
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -137,6 +139,8 @@ def deliver_delayed(
     ring_origin: int | None = None,
     arrive: bool = True,
     method: str | None = None,
+    threads: int | None = None,
+    min_events: int = THREAD_MIN_EVENTS,
 ) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
     """Delivery with per-synapse delays through a ring buffer (see the module docstring).
 
@@ -159,6 +163,14 @@ def deliver_delayed(
         arrive: add ring row step mod R to the target and clear it before delivering (what
             arrives now). With a shared ring, exactly one of the calls of a step passes
             True, the first (the others add to rows the arrival has already emptied).
+        threads: the most threads the compiled kernel splits the targets over (static int
+            >= 1; default `resolve_threads()`: `$NEURODYN_DELIVERY_THREADS`, else the cores
+            this process may use). A call uses them only when its rows are sorted by target
+            and it has at least `min_events` synaptic events per thread; the result is the
+            single-threaded one bit for bit (see "Parallel delivery" in the module docstring).
+            The pure-JAX path ignores it.
+        min_events: synaptic events per thread below which a call stays on fewer threads
+            (static int >= 1; default `THREAD_MIN_EVENTS`, measured).
 
     Returns:
         (target, ring) updated: target has received what arrives at this step.
@@ -191,8 +203,10 @@ def deliver_delayed(
         raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
     impl = _choose(method, target.dtype)
     where = (post_start, conn.n_post, pre_start, post_start - ring_origin, bool(arrive))
+    parallel = (resolve_threads(threads), check_int("min_events", min_events, lower=1,
+                                                     meaning="synaptic events per delivery thread"))
     return _deliver_delayed(
-        impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), conn.delay, spiked, step.astype(jnp.int32)
+        impl, where, parallel, target, ring, conn.post_idx, jnp.asarray(conn.weight), conn.delay, spiked, step.astype(jnp.int32)
     )
 
 
@@ -264,6 +278,28 @@ def resolve_method(method: str | None = None) -> str:
             )
         return "jax"
     return "ffi"
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """The most threads the compiled delayed-delivery kernel may use (host side, static).
+
+    `threads` (an int >= 1), else `$NEURODYN_DELIVERY_THREADS`, else the number of cores
+    this process may run on (`os.sched_getaffinity`; `os.cpu_count()` where that is
+    missing). A `Network` calls this when it is built and keeps the answer. Whether a call
+    actually runs on several threads is decided per call, by its work (`THREAD_MIN_EVENTS`).
+    """
+    if threads is None:
+        env = os.environ.get("NEURODYN_DELIVERY_THREADS", "")
+        if env:
+            try:
+                value = int(env)
+            except ValueError:
+                value = 0
+            if value < 1:
+                raise ValueError(f"NEURODYN_DELIVERY_THREADS must be an integer >= 1 (delivery threads), got {env!r}")
+            return value
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return check_int("threads", threads, lower=1, meaning="delivery threads")
 
 
 def _choose(method: str | None, dtype) -> str:
@@ -416,12 +452,12 @@ def _ffi_call(post_start: int, n_post: int, pre_start: int):
 # --------------------------------------------------------------------------- per-synapse delays
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _deliver_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
-    return _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _deliver_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step):
+    return _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step)
 
 
-def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
+def _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step):
     jax_path = functools.partial(_deliver_delayed_jax, where)
     if impl == "jax":
         return jax_path(target, ring, post_idx, weight, delay, spiked, step)
@@ -430,7 +466,8 @@ def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked,
     if weight.dtype not in _FFI_DTYPES:
         weight = weight.astype(target.dtype)
     return jax.lax.platform_dependent(
-        target, ring, post_idx, weight, delay, spiked, step, cpu=_ffi_call_delayed(*where), default=jax_path
+        target, ring, post_idx, weight, delay, spiked, step, cpu=_ffi_call_delayed(*where, *parallel),
+        default=jax_path
     )
 
 
@@ -485,12 +522,12 @@ def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, s
 
 
 @functools.partial(_deliver_delayed.defjvp, symbolic_zeros=True)
-def _deliver_delayed_jvp(impl, where, primals, tangents):
+def _deliver_delayed_jvp(impl, where, parallel, primals, tangents):
     """Linear in (target, ring) and bilinear in (weight, spikes): the tangent is the same
     map applied to (d target, d ring) plus the dense scatter of d weight·s + weight·d s."""
     target, ring, post_idx, weight, delay, spiked, step = primals
     d_target, d_ring, _, d_weight, _, d_spiked, _ = tangents
-    out = _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+    out = _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step)
     pre_start = where[2]
     n_total = target.shape[0]
     n_pre = post_idx.shape[0]
@@ -634,7 +671,8 @@ def _deliver_delayed_group(where, ring_origin, rows, target, ring, tables, spike
 
 
 @functools.cache
-def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: int, arrive: bool):
+def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: int, arrive: bool, threads: int,
+                      min_events: int):
     """The delayed FFI call, batched by `custom_vmap` as `_ffi_call` (target and ring are
     updated in place, so both get the output's batch shape; the rest broadcast)."""
 
@@ -646,7 +684,7 @@ def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: 
             input_output_aliases={0: 0, 1: 1},
         )(target, ring, post_idx, weight, delay, spiked, step, post_start=np.int64(post_start),
           n_post=np.int64(n_post), pre_start=np.int64(pre_start), ring_start=np.int64(ring_start),
-          arrive=np.int64(arrive))
+          arrive=np.int64(arrive), threads=np.int64(threads), min_events=np.int64(min_events))
 
     batched_call = jax.custom_batching.custom_vmap(call)
 

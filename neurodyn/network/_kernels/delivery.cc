@@ -31,13 +31,25 @@
 // so a spike of step s reaches synapse (i, j) in the delivery of step s + d exactly.
 // Extra operands: ring [*batch, R, n_post] (the target's type), delay [*batch, n_pre, K]
 // (uint8, int16 or int32), step [*batch] (int32); outputs (out, ring_out), both aliasable.
+// Attributes threads and min_events: up to `threads` threads split the targets of a call
+// with at least `min_events` synaptic events per thread (rows sorted by target; the same
+// result bit for bit: see "parallel delivery" below).
 //
 // Built on first use by neurodyn/network/delivery.py with the FFI headers of the jaxlib
 // it runs with (jax.ffi.include_dir()).
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -287,12 +299,204 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
   return bad;
 }
 
+// ------------------------------------------------------------------ parallel delivery
+//
+// A step of the full-scale Potjans-Diesmann microcircuit delivers ~10^5 synaptic events,
+// each a random read-modify-write in a ~17 MB ring: latency-bound, so a second core
+// doubles the misses in flight. The postsynaptic targets are split into T contiguous
+// ranges [v_t, v_t+1); thread t performs the arrival (AddAndClear) of its range's ring
+// columns and, for every spiking row in ascending order, the synapses onto its range. The
+// threads write disjoint cells, and each cell receives its adds in the same order as with
+// one thread (rows ascending, then table order within a row), so the result is bit for bit
+// the single-threaded one. Thread t finds its slice of a row by binary search, which needs
+// the row sorted by target (`fixed_total_number_blocks(sort_targets=True)`): a call whose
+// spiking rows are not all sorted, or that has fewer than `min_events` events per thread,
+// runs single-threaded (DeliverDelayedOne, unchanged).
+
+// A process-wide pool of worker threads, created on first use and kept (not per call).
+// Between calls a worker spins for kSpinNs (the next projection's call of the same step
+// comes within microseconds), then sleeps on a condition variable (futex), so it does not
+// keep a core from XLA's neuron update between steps.
+class DeliveryPool {
+ public:
+  static constexpr int64_t kSpinNs = 50000;
+
+  // The pool of this process (a forked child gets a new one: it has no threads of its parent).
+  static DeliveryPool& Get() {
+    static std::mutex mu;
+    static DeliveryPool* pool = nullptr;
+    std::lock_guard<std::mutex> lock(mu);
+    if (pool == nullptr || pool->pid_ != getpid()) pool = new DeliveryPool();  // never freed: workers live on
+    return *pool;
+  }
+
+  // Runs fn(t) for t = 0 ... n - 1 (t = 0 on the calling thread) and returns true; or
+  // returns false without running anything if the pool is busy (another call in flight).
+  bool Run(int n, const std::function<void(int)>& fn) {
+    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
+    if (!busy.owns_lock() || n > 0xffff) return false;
+    while (static_cast<int>(workers_.size()) < n - 1) {
+      const int index = static_cast<int>(workers_.size()) + 1;
+      const uint64_t seen = generation_.load(std::memory_order_relaxed);  // before this call's increment
+      workers_.emplace_back([this, index, seen] { Work(index, seen); });
+    }
+    task_ = &fn;
+    remaining_.store(n - 1, std::memory_order_relaxed);
+    // One word says both that there is a new call and how many threads it uses, so that a
+    // worker never pairs one call's count with another's generation.
+    const uint64_t now = generation_.load(std::memory_order_relaxed);
+    generation_.store(((now >> 16) + 1) << 16 | static_cast<uint64_t>(n), std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+    fn(0);
+    while (remaining_.load(std::memory_order_acquire) != 0) __builtin_ia32_pause();
+    return true;
+  }
+
+ private:
+  DeliveryPool() : pid_(getpid()) {}
+
+  void Work(int index, uint64_t seen) {
+    for (;;) {
+      uint64_t now = generation_.load(std::memory_order_acquire);
+      const auto start = std::chrono::steady_clock::now();
+      for (int spins = 0; now == seen; ++spins) {
+        __builtin_ia32_pause();
+        now = generation_.load(std::memory_order_acquire);
+        if ((spins & 255) == 255 && now == seen &&
+            std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(kSpinNs)) {
+          std::unique_lock<std::mutex> lock(mu_);
+          sleepers_.fetch_add(1, std::memory_order_seq_cst);
+          cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+          now = generation_.load(std::memory_order_acquire);
+        }
+      }
+      seen = now;
+      if (index < static_cast<int>(now & 0xffff)) {
+        (*task_)(index);
+        remaining_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  const pid_t pid_;
+  std::mutex run_mu_;  // one call at a time
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* task_ = nullptr;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> remaining_{0};
+  std::atomic<int> sleepers_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// The length of the sorted row's valid prefix (entries < n_post, padding after), or -1 if
+// the row is not sorted by target.
+inline int64_t SortedValidLength(const int32_t* __restrict__ row, int64_t k, int32_t n_post) {
+  int32_t unsorted = 0;
+  for (int64_t j = 1; j < k; ++j) unsorted |= row[j] < row[j - 1];
+  if (unsorted) return -1;
+  return std::lower_bound(row, row + k, n_post) - row;
+}
+
+// DeliverDelayedOne with the targets split over up to `threads` threads (see above).
+template <typename T, typename W, typename S, typename D>
+int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64_t step,
+                               const int32_t* post_idx, const W* weight, bool per_synapse, const D* delay,
+                               const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post, int64_t post_start,
+                               int64_t ring_start, bool arrive, int64_t threads, int64_t min_events) {
+  auto one = [&] {
+    return DeliverDelayedOne<T, W, S, D>(out, ring, n_rows, n_cols, step, post_idx, weight, per_synapse, delay,
+                                         spikes, n_pre, k, n_post, post_start, ring_start, arrive);
+  };
+  if (threads <= 1) return one();
+  // The spiking rows (ascending), their scales and valid lengths; any unsorted row: one thread.
+  std::vector<int64_t> rows, valid;
+  std::vector<T> scales;
+  int64_t events = 0;
+  bool sorted = true;
+  auto take = [&](int64_t i, T scale) {
+    if (!sorted) return;
+    const int64_t n = SortedValidLength(post_idx + i * k, k, static_cast<int32_t>(n_post));
+    if (n < 0) {
+      sorted = false;
+      return;
+    }
+    rows.push_back(i);
+    valid.push_back(n);
+    scales.push_back(scale);
+    events += n;
+  };
+  if constexpr (std::is_same_v<S, bool>) {
+    ForEachSpike(spikes, n_pre, [&](int64_t i) { take(i, T(1)); });
+  } else {
+    for (int64_t i = 0; i < n_pre; ++i) {
+      if (spikes[i] != S(0)) take(i, static_cast<T>(spikes[i]));
+    }
+  }
+  const int64_t n_threads = std::min<int64_t>(threads, events / std::max<int64_t>(min_events, 1));
+  if (!sorted || n_threads <= 1) return one();
+  // Split values v_1 < ... < v_{T-1}: the event-weighted mean of the spiking rows' t/T
+  // quantiles, so that each thread gets about events / T synapses.
+  std::vector<int64_t> split(n_threads + 1);
+  split[0] = 0;
+  split[n_threads] = n_post;
+  for (int64_t t = 1; t < n_threads; ++t) {
+    double sum = 0.0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (valid[r]) sum += double(valid[r]) * post_idx[rows[r] * k + valid[r] * t / n_threads];
+    }
+    split[t] = std::clamp<int64_t>(static_cast<int64_t>(sum / double(events) + 0.5), split[t - 1], n_post);
+  }
+  int64_t slot = step % n_rows;
+  if (slot < 0) slot += n_rows;
+  std::vector<T*> dst(n_rows + 1);
+  dst[0] = out + post_start;
+  T* ring_base = ring + ring_start;
+  for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
+    if (r >= n_rows) r -= n_rows;
+    dst[d] = ring_base + r * n_cols;
+  }
+  const uint64_t max_delay = static_cast<uint64_t>(n_rows);
+  std::vector<int64_t> bad(n_threads, 0);
+  const std::function<void(int)> work = [&](int t) {
+    const int32_t lo = static_cast<int32_t>(split[t]), hi = static_cast<int32_t>(split[t + 1]);
+    if (arrive) {  // ring columns of targets [lo, hi); the first and last thread also those outside the projection
+      const int64_t c0 = t == 0 ? 0 : ring_start + lo;
+      const int64_t c1 = t == n_threads - 1 ? n_cols : ring_start + hi;
+      if (c1 > c0) {
+        AddAndClear(out + post_start - ring_start + c0, ring + slot * n_cols + c0, static_cast<uint32_t>(c1 - c0));
+      }
+    }
+    int64_t my_bad = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const int64_t i = rows[r];
+      const int32_t* row = post_idx + i * k;
+      const int64_t j0 = t == 0 ? 0 : std::lower_bound(row, row + valid[r], lo) - row;
+      const int64_t j1 = t == n_threads - 1 ? valid[r] : std::lower_bound(row + j0, row + valid[r], hi) - row;
+      if (j1 <= j0) continue;
+      my_bad += AddDelayedRow<T, W, D>(dst.data(), row + j0, delay + i * k + j0,
+                                       per_synapse ? weight + i * k + j0 : weight, per_synapse, scales[r],
+                                       j1 - j0, n_post, max_delay);
+    }
+    bad[t] = my_bad;
+  };
+  if (!DeliveryPool::Get().Run(static_cast<int>(n_threads), work)) return one();
+  int64_t total = 0;
+  for (int64_t b : bad) total += b;
+  return total;
+}
+
 template <typename T, typename W, typename S, typename D>
 ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffer<ffi::S32> post_idx,
                                ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
                                ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
                                ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
-                               int64_t pre_start, int64_t ring_start, int64_t arrive) {
+                               int64_t pre_start, int64_t ring_start, int64_t arrive, int64_t threads,
+                          int64_t min_events) {
   const auto out_dims = out->dimensions();
   const int64_t m = static_cast<int64_t>(out_dims.size()) - 1;
   const auto batch = out_dims.first(static_cast<size_t>(m));
@@ -378,9 +582,10 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
     if (o != t_data + ot) std::memcpy(o, t_data + ot, sizeof(T) * n_total);
     T* ro = ro_data + b * ring_size;
     if (ro != r_data + orr) std::memcpy(ro, r_data + orr, sizeof(T) * ring_size);
-    bad += DeliverDelayedOne<T, W, S, D>(o, ro, n_rows, n_cols, k_data[ok], p_data + op, w_data + ow,
-                                         per_synapse, d_data + od, s_data + os + pre_start, n_pre, k,
-                                         static_cast<uint32_t>(n_post), post_start, ring_start, arrive != 0);
+    bad += DeliverDelayedParallel<T, W, S, D>(o, ro, n_rows, n_cols, k_data[ok], p_data + op, w_data + ow,
+                                              per_synapse, d_data + od, s_data + os + pre_start, n_pre, k,
+                                              static_cast<uint32_t>(n_post), post_start, ring_start, arrive != 0,
+                                              threads, min_events);
     for (int64_t d = m - 1; d >= 0; --d) {
       if (++index[d] < batch[d]) break;
       index[d] = 0;
@@ -399,18 +604,22 @@ ffi::Error DeliverDelayedByDelay(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi
                                  ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
                                  ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
                                  ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
-                                 int64_t pre_start, int64_t ring_start, int64_t arrive) {
+                                 int64_t pre_start, int64_t ring_start, int64_t arrive, int64_t threads,
+                                 int64_t min_events) {
   using DT = ffi::DataType;
   switch (delay.element_type()) {
     case DT::U8:
       return DeliverDelayedTyped<T, W, S, uint8_t>(target, ring, post_idx, weight, delay, spikes, step, out,
-                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive);
+                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive,
+                                                   threads, min_events);
     case DT::S16:
       return DeliverDelayedTyped<T, W, S, int16_t>(target, ring, post_idx, weight, delay, spikes, step, out,
-                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive);
+                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive,
+                                                   threads, min_events);
     case DT::S32:
       return DeliverDelayedTyped<T, W, S, int32_t>(target, ring, post_idx, weight, delay, spikes, step, out,
-                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive);
+                                                   ring_out, post_start, n_post, pre_start, ring_start, arrive,
+                                                   threads, min_events);
     default:
       return ffi::Error::InvalidArgument("neurodyn_deliver_delayed: delay must be uint8, int16 or int32");
   }
@@ -420,7 +629,8 @@ ffi::Error DeliverDelayed(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffe
                           ffi::AnyBuffer weight, ffi::AnyBuffer delay, ffi::AnyBuffer spikes,
                           ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
                           ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
-                          int64_t pre_start, int64_t ring_start, int64_t arrive) {
+                          int64_t pre_start, int64_t ring_start, int64_t arrive, int64_t threads,
+                          int64_t min_events) {
   using DT = ffi::DataType;
   const DT t = target.element_type(), w = weight.element_type(), s = spikes.element_type();
   if (out->element_type() != t || ring.element_type() != t || ring_out->element_type() != t) {
@@ -434,10 +644,10 @@ ffi::Error DeliverDelayed(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffe
   if (t == DT::TT && w == DT::WT) {                                                                    \
     return sb ? DeliverDelayedByDelay<CT, CW, bool>(target, ring, post_idx, weight, delay, spikes, step,  \
                                                     out, ring_out, post_start, n_post, pre_start,         \
-                                                    ring_start, arrive)                                   \
+                                                    ring_start, arrive, threads, min_events)              \
               : DeliverDelayedByDelay<CT, CW, CT>(target, ring, post_idx, weight, delay, spikes, step,    \
                                                   out, ring_out, post_start, n_post, pre_start,           \
-                                                  ring_start, arrive);                                    \
+                                                  ring_start, arrive, threads, min_events);               \
   }
   NEURODYN_CASE(F32, float, F32, float)
   NEURODYN_CASE(F32, float, F64, double)
@@ -475,4 +685,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliverDelayed, DeliverDelayed,
                                   .Attr<int64_t>("n_post")
                                   .Attr<int64_t>("pre_start")
                                   .Attr<int64_t>("ring_start")
-                                  .Attr<int64_t>("arrive"));
+                                  .Attr<int64_t>("arrive")
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("min_events"));
