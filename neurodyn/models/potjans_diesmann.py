@@ -260,7 +260,7 @@ def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray
     weights = [Normal(float(m), W_REL_SD * abs(float(m)), **({"low": 0.0} if m > 0 else {"high": 0.0}))
                if m != 0 else 0.0 for m in weight_mean]
     delay = Normal(delay_mean, DELAY_REL_SD * delay_mean, low=0.5 * dt)
-    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt)
+    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt, sort_targets=True)
 
 
 def potjans_diesmann(
@@ -272,6 +272,7 @@ def potjans_diesmann(
     thalamic: bool = False,
     dt: float = DT,
     delivery: str | None = None,
+    delivery_threads: int | None = None,
     targets: tuple[int, int] | None = None,
 ) -> BuiltNetwork:
     """The PD14 microcircuit (see the module docstring for every parameter and its source).
@@ -292,6 +293,9 @@ def potjans_diesmann(
             700–710 ms onto L4 and L6).
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
+        delivery_threads: the most threads the compiled delivery may split a step's
+            synapses over (None: the cores this process may use; `Network`). The tables'
+            rows are sorted by target, which this needs; the spikes do not depend on it.
         targets: (start, stop): keep only the synapses onto neurons start … stop − 1 (one
             process's block, `neurodyn.network.partition`), dropping the others as each
             source population's table is drawn, so the whole table is never held. The
@@ -356,7 +360,7 @@ def potjans_diesmann(
             drives.append(PoissonDrive(pop, "i_syn", k_ext, BG_RATE, w_ext, delay=DELAY_POISSON))
     neuron = IAF(c_m=C_M, tau_m=TAU_M, e_l=E_L, threshold=V_TH, v_reset=V_RESET, refractory_period=T_REF)
     net = Network(neuron, [CurrentSynapse("i_syn", tau=TAU_SYN)], dict(zip(POPULATIONS, sizes)),
-                  projections, sources=sources, drives=drives, delivery=delivery)
+                  projections, sources=sources, drives=drives, delivery=delivery, delivery_threads=delivery_threads)
     # one draw for all neurons (one compilation), shifted and scaled per population
     mean, sd = (jnp.asarray(np.repeat(np.asarray(x, np.float32), sizes)) for x in (V0_MEAN, V0_STD))
     v0 = mean + sd * jax.random.normal(jax.random.fold_in(key, 1), (n_total,))

@@ -38,6 +38,7 @@
 // Built on first use by neurodyn/network/delivery.py with the FFI headers of the jaxlib
 // it runs with (jax.ffi.include_dir()).
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -314,9 +315,13 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
 // runs single-threaded (DeliverDelayedOne, unchanged).
 
 // A process-wide pool of worker threads, created on first use and kept (not per call).
-// Between calls a worker spins for kSpinNs (the next projection's call of the same step
-// comes within microseconds), then sleeps on a condition variable (futex), so it does not
-// keep a core from XLA's neuron update between steps.
+// A call is cut into chunks (target ranges) that the calling thread and the workers take
+// from one atomic counter, so the caller never waits for a worker that the OS has not
+// scheduled yet (on a loaded machine it does the chunks itself); it waits only for chunks
+// already being worked on. Between calls a worker spins for kSpinNs (the next
+// projection's call of the same step comes within microseconds), yielding the core to
+// other runnable threads, then sleeps on a condition variable (futex), so it does not keep
+// a core from XLA's neuron update between steps.
 class DeliveryPool {
  public:
   static constexpr int64_t kSpinNs = 50000;
@@ -330,55 +335,70 @@ class DeliveryPool {
     return *pool;
   }
 
-  // Runs fn(t) for t = 0 ... n - 1 (t = 0 on the calling thread) and returns true; or
-  // returns false without running anything if the pool is busy (another call in flight).
-  bool Run(int n, const std::function<void(int)>& fn) {
+  // Runs fn(c) once for every chunk c = 0 ... n_chunks - 1 on the calling thread and up to
+  // n_threads - 1 workers, and returns true once all have run; returns false without
+  // running anything if the pool is busy (another call in flight).
+  bool Run(int n_threads, int n_chunks, const std::function<void(int)>& fn) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
-    if (!busy.owns_lock() || n > 0xffff) return false;
-    while (static_cast<int>(workers_.size()) < n - 1) {
-      const int index = static_cast<int>(workers_.size()) + 1;
-      const uint64_t seen = generation_.load(std::memory_order_relaxed);  // before this call's increment
-      workers_.emplace_back([this, index, seen] { Work(index, seen); });
+    if (!busy.owns_lock() || n_chunks >= (1 << 16)) return false;
+    while (static_cast<int>(workers_.size()) < n_threads - 1) {
+      workers_.emplace_back([this] { Work(); });
     }
     task_ = &fn;
-    remaining_.store(n - 1, std::memory_order_relaxed);
-    // One word says both that there is a new call and how many threads it uses, so that a
-    // worker never pairs one call's count with another's generation.
-    const uint64_t now = generation_.load(std::memory_order_relaxed);
-    generation_.store(((now >> 16) + 1) << 16 | static_cast<uint64_t>(n), std::memory_order_seq_cst);
+    done_.store(0, std::memory_order_relaxed);
+    // One word: call number (bits 40+), chunk count (bits 24-39), next chunk (bits 0-23), so
+    // that a worker taking a chunk gets the call's count with it and never mixes two calls.
+    const uint64_t call = (next_.load(std::memory_order_relaxed) >> 40) + 1;
+    next_.store(call << 40 | static_cast<uint64_t>(n_chunks) << 24, std::memory_order_seq_cst);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lock(mu_);
       cv_.notify_all();
     }
-    fn(0);
-    while (remaining_.load(std::memory_order_acquire) != 0) __builtin_ia32_pause();
+    TakeChunks();
+    for (int spins = 0; done_.load(std::memory_order_acquire) != n_chunks; ++spins) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();  // a worker holds a chunk but has lost its core: let it run
+      }
+    }
     return true;
   }
 
  private:
   DeliveryPool() : pid_(getpid()) {}
 
-  void Work(int index, uint64_t seen) {
+  void TakeChunks() {
     for (;;) {
-      uint64_t now = generation_.load(std::memory_order_acquire);
+      const uint64_t word = next_.fetch_add(1, std::memory_order_acq_rel);
+      const int chunk = static_cast<int>(word & 0xffffff), n_chunks = static_cast<int>((word >> 24) & 0xffff);
+      if (chunk >= n_chunks) return;
+      (*task_)(chunk);  // stable: the call cannot end before this chunk is done
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void Work() {
+    uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+      TakeChunks();
       const auto start = std::chrono::steady_clock::now();
-      for (int spins = 0; now == seen; ++spins) {
-        __builtin_ia32_pause();
-        now = generation_.load(std::memory_order_acquire);
-        if ((spins & 255) == 255 && now == seen &&
-            std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(kSpinNs)) {
-          std::unique_lock<std::mutex> lock(mu_);
-          sleepers_.fetch_add(1, std::memory_order_seq_cst);
-          cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
-          sleepers_.fetch_sub(1, std::memory_order_relaxed);
-          now = generation_.load(std::memory_order_acquire);
+      for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
+        if (spins < 64) {
+          __builtin_ia32_pause();
+          continue;
         }
+        if (std::chrono::steady_clock::now() - start < std::chrono::nanoseconds(kSpinNs)) {
+          sched_yield();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
       }
-      seen = now;
-      if (index < static_cast<int>(now & 0xffff)) {
-        (*task_)(index);
-        remaining_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      seen = generation_.load(std::memory_order_acquire);
     }
   }
 
@@ -386,8 +406,9 @@ class DeliveryPool {
   std::mutex run_mu_;  // one call at a time
   std::vector<std::thread> workers_;
   const std::function<void(int)>* task_ = nullptr;
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int> done_{0};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> remaining_{0};
   std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -401,6 +422,10 @@ inline int64_t SortedValidLength(const int32_t* __restrict__ row, int64_t k, int
   if (unsorted) return -1;
   return std::lower_bound(row, row + k, n_post) - row;
 }
+
+// Target ranges per thread: more chunks balance better (and let the caller take over a
+// descheduled worker's share) but cost a binary search per spiking row each.
+constexpr int64_t kChunksPerThread = 4;
 
 // DeliverDelayedOne with the targets split over up to `threads` threads (see above).
 template <typename T, typename W, typename S, typename D>
@@ -439,17 +464,19 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
   }
   const int64_t n_threads = std::min<int64_t>(threads, events / std::max<int64_t>(min_events, 1));
   if (!sorted || n_threads <= 1) return one();
-  // Split values v_1 < ... < v_{T-1}: the event-weighted mean of the spiking rows' t/T
-  // quantiles, so that each thread gets about events / T synapses.
-  std::vector<int64_t> split(n_threads + 1);
+  // Chunk boundaries v_1 <= ... <= v_{C-1} (targets [v_c, v_c+1) are chunk c): the
+  // event-weighted mean of the spiking rows' c/C quantiles, so that each chunk gets about
+  // events / C synapses.
+  const int64_t n_chunks = kChunksPerThread * n_threads;
+  std::vector<int64_t> split(n_chunks + 1);
   split[0] = 0;
-  split[n_threads] = n_post;
-  for (int64_t t = 1; t < n_threads; ++t) {
+  split[n_chunks] = n_post;
+  for (int64_t c = 1; c < n_chunks; ++c) {
     double sum = 0.0;
     for (size_t r = 0; r < rows.size(); ++r) {
-      if (valid[r]) sum += double(valid[r]) * post_idx[rows[r] * k + valid[r] * t / n_threads];
+      if (valid[r]) sum += double(valid[r]) * post_idx[rows[r] * k + valid[r] * c / n_chunks];
     }
-    split[t] = std::clamp<int64_t>(static_cast<int64_t>(sum / double(events) + 0.5), split[t - 1], n_post);
+    split[c] = std::clamp<int64_t>(static_cast<int64_t>(sum / double(events) + 0.5), split[c - 1], n_post);
   }
   int64_t slot = step % n_rows;
   if (slot < 0) slot += n_rows;
@@ -461,12 +488,12 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
     dst[d] = ring_base + r * n_cols;
   }
   const uint64_t max_delay = static_cast<uint64_t>(n_rows);
-  std::vector<int64_t> bad(n_threads, 0);
+  std::vector<int64_t> bad(n_chunks, 0);
   const std::function<void(int)> work = [&](int t) {
     const int32_t lo = static_cast<int32_t>(split[t]), hi = static_cast<int32_t>(split[t + 1]);
-    if (arrive) {  // ring columns of targets [lo, hi); the first and last thread also those outside the projection
+    if (arrive) {  // ring columns of targets [lo, hi); the first and last chunk also those outside the projection
       const int64_t c0 = t == 0 ? 0 : ring_start + lo;
-      const int64_t c1 = t == n_threads - 1 ? n_cols : ring_start + hi;
+      const int64_t c1 = t == n_chunks - 1 ? n_cols : ring_start + hi;
       if (c1 > c0) {
         AddAndClear(out + post_start - ring_start + c0, ring + slot * n_cols + c0, static_cast<uint32_t>(c1 - c0));
       }
@@ -476,7 +503,7 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
       const int64_t i = rows[r];
       const int32_t* row = post_idx + i * k;
       const int64_t j0 = t == 0 ? 0 : std::lower_bound(row, row + valid[r], lo) - row;
-      const int64_t j1 = t == n_threads - 1 ? valid[r] : std::lower_bound(row + j0, row + valid[r], hi) - row;
+      const int64_t j1 = t == n_chunks - 1 ? valid[r] : std::lower_bound(row + j0, row + valid[r], hi) - row;
       if (j1 <= j0) continue;
       my_bad += AddDelayedRow<T, W, D>(dst.data(), row + j0, delay + i * k + j0,
                                        per_synapse ? weight + i * k + j0 : weight, per_synapse, scales[r],
@@ -484,7 +511,7 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
     }
     bad[t] = my_bad;
   };
-  if (!DeliveryPool::Get().Run(static_cast<int>(n_threads), work)) return one();
+  if (!DeliveryPool::Get().Run(static_cast<int>(n_threads), static_cast<int>(n_chunks), work)) return one();
   int64_t total = 0;
   for (int64_t b : bad) total += b;
   return total;
