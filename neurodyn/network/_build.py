@@ -63,6 +63,16 @@ def kernel_info() -> dict:
         return dict(_info)
 
 
+def threaded_deliveries() -> int:
+    """How many delayed-delivery kernel calls of this process ran on several threads (0
+    without the kernel): for tests and benchmarks that check the threads were used."""
+    if not kernel_info()["available"]:
+        return 0
+    count = _load.lib.NeurodynThreadedDeliveries
+    count.restype = ctypes.c_int64
+    return int(count())
+
+
 def _load() -> dict:
     try:
         path, reason = _build()

@@ -140,7 +140,7 @@ def deliver_delayed(
     arrive: bool = True,
     method: str | None = None,
     threads: int | None = None,
-    min_events: int = THREAD_MIN_EVENTS,
+    min_events: int | None = None,
 ) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
     """Delivery with per-synapse delays through a ring buffer (see the module docstring).
 
@@ -203,6 +203,7 @@ def deliver_delayed(
         raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
     impl = _choose(method, target.dtype)
     where = (post_start, conn.n_post, pre_start, post_start - ring_origin, bool(arrive))
+    min_events = THREAD_MIN_EVENTS if min_events is None else min_events
     parallel = (resolve_threads(threads), check_int("min_events", min_events, lower=1,
                                                      meaning="synaptic events per delivery thread"))
     return _deliver_delayed(

@@ -490,7 +490,8 @@ class Network(AbstractSpikingNeuron):
         self.n = start
         self.neuron_state_names = tuple(state_names)
         self.delivery = resolve_method(delivery)
-        self.delivery_threads = resolve_threads(delivery_threads)
+        self.delivery_threads = resolve_threads(
+            check_int("delivery_threads", delivery_threads, lower=1, allow_none=True, meaning="delivery threads"))
 
     # ------------------------------------------------------------------ the spiking model
 

@@ -59,6 +59,10 @@
 
 namespace ffi = xla::ffi;
 
+// Delayed-delivery calls that ran on several threads, since the library was loaded (for
+// tests and benchmarks: NeurodynThreadedDeliveries() below).
+static std::atomic<int64_t> threaded_deliveries{0};
+
 namespace {
 
 using neurodyn::BatchStrides;
@@ -512,6 +516,7 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
     bad[t] = my_bad;
   };
   if (!DeliveryPool::Get().Run(static_cast<int>(n_threads), static_cast<int>(n_chunks), work)) return one();
+  threaded_deliveries.fetch_add(1, std::memory_order_relaxed);
   int64_t total = 0;
   for (int64_t b : bad) total += b;
   return total;
@@ -685,6 +690,8 @@ ffi::Error DeliverDelayed(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::Buffe
 }
 
 }  // namespace
+
+extern "C" int64_t NeurodynThreadedDeliveries() { return threaded_deliveries.load(std::memory_order_relaxed); }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurodynDeliver, Deliver,
                               ffi::Ffi::Bind()
