@@ -35,6 +35,23 @@ Two implementations with the same result:
   Used on GPU and other non-CPU backends (via `lax.platform_dependent`, so one traced
   function serves every device) and on CPUs where the kernel could not be built.
 
+Parallel delivery (compiled kernel, per-synapse delays): a call may split the postsynaptic
+targets into contiguous ranges handled by up to T threads of a persistent pool (created
+once per process; workers spin ~50 µs between calls, yielding the core, then sleep on a
+futex). The range of a chunk of targets owns their ring columns and their arrival, and
+takes, from every spiking row, the synapses onto it, found by binary search in a row sorted
+by target (`fixed_total_number_blocks(sort_targets=True)`; the Potjans–Diesmann tables are).
+The threads write disjoint cells and every cell gets its adds in the single-threaded order
+(spiking rows ascending, table order within a row), so the result is the same bit for bit
+for any T. A call runs single-threaded (the unchanged loop) when its spiking rows are not
+all sorted (checked each call) or when it has fewer than `THREAD_MIN_EVENTS` synaptic events
+per thread: a step of COBA 4k (≈ 10³ events) stays on one thread, one of the full-scale
+microcircuit (≈ 10⁵ events in 8 calls) uses two. T is `deliver_delayed(threads=...)`,
+`Network(delivery_threads=...)`, `potjans_diesmann(delivery_threads=...)`, else
+`$NEURODYN_DELIVERY_THREADS`, else the cores the process may use (`resolve_threads`).
+Rings of ≥ 4 MB are also advised to transparent huge pages once per buffer
+(`NEURODYN_RING_HUGEPAGES=0` turns that off).
+
 The kernel is compiled on first use (`neurodyn.network._build`) with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),
 so it always matches the jaxlib it is loaded into. The shared library is cached in
