@@ -477,32 +477,42 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
                                          spikes, n_pre, k, n_post, post_start, ring_start, arrive);
   };
   if (threads <= 1) return one();
-  // The spiking rows (ascending), their scales and valid lengths; any unsorted row: one thread.
-  std::vector<int64_t> rows, valid;
-  std::vector<T> scales;
-  int64_t events = 0;
-  bool sorted = true;
-  auto take = [&](int64_t i, T scale) {
-    if (!sorted) return;
-    const int64_t n = SortedValidLength(post_idx + i * k, k, static_cast<int32_t>(n_post));
-    if (n < 0) {
-      sorted = false;
-      return;
-    }
-    rows.push_back(i);
-    valid.push_back(n);
-    scales.push_back(scale);
-    events += n;
-  };
+  // The spiking rows (ascending) and their scales, in buffers kept between calls (no
+  // allocation per call: a small network's calls must not pay for the threads they never use).
+  // (Bound to references here: in the workers, the names would mean their own buffers.)
+  static thread_local std::vector<int64_t> rows_buffer, valid_buffer;
+  static thread_local std::vector<T> scales_buffer;
+  std::vector<int64_t>& rows = rows_buffer;
+  std::vector<int64_t>& valid = valid_buffer;
+  std::vector<T>& scales = scales_buffer;
+  rows.clear();
+  valid.clear();
+  scales.clear();
   if constexpr (std::is_same_v<S, bool>) {
-    ForEachSpike(spikes, n_pre, [&](int64_t i) { take(i, T(1)); });
+    ForEachSpike(spikes, n_pre, [&](int64_t i) {
+      rows.push_back(i);
+      scales.push_back(T(1));
+    });
   } else {
     for (int64_t i = 0; i < n_pre; ++i) {
-      if (spikes[i] != S(0)) take(i, static_cast<T>(spikes[i]));
+      if (spikes[i] != S(0)) {
+        rows.push_back(i);
+        scales.push_back(static_cast<T>(spikes[i]));
+      }
     }
   }
-  const int64_t n_threads = std::min<int64_t>(threads, events / std::max<int64_t>(min_events, 1));
-  if (!sorted || n_threads <= 1) return one();
+  min_events = std::max<int64_t>(min_events, 1);
+  if (static_cast<int64_t>(rows.size()) * k < 2 * min_events) return one();  // too little work even unpadded
+  // Each row's valid length; any unsorted row: one thread.
+  int64_t events = 0;
+  for (int64_t i : rows) {
+    const int64_t n = SortedValidLength(post_idx + i * k, k, static_cast<int32_t>(n_post));
+    if (n < 0) return one();
+    valid.push_back(n);
+    events += n;
+  }
+  const int64_t n_threads = std::min<int64_t>(threads, events / min_events);
+  if (n_threads <= 1) return one();
   // Chunk boundaries v_1 <= ... <= v_{C-1} (targets [v_c, v_c+1) are chunk c): the
   // event-weighted mean of the spiking rows' c/C quantiles, so that each chunk gets about
   // events / C synapses.
