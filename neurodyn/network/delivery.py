@@ -49,8 +49,6 @@ per thread: a step of COBA 4k (≈ 10³ events) stays on one thread, one of the 
 microcircuit (≈ 10⁵ events in 8 calls) uses two. T is `deliver_delayed(threads=...)`,
 `Network(delivery_threads=...)`, `potjans_diesmann(delivery_threads=...)`, else
 `$NEURODYN_DELIVERY_THREADS`, else the cores the process may use (`resolve_threads`).
-Rings of ≥ 4 MB are also advised to transparent huge pages once per buffer
-(`NEURODYN_RING_HUGEPAGES=0` turns that off).
 
 The kernel is compiled on first use (`neurodyn.network._build`) with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),

@@ -39,7 +39,6 @@
 // it runs with (jax.ffi.include_dir()).
 
 #include <sched.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,14 +46,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "spikes.h"
@@ -421,38 +418,6 @@ class DeliveryPool {
   std::condition_variable cv_;
 };
 
-// Ask the kernel to back a large ring with 2 MB pages (transparent huge pages, "madvise"
-// mode): the ring writes are random over tens of MB, far beyond the reach of the TLB with
-// 4 kB pages. MADV_HUGEPAGE marks the 2 MB-aligned interior, MADV_COLLAPSE (Linux >= 6.1)
-// converts the pages already there at once instead of waiting for khugepaged. Done once per
-// buffer (a few are remembered; XLA keeps a loop carry in the same buffer) and for at most
-// kMaxAdvised buffers per process; failures (older kernels, THP off) are harmless.
-constexpr size_t kHugePage = size_t(2) << 20;
-constexpr int kMaxAdvised = 64;
-
-inline void AdviseHugePages(void* data, size_t bytes) {
-  static const bool enabled = [] {
-    const char* env = std::getenv("NEURODYN_RING_HUGEPAGES");
-    return env == nullptr || std::strcmp(env, "0") != 0;
-  }();
-  if (!enabled || bytes < 2 * kHugePage) return;
-  static std::mutex mu;
-  static std::vector<std::pair<void*, size_t>> seen;
-  static int advised = 0;
-  std::lock_guard<std::mutex> lock(mu);
-  for (const auto& s : seen) {
-    if (s.first == data && s.second == bytes) return;
-  }
-  if (advised >= kMaxAdvised) return;
-  ++advised;
-  seen.emplace_back(data, bytes);
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePage - 1);
-  if (end <= begin) return;
-  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  madvise(reinterpret_cast<void*>(begin), end - begin, 25 /* MADV_COLLAPSE */);
-}
-
 // The length of the sorted row's valid prefix (entries < n_post, padding after), or -1 if
 // the row is not sorted by target.
 inline int64_t SortedValidLength(const int32_t* __restrict__ row, int64_t k, int32_t n_post) {
@@ -659,7 +624,6 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
     if (o != t_data + ot) std::memcpy(o, t_data + ot, sizeof(T) * n_total);
     T* ro = ro_data + b * ring_size;
     if (ro != r_data + orr) std::memcpy(ro, r_data + orr, sizeof(T) * ring_size);
-    AdviseHugePages(ro, sizeof(T) * ring_size);
     bad += DeliverDelayedParallel<T, W, S, D>(o, ro, n_rows, n_cols, k_data[ok], p_data + op, w_data + ow,
                                               per_synapse, d_data + od, s_data + os + pre_start, n_pre, k,
                                               static_cast<uint32_t>(n_post), post_start, ring_start, arrive != 0,
