@@ -36,6 +36,9 @@ under `flock /work/locks/bigmem.lock`-style locking when `--lock FILE` is given.
     PYTHONPATH=. python benchmarks/microcircuit.py --scale 1 --json --out benchmarks/results/microcircuit_cpu_2core.json \\
         --nest-python /work/venvs/nest/bin/python --lock /work/locks/bigmem.lock
     PYTHONPATH=. python benchmarks/microcircuit.py --device gpu --scale 1 --no-nest --json   # the pure-JAX delivery on a GPU
+
+`--threads T` caps the compiled delivery's threads (`potjans_diesmann(delivery_threads=T)`;
+default: the cores the process may use); the JSON records it as `delivery_threads`.
 """
 
 from __future__ import annotations

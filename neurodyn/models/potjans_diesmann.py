@@ -80,6 +80,11 @@ key, in chunks of rows on every core). Measured at full scale on 2 cores shared 
 (load 10–18): 27 s wall, 15.6 s of process CPU time (the previous per-block JAX draw: 75 s
 wall / 44 s CPU in one alternated pair), against NEST 3.10's `Connect` in 653 s wall /
 127 s CPU (4 threads, load 15–18); peak RSS 4.4 GB for the whole run (NEST: 15.3 GB).
+Each row's targets are sorted (`fixed_total_number_blocks(sort_targets=True)`: the same
+law, another realisation than the unsorted draw), ≈ 3 s more CPU time at full scale: the
+ring writes of a spike then ascend through each delay row, which halved the CPU time of the
+timed second at full scale (25.9 → 13–14 s, alternated pairs at load 6–10), and the
+compiled delivery can split a step's synapses over threads (`delivery_threads`).
 
     >>> import jax
     >>> from neurodyn.models import potjans_diesmann
