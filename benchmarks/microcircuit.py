@@ -38,7 +38,7 @@ under `flock /work/locks/bigmem.lock`-style locking when `--lock FILE` is given.
     PYTHONPATH=. python benchmarks/microcircuit.py --device gpu --scale 1 --no-nest --json   # the pure-JAX delivery on a GPU
 
 `--threads T` caps the compiled delivery's threads (`potjans_diesmann(delivery_threads=T)`;
-default: the cores the process may use); the JSON records it as `delivery_threads`.
+default: `$NEURODYN_DELIVERY_THREADS`, else 1); the JSON records it as `delivery_threads`.
 """
 
 from __future__ import annotations
@@ -343,7 +343,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where neurodyn runs")
     ap.add_argument("--delivery", choices=("ffi", "jax"), default=None, help="force a delivery path")
     ap.add_argument("--threads", type=int, default=None,
-                    help="most threads of the compiled delivery (default: the cores this process may use)")
+                    help="most threads of the compiled delivery (default: $NEURODYN_DELIVERY_THREADS, else 1)")
     ap.add_argument("--chunks", type=int, default=10, help="chunks of the timed second (progress bar)")
     ap.add_argument("--no-nest", action="store_true", help="skip NEST")
     ap.add_argument("--no-ours", action="store_true", help="skip neurodyn (NEST alone)")

@@ -299,7 +299,7 @@ def potjans_diesmann(
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
         delivery_threads: the most threads the compiled delivery may split a step's
-            synapses over (None: the cores this process may use; `Network`). The tables'
+            synapses over (None: `$NEURODYN_DELIVERY_THREADS`, else 1; `Network`). The tables'
             rows are sorted by target, which this needs; the spikes do not depend on it.
         targets: (start, stop): keep only the synapses onto neurons start … stop − 1 (one
             process's block, `neurodyn.network.partition`), dropping the others as each

@@ -46,9 +46,10 @@ The threads write disjoint cells and every cell gets its adds in the single-thre
 for any T. A call runs single-threaded (the unchanged loop) when its spiking rows are not
 all sorted (checked each call) or when it has fewer than `THREAD_MIN_EVENTS` synaptic events
 per thread: a step of COBA 4k (≈ 10³ events) stays on one thread, one of the full-scale
-microcircuit (≈ 10⁵ events in 8 calls) uses two. T is `deliver_delayed(threads=...)`,
+microcircuit (≈ 10⁵ events in 8 calls) would use two. T is `deliver_delayed(threads=...)`,
 `Network(delivery_threads=...)`, `potjans_diesmann(delivery_threads=...)`, else
-`$NEURODYN_DELIVERY_THREADS`, else the cores the process may use (`resolve_threads`).
+`$NEURODYN_DELIVERY_THREADS`, else 1 (`resolve_threads`: on the 2-vCPU machine measured,
+two threads were 11–18 % slower at full scale, so threads are opt-in).
 
 The kernel is compiled on first use (`neurodyn.network._build`) with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),
@@ -179,8 +180,8 @@ def deliver_delayed(
             arrives now). With a shared ring, exactly one of the calls of a step passes
             True, the first (the others add to rows the arrival has already emptied).
         threads: the most threads the compiled kernel splits the targets over (static int
-            >= 1; default `resolve_threads()`: `$NEURODYN_DELIVERY_THREADS`, else the cores
-            this process may use). A call uses them only when its rows are sorted by target
+            >= 1; default `resolve_threads()`: `$NEURODYN_DELIVERY_THREADS`, else 1). A call
+            uses them only when its rows are sorted by target
             and it has at least `min_events` synaptic events per thread; the result is the
             single-threaded one bit for bit (see "Parallel delivery" in the module docstring).
             The pure-JAX path ignores it.
@@ -299,10 +300,15 @@ def resolve_method(method: str | None = None) -> str:
 def resolve_threads(threads: int | None = None) -> int:
     """The most threads the compiled delayed-delivery kernel may use (host side, static).
 
-    `threads` (an int >= 1), else `$NEURODYN_DELIVERY_THREADS`, else the number of cores
-    this process may run on (`os.sched_getaffinity`; `os.cpu_count()` where that is
-    missing). A `Network` calls this when it is built and keeps the answer. Whether a call
-    actually runs on several threads is decided per call, by its work (`THREAD_MIN_EVENTS`).
+    `threads` (an int >= 1), else `$NEURODYN_DELIVERY_THREADS`, else 1. A `Network` calls
+    this when it is built and keeps the answer. Whether a call actually runs on several
+    threads is decided per call, by its work (`THREAD_MIN_EVENTS`).
+
+    The default is one thread because threads did not pay on the 2-vCPU machine this was
+    measured on: at full scale (load 4-5) 2 threads took 11.7 and 12.9 s for the timed
+    second against 10.4 and 10.6 s on one, and an instrumented run showed the pool's worker
+    taking only 3.7 % of the chunks (waking it costs about a whole call there), while the
+    threads' checks add CPU time. Opt in where cores are real and idle.
     """
     if threads is None:
         env = os.environ.get("NEURODYN_DELIVERY_THREADS", "")
@@ -314,7 +320,7 @@ def resolve_threads(threads: int | None = None) -> int:
             if value < 1:
                 raise ValueError(f"NEURODYN_DELIVERY_THREADS must be an integer >= 1 (delivery threads), got {env!r}")
             return value
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return 1
     return check_int("threads", threads, lower=1, meaning="delivery threads")
 
 

@@ -332,8 +332,8 @@ class Network(AbstractSpikingNeuron):
             (`$NEURODYN_DELIVERY`, else the kernel on CPU when it builds); resolved once
             here (`neurodyn.network.delivery.resolve_method`), not while tracing.
         delivery_threads: the most threads the compiled kernel splits a per-synapse-delay
-            delivery call over (int >= 1, or None: `$NEURODYN_DELIVERY_THREADS`, else the
-            cores this process may use; `neurodyn.network.delivery.resolve_threads`). A call
+            delivery call over (int >= 1, or None: `$NEURODYN_DELIVERY_THREADS`, else 1;
+            `neurodyn.network.delivery.resolve_threads`). A call
             uses several only with rows sorted by target and enough work (≥
             `THREAD_MIN_EVENTS` synaptic events per thread), so small networks stay on one;
             the spikes are the same bit for bit whatever the setting.
