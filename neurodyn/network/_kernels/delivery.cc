@@ -331,13 +331,13 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
 // A call is cut into chunks (target ranges) that the calling thread and the workers take
 // from one atomic counter, so the caller never waits for a worker that the OS has not
 // scheduled yet (on a loaded machine it does the chunks itself); it waits only for chunks
-// already being worked on. Between calls a worker spins for kSpinNs (the next
-// projection's call of the same step comes within microseconds), yielding the core to
-// other runnable threads, then sleeps on a condition variable (futex), so it does not keep
+// already being worked on. A worker spins (yielding the core to other runnable threads)
+// while a call is in flight and until kSpinNs after the last call ended (the next
+// projection's call of the same step comes within microseconds), then sleeps on a condition variable (futex), so it does not keep
 // a core from XLA's neuron update between steps.
 class DeliveryPool {
  public:
-  static constexpr int64_t kSpinNs = 50000;
+  static constexpr int64_t kSpinNs = 200000;
 
   // The pool of this process (a forked child gets a new one: it has no threads of its parent).
   static DeliveryPool& Get() {
@@ -359,6 +359,7 @@ class DeliveryPool {
     }
     task_ = &fn;
     done_.store(0, std::memory_order_relaxed);
+    last_chunks_.store(n_chunks, std::memory_order_relaxed);
     // One word: call number (bits 40+), chunk count (bits 24-39), next chunk (bits 0-23), so
     // that a worker taking a chunk gets the call's count with it and never mixes two calls.
     const uint64_t call = (next_.load(std::memory_order_relaxed) >> 40) + 1;
@@ -376,11 +377,17 @@ class DeliveryPool {
         sched_yield();  // a worker holds a chunk but has lost its core: let it run
       }
     }
+    last_end_ns_.store(NowNs(), std::memory_order_release);
     return true;
   }
 
  private:
   DeliveryPool() : pid_(getpid()) {}
+
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   void TakeChunks() {
     for (;;) {
@@ -396,13 +403,16 @@ class DeliveryPool {
     uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       TakeChunks();
-      const auto start = std::chrono::steady_clock::now();
+      // Spin while a call is in flight and until kSpinNs after the last one ended (counted
+      // from the call, not from this worker's wake-up: a worker that started its spin on
+      // waking late slept again before the next call and took 3 % of the chunks).
       for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
         if (spins < 64) {
           __builtin_ia32_pause();
           continue;
         }
-        if (std::chrono::steady_clock::now() - start < std::chrono::nanoseconds(kSpinNs)) {
+        const bool in_flight = done_.load(std::memory_order_acquire) != last_chunks_.load(std::memory_order_acquire);
+        if (in_flight || NowNs() - last_end_ns_.load(std::memory_order_acquire) < kSpinNs) {
           sched_yield();
           continue;
         }
@@ -421,6 +431,8 @@ class DeliveryPool {
   const std::function<void(int)>* task_ = nullptr;
   std::atomic<uint64_t> next_{0};
   std::atomic<int> done_{0};
+  std::atomic<int> last_chunks_{-1};     // chunks of the latest call (done_ reaches it at its end)
+  std::atomic<int64_t> last_end_ns_{0};  // when the latest call ended (steady clock)
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleepers_{0};
   std::mutex mu_;
