@@ -36,6 +36,9 @@ under `flock /work/locks/bigmem.lock`-style locking when `--lock FILE` is given.
     PYTHONPATH=. python benchmarks/microcircuit.py --scale 1 --json --out benchmarks/results/microcircuit_cpu_2core.json \\
         --nest-python /work/venvs/nest/bin/python --lock /work/locks/bigmem.lock
     PYTHONPATH=. python benchmarks/microcircuit.py --device gpu --scale 1 --no-nest --json   # the pure-JAX delivery on a GPU
+
+`--threads T` caps the compiled delivery's threads (`potjans_diesmann(delivery_threads=T)`;
+default: `$NEURODYN_DELIVERY_THREADS`, else 1); the JSON records it as `delivery_threads`.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def dc_pa(i: int) -> float:
 # --------------------------------------------------------------------------- neurodyn
 
 
-def standin(scale: float, key, delivery: str | None = None):
+def standin(scale: float, key, delivery: str | None = None, threads: int | None = None):
     """(network, initial state, solver): the PD14 microcircuit, DC drive, built here."""
     import jax
     import jax.numpy as jnp
@@ -98,7 +101,7 @@ def standin(scale: float, key, delivery: str | None = None):
     for j, (source, target, n_pre, n_post, n_syn, weight, delay) in enumerate(projections(scale)):
         conn = fixed_total_number(jax.random.fold_in(key, j), n_pre, n_post, n_syn, weight, delay=delay, dt=DT)
         projs.append(Projection(source, target, conn, "ge" if source.endswith("E") else "gi"))
-    net = Network(neuron, synapses, dict(zip(POPULATIONS, n)), projs, delivery=delivery)
+    net = Network(neuron, synapses, dict(zip(POPULATIONS, n)), projs, delivery=delivery, delivery_threads=threads)
     k_v = jax.random.fold_in(key, 10_000)
     mean = np.concatenate([np.full(k, m, np.float32) for k, m in zip(n, V0_MEAN)])
     sd = np.concatenate([np.full(k, s, np.float32) for k, s in zip(n, V0_SD)])
@@ -107,7 +110,7 @@ def standin(scale: float, key, delivery: str | None = None):
     return net, y0, ExactIntegration()
 
 
-def build_ours(scale: float, seed: int, delivery: str | None = None):
+def build_ours(scale: float, seed: int, delivery: str | None = None, threads: int | None = None):
     """(network, initial state, solver, which): the library model if present, else the stand-in."""
     import jax
 
@@ -115,12 +118,13 @@ def build_ours(scale: float, seed: int, delivery: str | None = None):
     try:
         from neurodyn.models import potjans_diesmann
     except ImportError:
-        return (*standin(scale, key, delivery), "standin (benchmarks/microcircuit.py)")
-    built = potjans_diesmann(scale, key=key, background="dc", delivery=delivery)
+        return (*standin(scale, key, delivery, threads), "standin (benchmarks/microcircuit.py)")
+    built = potjans_diesmann(scale, key=key, background="dc", delivery=delivery, delivery_threads=threads)
     return built.network, built.initial_state, built.solver, "neurodyn.models.potjans_diesmann"
 
 
-def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunks: int) -> dict:
+def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunks: int,
+               threads: int | None = None) -> dict:
     """Build, warm up (compiling) and time one second; this process's numbers."""
     import jax
 
@@ -133,7 +137,7 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
     except (ImportError, AttributeError):
         estimate = None
     t0, c0 = time.perf_counter(), time.process_time()
-    net, y0, solver, which = build_ours(scale, seed, delivery)
+    net, y0, solver, which = build_ours(scale, seed, delivery, threads)
     jax.block_until_ready((net, y0))
     build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
     n = net.n
@@ -165,6 +169,7 @@ def ours_child(scale: float, seed: int, device: str, delivery: str | None, chunk
                    / (net.population(p).stop - net.population(p).start) / (T_SIM_MS / 1000), 3) for p in POPULATIONS]
     return {
         "simulator": "neurodyn", "model": which, "delivery": net.delivery, "backend": jax.default_backend(),
+        "delivery_threads": net.delivery_threads,
         "device": str(jax.devices()[0].device_kind), "n_neurons": n, "n_synapses": n_syn,
         "build_s": round(build_s, 2), "build_cpu_s": round(build_cpu, 2), "warmup_incl_compile_s": round(warm_s, 2),
         "sim_s": round(sim_s, 2), "sim_cpu_s": round(sim_cpu, 2), "rtf": round(sim_s / (T_SIM_MS / 1000), 3),
@@ -292,6 +297,8 @@ def parent(args) -> dict:
     child = ["--scale", str(args.scale), "--seed", str(args.seed), "--device", args.device, "--chunks", str(args.chunks)]
     if args.delivery:
         child += ["--delivery", args.delivery]
+    if args.threads is not None:
+        child += ["--threads", str(args.threads)]
     ours = None
     if not args.no_ours:
         ours = run_child(["--child", "ours", *child], sys.executable, args.lock)
@@ -335,6 +342,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where neurodyn runs")
     ap.add_argument("--delivery", choices=("ffi", "jax"), default=None, help="force a delivery path")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="most threads of the compiled delivery (default: $NEURODYN_DELIVERY_THREADS, else 1)")
     ap.add_argument("--chunks", type=int, default=10, help="chunks of the timed second (progress bar)")
     ap.add_argument("--no-nest", action="store_true", help="skip NEST")
     ap.add_argument("--no-ours", action="store_true", help="skip neurodyn (NEST alone)")
@@ -351,7 +360,7 @@ def main(argv=None) -> None:
         ap.error("--scale must be in (0, 1]")
     if args.child:
         if args.child == "ours":
-            out = ours_child(args.scale, args.seed, args.device, args.delivery, args.chunks)
+            out = ours_child(args.scale, args.seed, args.device, args.delivery, args.chunks, args.threads)
         else:
             out = nest_child(args.scale, args.seed, args.nest_threads)
         out["self_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -83,6 +83,11 @@ and gives exactly that block's part of the one-process network, for any number o
 (load 10–18): 27 s wall, 15.6 s of process CPU time (the previous per-block JAX draw: 75 s
 wall / 44 s CPU in one alternated pair), against NEST 3.10's `Connect` in 653 s wall /
 127 s CPU (4 threads, load 15–18); peak RSS 4.4 GB for the whole run (NEST: 15.3 GB).
+Each row's targets are sorted (`fixed_total_number_blocks(sort_targets=True)`: the same
+law, another realisation than the unsorted draw), ≈ 3 s more CPU time at full scale: the
+ring writes of a spike then ascend through each delay row, which halved the CPU time of the
+timed second at full scale (25.9 → 13–14 s, alternated pairs at load 6–10), and the
+compiled delivery can split a step's synapses over threads (`delivery_threads`).
 
     >>> import jax
     >>> from neurodyn.models import potjans_diesmann
@@ -292,7 +297,8 @@ def _source_table(key, n_pre: int, blocks, n_total: int, weight_mean: np.ndarray
     weights = [Normal(float(m), W_REL_SD * abs(float(m)), **({"low": 0.0} if m > 0 else {"high": 0.0}))
                if m != 0 else 0.0 for m in weight_mean]
     delay = Normal(delay_mean, DELAY_REL_SD * delay_mean, low=0.5 * dt)
-    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt, targets=targets)
+    return fixed_total_number_blocks(key, n_pre, blocks, n_total, weights, delay=delay, dt=dt, targets=targets,
+                                     sort_targets=True)
 
 
 def potjans_diesmann(
@@ -304,6 +310,7 @@ def potjans_diesmann(
     thalamic: bool = False,
     dt: float = DT,
     delivery: str | None = None,
+    delivery_threads: int | None = None,
     targets: tuple[int, int] | None = None,
 ) -> BuiltNetwork:
     """The PD14 microcircuit (see the module docstring for every parameter and its source).
@@ -324,6 +331,9 @@ def potjans_diesmann(
             700–710 ms onto L4 and L6).
         dt: step (ms) the delays are rounded to and the run uses; published 0.1 ms.
         delivery: spike delivery ("ffi", "jax" or None for the default; `Network`).
+        delivery_threads: the most threads the compiled delivery may split a step's
+            synapses over (None: `$NEURODYN_DELIVERY_THREADS`, else 1; `Network`). The tables'
+            rows are sorted by target, which this needs; the spikes do not depend on it.
         targets: (start, stop): draw only the synapses onto neurons start … stop − 1 (one
             process's block: `process_blocks(scale, size)[rank]`, then `partition(...,
             blocks=...)` with the same blocks); only the target tiles that meet the block
@@ -386,7 +396,7 @@ def potjans_diesmann(
             drives.append(PoissonDrive(pop, "i_syn", k_ext, BG_RATE, w_ext, delay=DELAY_POISSON))
     neuron = IAF(c_m=C_M, tau_m=TAU_M, e_l=E_L, threshold=V_TH, v_reset=V_RESET, refractory_period=T_REF)
     net = Network(neuron, [CurrentSynapse("i_syn", tau=TAU_SYN)], dict(zip(POPULATIONS, sizes)),
-                  projections, sources=sources, drives=drives, delivery=delivery)
+                  projections, sources=sources, drives=drives, delivery=delivery, delivery_threads=delivery_threads)
     # one draw for all neurons (one compilation), shifted and scaled per population
     mean, sd = (jnp.asarray(np.repeat(np.asarray(x, np.float32), sizes)) for x in (V0_MEAN, V0_STD))
     v0 = mean + sd * jax.random.normal(jax.random.fold_in(key, 1), (n_total,))

@@ -41,7 +41,7 @@ _HANDLERS = {
     "neurodyn_stdp": "NeurodynStdp",
     "neurodyn_stdp_delayed": "NeurodynStdpDelayed",
 }
-_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
+_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-w")
 
 
 # --------------------------------------------------------------------------- build & load
@@ -61,6 +61,16 @@ def kernel_info() -> dict:
         if _info is None:
             _info = _load()
         return dict(_info)
+
+
+def threaded_deliveries() -> int:
+    """How many delayed-delivery kernel calls of this process ran on several threads (0
+    without the kernel): for tests and benchmarks that check the threads were used."""
+    if not kernel_info()["available"]:
+        return 0
+    count = _load.lib.NeurodynThreadedDeliveries
+    count.restype = ctypes.c_int64
+    return int(count())
 
 
 def _load() -> dict:

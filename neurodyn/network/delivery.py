@@ -37,6 +37,22 @@ Two implementations with the same result:
   Used on GPU and other non-CPU backends (via `lax.platform_dependent`, so one traced
   function serves every device) and on CPUs where the kernel could not be built.
 
+Parallel delivery (compiled kernel, per-synapse delays): a call may split the postsynaptic
+targets into contiguous ranges handled by up to T threads of a persistent pool (created
+once per process; workers spin ~50 µs between calls, yielding the core, then sleep on a
+futex). The range of a chunk of targets owns their ring columns and their arrival, and
+takes, from every spiking row, the synapses onto it, found by binary search in a row sorted
+by target (`fixed_total_number_blocks(sort_targets=True)`; the Potjans–Diesmann tables are).
+The threads write disjoint cells and every cell gets its adds in the single-threaded order
+(spiking rows ascending, table order within a row), so the result is the same bit for bit
+for any T. A call runs single-threaded (the unchanged loop) when its spiking rows are not
+all sorted (checked each call) or when it has fewer than `THREAD_MIN_EVENTS` synaptic events
+per thread: a step of COBA 4k (≈ 10³ events) stays on one thread, one of the full-scale
+microcircuit (≈ 10⁵ events in 8 calls) would use two. T is `deliver_delayed(threads=...)`,
+`Network(delivery_threads=...)`, `potjans_diesmann(delivery_threads=...)`, else
+`$NEURODYN_DELIVERY_THREADS`, else 1 (`resolve_threads`: on the 2-vCPU machine measured,
+two threads were 11–18 % slower at full scale, so threads are opt-in).
+
 The kernel is compiled on first use (`neurodyn.network._build`) with the machine's C++ compiler (`$CXX`, else g++,
 c++ or clang++) against the FFI headers of the running jaxlib (`jax.ffi.include_dir()`),
 so it always matches the jaxlib it is loaded into. The shared library is cached in
@@ -75,11 +91,13 @@ from .._checks import check_int
 from ._build import FFI_TARGET, FFI_TARGET_DELAYED, kernel_info
 from .connectivity import Connectivity
 
-__all__ = ["deliver", "deliver_delayed", "deliver_delayed_group", "kernel_info", "resolve_method"]
+__all__ = ["deliver", "deliver_delayed", "deliver_delayed_group", "kernel_info", "resolve_method", "resolve_threads"]
 
 ROWS = 16  # spiking rows scattered per while_loop iteration in the pure-JAX path
 GROUP_ROWS = 32  # spiking rows per presynaptic population and chunk in `deliver_delayed_group`
 METHODS = ("auto", "ffi", "jax")
+# Synaptic events per thread below which a delayed-delivery call runs on fewer threads.
+THREAD_MIN_EVENTS = 4096
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -140,6 +158,8 @@ def deliver_delayed(
     arrive: bool = True,
     delay: int | None = None,
     method: str | None = None,
+    threads: int | None = None,
+    min_events: int | None = None,
 ) -> tuple[Float[Array, " n_total"], Float[Array, "rows columns"]]:
     """Delivery with per-synapse delays through a ring buffer (see the module docstring).
 
@@ -168,6 +188,14 @@ def deliver_delayed(
             spiking row is added to the one ring row `delay` steps ahead with the no-delay
             loop, so one delay costs no more than none, and several such projections
             onto one variable can share a ring with per-synapse-delay ones.
+        threads: the most threads the compiled kernel splits the targets over (static int
+            >= 1; default `resolve_threads()`: `$NEURODYN_DELIVERY_THREADS`, else 1). A call
+            uses them only when its rows are sorted by target
+            and it has at least `min_events` synaptic events per thread; the result is the
+            single-threaded one bit for bit (see "Parallel delivery" in the module docstring).
+            The pure-JAX path ignores it.
+        min_events: synaptic events per thread below which a call stays on fewer threads
+            (static int >= 1; default `THREAD_MIN_EVENTS`, measured).
 
     Returns:
         (target, ring) updated: target has received what arrives at this step.
@@ -210,8 +238,11 @@ def deliver_delayed(
         raise ValueError(f"step must be an integer scalar, got {step.dtype} shape {step.shape}")
     impl = _choose(method, target.dtype)
     where = (post_start, conn.n_post, pre_start, post_start - ring_origin, bool(arrive))
+    min_events = THREAD_MIN_EVENTS if min_events is None else min_events
+    parallel = (resolve_threads(threads), check_int("min_events", min_events, lower=1,
+                                                     meaning="synaptic events per delivery thread"))
     return _deliver_delayed(
-        impl, where, target, ring, conn.post_idx, jnp.asarray(conn.weight), delays, spiked, step.astype(jnp.int32)
+        impl, where, parallel, target, ring, conn.post_idx, jnp.asarray(conn.weight), delays, spiked, step.astype(jnp.int32)
     )
 
 
@@ -290,6 +321,33 @@ def resolve_method(method: str | None = None) -> str:
             )
         return "jax"
     return "ffi"
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """The most threads the compiled delayed-delivery kernel may use (host side, static).
+
+    `threads` (an int >= 1), else `$NEURODYN_DELIVERY_THREADS`, else 1. A `Network` calls
+    this when it is built and keeps the answer. Whether a call actually runs on several
+    threads is decided per call, by its work (`THREAD_MIN_EVENTS`).
+
+    The default is one thread because threads did not pay on the 2-vCPU machine this was
+    measured on: at full scale (load 4-5) 2 threads took 11.7 and 12.9 s for the timed
+    second against 10.4 and 10.6 s on one, and an instrumented run showed the pool's worker
+    taking only 3.7 % of the chunks (waking it costs about a whole call there), while the
+    threads' checks add CPU time. Opt in where cores are real and idle.
+    """
+    if threads is None:
+        env = os.environ.get("NEURODYN_DELIVERY_THREADS", "")
+        if env:
+            try:
+                value = int(env)
+            except ValueError:
+                value = 0
+            if value < 1:
+                raise ValueError(f"NEURODYN_DELIVERY_THREADS must be an integer >= 1 (delivery threads), got {env!r}")
+            return value
+        return 1
+    return check_int("threads", threads, lower=1, meaning="delivery threads")
 
 
 def _choose(method: str | None, dtype) -> str:
@@ -442,12 +500,12 @@ def _ffi_call(post_start: int, n_post: int, pre_start: int):
 # --------------------------------------------------------------------------- per-synapse delays
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _deliver_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
-    return _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _deliver_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step):
+    return _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step)
 
 
-def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step):
+def _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step):
     jax_path = functools.partial(_deliver_delayed_jax, where)
     if impl == "jax":
         return jax_path(target, ring, post_idx, weight, delay, spiked, step)
@@ -456,7 +514,8 @@ def _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked,
     if weight.dtype not in _FFI_DTYPES:
         weight = weight.astype(target.dtype)
     return jax.lax.platform_dependent(
-        target, ring, post_idx, weight, delay, spiked, step, cpu=_ffi_call_delayed(*where), default=jax_path
+        target, ring, post_idx, weight, delay, spiked, step, cpu=_ffi_call_delayed(*where, *parallel),
+        default=jax_path
     )
 
 
@@ -512,12 +571,12 @@ def _deliver_delayed_jax(where, target, ring, post_idx, weight, delay, spiked, s
 
 
 @functools.partial(_deliver_delayed.defjvp, symbolic_zeros=True)
-def _deliver_delayed_jvp(impl, where, primals, tangents):
+def _deliver_delayed_jvp(impl, where, parallel, primals, tangents):
     """Linear in (target, ring) and bilinear in (weight, spikes): the tangent is the same
     map applied to (d target, d ring) plus the dense scatter of d weight·s + weight·d s."""
     target, ring, post_idx, weight, delay, spiked, step = primals
     d_target, d_ring, _, d_weight, _, d_spiked, _ = tangents
-    out = _forward_delayed(impl, where, target, ring, post_idx, weight, delay, spiked, step)
+    out = _forward_delayed(impl, where, parallel, target, ring, post_idx, weight, delay, spiked, step)
     pre_start = where[2]
     n_total = target.shape[0]
     n_pre = post_idx.shape[0]
@@ -678,7 +737,8 @@ def _deliver_delayed_group(where, ring_origin, rows, target, ring, tables, spike
 
 
 @functools.cache
-def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: int, arrive: bool):
+def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: int, arrive: bool, threads: int,
+                      min_events: int):
     """The delayed FFI call, batched by `custom_vmap` as `_ffi_call` (target and ring are
     updated in place, so both get the output's batch shape; the rest broadcast)."""
 
@@ -690,7 +750,7 @@ def _ffi_call_delayed(post_start: int, n_post: int, pre_start: int, ring_start: 
             input_output_aliases={0: 0, 1: 1},
         )(target, ring, post_idx, weight, delay, spiked, step, post_start=np.int64(post_start),
           n_post=np.int64(n_post), pre_start=np.int64(pre_start), ring_start=np.int64(ring_start),
-          arrive=np.int64(arrive))
+          arrive=np.int64(arrive), threads=np.int64(threads), min_events=np.int64(min_events))
 
     batched_call = jax.custom_batching.custom_vmap(call)
 

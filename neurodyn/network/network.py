@@ -65,7 +65,7 @@ from .._simulate import simulate
 from .._state import SimState, SimulationResult
 from ..neurons.base import AbstractSpikingNeuron, InitialState, State
 from .connectivity import Connectivity, check_nonnegative_weights
-from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method
+from .delivery import deliver, deliver_delayed, deliver_delayed_group, resolve_method, resolve_threads
 from .drives import DCCurrent, PoissonDrive
 from .exact import ExactIntegration, WithJumps
 from .plasticity import (
@@ -332,6 +332,12 @@ class Network(AbstractSpikingNeuron):
         delivery: spike-delivery implementation, "ffi" (compiled kernel), "jax" or None
             (`$NEURODYN_DELIVERY`, else the kernel on CPU when it builds); resolved once
             here (`neurodyn.network.delivery.resolve_method`), not while tracing.
+        delivery_threads: the most threads the compiled kernel splits a per-synapse-delay
+            delivery call over (int >= 1, or None: `$NEURODYN_DELIVERY_THREADS`, else 1;
+            `neurodyn.network.delivery.resolve_threads`). A call
+            uses several only with rows sorted by target and enough work (≥
+            `THREAD_MIN_EVENTS` synaptic events per thread), so small networks stay on one;
+            the spikes are the same bit for bit whatever the setting.
     """
 
     neuron: AbstractSpikingNeuron | tuple[AbstractSpikingNeuron, ...]
@@ -347,6 +353,7 @@ class Network(AbstractSpikingNeuron):
     n: int = eqx.field(static=True)
     neuron_state_names: tuple[str, ...] = eqx.field(static=True)
     delivery: str = eqx.field(static=True)  # "ffi" or "jax"
+    delivery_threads: int = eqx.field(static=True)
 
     delivers: ClassVar[bool] = True
 
@@ -360,6 +367,7 @@ class Network(AbstractSpikingNeuron):
         poisson_inputs: Sequence[PoissonInput] = (),
         drives: Sequence[PoissonDrive | DCCurrent] = (),
         delivery: str | None = None,
+        delivery_threads: int | None = None,
     ):
         pops, start = [], 0
         for name, size in populations.items():
@@ -483,6 +491,8 @@ class Network(AbstractSpikingNeuron):
         self.n = start
         self.neuron_state_names = tuple(state_names)
         self.delivery = resolve_method(delivery)
+        self.delivery_threads = resolve_threads(
+            check_int("delivery_threads", delivery_threads, lower=1, allow_none=True, meaning="delivery threads"))
 
     # ------------------------------------------------------------------ the spiking model
 
@@ -828,7 +838,7 @@ class Network(AbstractSpikingNeuron):
                     g, new_rings[holder] = deliver_delayed(
                         g, new_rings[holder], proj.connectivity, pre_spiked, step, post.start, pre_start=pre_start,
                         ring_origin=origin, arrive=j == holder and not grouped, delay=self._one_delay(proj, dt),
-                        method=self.delivery,
+                        method=self.delivery, threads=self.delivery_threads,
                     )
                 y[var] = g
                 continue
