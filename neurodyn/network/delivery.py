@@ -97,6 +97,11 @@ ROWS = 16  # spiking rows scattered per while_loop iteration in the pure-JAX pat
 GROUP_ROWS = 32  # spiking rows per presynaptic population and chunk in `deliver_delayed_group`
 METHODS = ("auto", "ffi", "jax")
 # Synaptic events per thread below which a delayed-delivery call runs on fewer threads.
+# Not a measured break-even: benchmarks/delivery_threads.py found no call size where two
+# threads won on the shared 2-vCPU machine (0.76-0.86x from 4 000 to 32 000 events per call,
+# load 2-7); 4 096 keeps small networks (COBA 4k: ~10^3 events per call) on one thread and
+# would split the microcircuit's busiest calls (~10^4 events). Rerun that benchmark on a
+# machine with idle cores to set it.
 THREAD_MIN_EVENTS = 4096
 _FFI_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
