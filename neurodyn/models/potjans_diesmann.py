@@ -106,7 +106,12 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from ..network import CurrentSynapse, DCCurrent, ExactIntegration, Network, PoissonDrive, PoissonGroup, Projection
-from ..network.connectivity import BLOCK_CHUNK, expected_max_out_degree, fixed_total_number_blocks
+from ..network.connectivity import (
+    BLOCK_CHUNK,
+    check_target_range,
+    expected_max_out_degree,
+    fixed_total_number_blocks,
+)
 from ..network.distributions import Normal
 from ..network.partition import balanced_blocks, block_bounds
 from ..neurons import IAF
@@ -361,14 +366,7 @@ def potjans_diesmann(
     w_mean, w_ext = weight_means(k_scale)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     n_total = int(offsets[-1])
-    if targets is not None:
-        ok = (isinstance(targets, tuple) and len(targets) == 2
-              and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in targets))
-        if not ok or not 0 <= targets[0] < targets[1] <= n_total:
-            raise ValueError(
-                f"targets must be None or (start, stop) with 0 <= start < stop <= {n_total} "
-                f"(the neurons at scale {scale}), got {targets!r}"
-            )
+    check_target_range(targets, n_total, f"{n_total} (the neurons at scale {scale})")  # before any draw
     k_conn = jax.random.fold_in(key, 0)
     projections = []
     for s, source in enumerate(POPULATIONS):

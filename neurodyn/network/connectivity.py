@@ -807,6 +807,18 @@ def tile_bounds(n_post: int, tiles: int = TILES) -> np.ndarray:
     return np.arange(tiles + 1, dtype=np.int64) * n_post // tiles
 
 
+def check_target_range(targets, n: int, bound: str) -> tuple[int, int]:
+    """`targets` = (start, stop) of integers with 0 <= start < stop <= n, as ints ((0, n) for
+    None); else a ValueError naming `targets` and the range (`bound` spells n in it)."""
+    if targets is None:
+        return 0, n
+    ok = isinstance(targets, tuple) and len(targets) == 2 and all(
+        isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in targets)
+    if not ok or not 0 <= targets[0] < targets[1] <= n:
+        raise ValueError(f"targets must be None or (start, stop) with 0 <= start < stop <= {bound}, got {targets!r}")
+    return int(targets[0]), int(targets[1])
+
+
 def fixed_total_number_blocks(
     key: PRNGKeyArray,
     n_pre: int,
@@ -925,14 +937,7 @@ def fixed_total_number_blocks(
     elif dt is not None:
         raise ValueError("dt is the step that per-synapse delays are rounded to: give it together with delay")
     tiles = check_int("tiles", tiles, lower=1)
-    start, stop = 0, n_post
-    if targets is not None:
-        ok = isinstance(targets, tuple) and len(targets) == 2 and all(
-            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in targets)
-        if not ok or not 0 <= targets[0] < targets[1] <= n_post:
-            raise ValueError(f"targets must be None or (start, stop) with 0 <= start < stop <= n_post = {n_post}, "
-                             f"got {targets!r}")
-        start, stop = int(targets[0]), int(targets[1])
+    start, stop = check_target_range(targets, n_post, f"n_post = {n_post}")
 
     entropy = [int(w) for w in np.asarray(_key_data(key)).ravel()]
 

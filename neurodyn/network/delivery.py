@@ -39,7 +39,7 @@ Two implementations with the same result:
 
 Parallel delivery (compiled kernel, per-synapse delays): a call may split the postsynaptic
 targets into contiguous ranges handled by up to T threads of a persistent pool (created
-once per process; workers spin ~50 µs between calls, yielding the core, then sleep on a
+once per process; workers spin up to 200 µs after a call, yielding the core, then sleep on a
 futex). The range of a chunk of targets owns their ring columns and their arrival, and
 takes, from every spiking row, the synapses onto it, found by binary search in a row sorted
 by target (`fixed_total_number_blocks(sort_targets=True)`; the Potjans–Diesmann tables are).
@@ -89,7 +89,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .._checks import check_int
 from ._build import FFI_TARGET, FFI_TARGET_DELAYED, kernel_info
-from .connectivity import Connectivity
+from .connectivity import Connectivity, delay_dtype
 
 __all__ = ["deliver", "deliver_delayed", "deliver_delayed_group", "kernel_info", "resolve_method", "resolve_threads"]
 
@@ -200,7 +200,7 @@ def deliver_delayed(
             single-threaded one bit for bit (see "Parallel delivery" in the module docstring).
             The pure-JAX path ignores it.
         min_events: synaptic events per thread below which a call stays on fewer threads
-            (static int >= 1; default `THREAD_MIN_EVENTS`, measured).
+            (static int >= 1; default `THREAD_MIN_EVENTS`, not a measured break-even).
 
     Returns:
         (target, ring) updated: target has received what arrives at this step.
@@ -254,8 +254,7 @@ def deliver_delayed(
 def _one_delay(steps: int) -> Int[Array, ""]:
     """One delay for every synapse as the kernel's scalar delay operand (the smallest of
     its delay dtypes that holds it)."""
-    dtype = np.uint8 if steps < 256 else np.int16 if steps < 2**15 else np.int32
-    return jnp.asarray(steps, dtype)
+    return jnp.asarray(steps, delay_dtype(steps))
 
 
 def _check_call(target, conn, spiked, post_start, pre_start):

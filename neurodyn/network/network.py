@@ -762,7 +762,7 @@ class Network(AbstractSpikingNeuron):
         return None if proj.per_synapse_delays else proj.delay_steps(dt)
 
     def _shared_rings(self, dt: float) -> dict[int, tuple[int, int, int, tuple[int, ...]]]:
-        """{index of the first per-synapse-delay projection onto each variable: (rows, first
+        """{index of the first ring-sharing (delayed, static) projection onto each variable: (rows, first
         column, end column) of the ring its group shares, and the group's projections} (static)."""
         groups: dict[str, list[int]] = {}
         for j, proj in enumerate(self.projections):

@@ -297,6 +297,30 @@ inline void ForEachSpiking(const S* spikes, int64_t n_pre, F&& f) {
   }
 }
 
+// The ring row that arrives at `step` (step mod R, for any sign of step).
+inline int64_t RingSlot(int64_t step, int64_t n_rows) {
+  const int64_t slot = step % n_rows;
+  return slot < 0 ? slot + n_rows : slot;
+}
+
+// Where a synapse of delay d adds, for d = 0 ... R: dst[0] = target (the projection's
+// column 0), dst[d] = ring row (slot + d) mod R at the same column: one table lookup per
+// synapse instead of a modulo, a multiply and a branch on d == 0.
+template <typename T>
+inline void FillDestinations(T** dst, T* target, T* ring_base, int64_t slot, int64_t n_rows, int64_t n_cols) {
+  dst[0] = target;
+  for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
+    if (r >= n_rows) r -= n_rows;
+    dst[d] = ring_base + r * n_cols;
+  }
+}
+
+// Whether a ring is beyond the caches, where the destinations are prefetched (kPrefetch).
+template <typename T>
+inline bool PrefetchRing(int64_t n_rows, int64_t n_cols) {
+  return n_rows * n_cols * int64_t(sizeof(T)) > kPrefetchRingBytes;
+}
+
 // One network's delivery with delays: arrival (with `arrive`), then every spiking row. With
 // per_synapse_delay false, `delay` holds one delay d for all synapses: every row goes to the
 // one destination dst[d] (the ring row d steps ahead, or the target for d = 0) with the
@@ -306,8 +330,7 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
                           const int32_t* post_idx, const W* weight, bool per_synapse, const D* delay,
                           bool per_synapse_delay, const S* spikes, int64_t n_pre, int64_t k, uint32_t n_post,
                           int64_t post_start, int64_t ring_start, bool arrive) {
-  int64_t slot = step % n_rows;
-  if (slot < 0) slot += n_rows;
+  const int64_t slot = RingSlot(step, n_rows);
   // Row `slot` covers target entries [post_start - ring_start, ... + n_cols).
   if (arrive) AddAndClear(out + post_start - ring_start, ring + slot * n_cols, static_cast<uint32_t>(n_cols));
   T* ring_base = ring + ring_start;  // column of postsynaptic neuron 0
@@ -331,8 +354,6 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
     });
     return bad;
   }
-  // Where a synapse of delay d adds, for d = 0 ... R: one table lookup per synapse instead
-  // of a modulo, a multiply and a branch on d == 0.
   T* stack_rows[kStackRows + 1];
   std::vector<T*> heap_rows;
   T** dst = stack_rows;
@@ -340,14 +361,9 @@ int64_t DeliverDelayedOne(T* out, T* ring, int64_t n_rows, int64_t n_cols, int64
     heap_rows.resize(n_rows + 1);
     dst = heap_rows.data();
   }
-  dst[0] = out + post_start;
-  for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
-    if (r >= n_rows) r -= n_rows;
-    dst[d] = ring_base + r * n_cols;
-  }
+  FillDestinations(dst, out + post_start, ring_base, slot, n_rows, n_cols);
   const uint64_t max_delay = static_cast<uint64_t>(n_rows);
-  // Rings beyond the caches (see kPrefetch) prefetch each synapse's destination ahead.
-  const bool prefetch = n_rows * n_cols * int64_t(sizeof(T)) > kPrefetchRingBytes;
+  const bool prefetch = PrefetchRing<T>(n_rows, n_cols);
   ForEachSpiking<T>(spikes, n_pre, [&](int64_t i, T s) {
     bad += AddDelayedRowDispatch<T, W, D>(dst, post_idx + i * k, delay + i * k, per_synapse ? weight + i * k : weight,
                                           per_synapse, prefetch, s, k, n_post, max_delay);
@@ -518,19 +534,10 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
   rows.clear();
   valid.clear();
   scales.clear();
-  if constexpr (std::is_same_v<S, bool>) {
-    ForEachSpike(spikes, n_pre, [&](int64_t i) {
-      rows.push_back(i);
-      scales.push_back(T(1));
-    });
-  } else {
-    for (int64_t i = 0; i < n_pre; ++i) {
-      if (spikes[i] != S(0)) {
-        rows.push_back(i);
-        scales.push_back(static_cast<T>(spikes[i]));
-      }
-    }
-  }
+  ForEachSpiking<T>(spikes, n_pre, [&](int64_t i, T scale) {
+    rows.push_back(i);
+    scales.push_back(scale);
+  });
   min_events = std::max<int64_t>(min_events, 1);
   if (static_cast<int64_t>(rows.size()) * k < 2 * min_events) return one();  // too little work even unpadded
   // Each row's valid length; any unsorted row: one thread.
@@ -557,17 +564,11 @@ int64_t DeliverDelayedParallel(T* out, T* ring, int64_t n_rows, int64_t n_cols, 
     }
     split[c] = std::clamp<int64_t>(static_cast<int64_t>(sum / double(events) + 0.5), split[c - 1], n_post);
   }
-  int64_t slot = step % n_rows;
-  if (slot < 0) slot += n_rows;
+  const int64_t slot = RingSlot(step, n_rows);
   std::vector<T*> dst(n_rows + 1);
-  dst[0] = out + post_start;
-  T* ring_base = ring + ring_start;
-  for (int64_t d = 1, r = slot + 1; d <= n_rows; ++d, ++r) {
-    if (r >= n_rows) r -= n_rows;
-    dst[d] = ring_base + r * n_cols;
-  }
+  FillDestinations(dst.data(), out + post_start, ring + ring_start, slot, n_rows, n_cols);
   const uint64_t max_delay = static_cast<uint64_t>(n_rows);
-  const bool prefetch = n_rows * n_cols * int64_t(sizeof(T)) > kPrefetchRingBytes;
+  const bool prefetch = PrefetchRing<T>(n_rows, n_cols);
   std::vector<int64_t> bad(n_chunks, 0);
   const std::function<void(int)> work = [&](int t) {
     const int32_t lo = static_cast<int32_t>(split[t]), hi = static_cast<int32_t>(split[t + 1]);
@@ -604,7 +605,7 @@ ffi::Error DeliverDelayedTyped(ffi::AnyBuffer target, ffi::AnyBuffer ring, ffi::
                                ffi::Buffer<ffi::S32> step, ffi::Result<ffi::AnyBuffer> out,
                                ffi::Result<ffi::AnyBuffer> ring_out, int64_t post_start, int64_t n_post,
                                int64_t pre_start, int64_t ring_start, int64_t arrive, int64_t threads,
-                          int64_t min_events) {
+                               int64_t min_events) {
   const auto out_dims = out->dimensions();
   const int64_t m = static_cast<int64_t>(out_dims.size()) - 1;
   const auto batch = out_dims.first(static_cast<size_t>(m));
